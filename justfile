@@ -1,0 +1,40 @@
+# The maintainer's verbs. Each recipe delegates to a nox session (noxfile.py), which is
+# what Forgejo Actions run too. A bare `just` only lists the recipes; it changes nothing.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes
+default:
+    @just --list
+
+# Check the YAML under gitops/ (no secrets or engine needed)
+validate:
+    nox -s validate
+
+# Show what deploy would change and why (exit 2 = changes pending)
+plan *ARGS:
+    nox -s plan -- {{ARGS}}
+
+# Reconcile the local Docker engine (and tailnet) to gitops/
+deploy *ARGS:
+    nox -s deploy -- {{ARGS}}
+
+# Report drift between gitops/ and what runs (exit 2 = drifted)
+drift *ARGS:
+    nox -s drift -- {{ARGS}}
+
+# Run the pre-commit hooks over every file
+lint:
+    nox -s lint
+
+# Run the whole test suite (needs a Docker engine)
+test *ARGS:
+    nox -s tests -- {{ARGS}}
+
+# Run the benchmarks and update bench/RESULTS.md
+bench *ARGS:
+    nox -s bench -- {{ARGS}}
+
+# Build the offline Debian base image used instead of pulling
+base-image:
+    bash scripts/build-base-image.sh

@@ -1,0 +1,93 @@
+"""nox sessions: the one place that knows how to run each job.
+
+A person runs them through `just`; Forgejo Actions run the very same sessions, so CI and
+a laptop never disagree. Environments are reused (`nox -R` or the default below) and every
+install goes through `session.install`, so a second run installs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+PACKAGES = ("reconciler", "mcp", "analytics")
+PYTHON = "3.11"
+
+
+def _present(packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """Packages of this repository that exist in the tree (each has a pyproject.toml)."""
+    return [p for p in packages if (ROOT / p / "pyproject.toml").exists()]
+
+
+def _install_reconciler(session: nox.Session) -> None:
+    session.install("-e", "./reconciler")
+
+
+def _gitops(session: nox.Session, *args: str) -> None:
+    """Run the reconciler's CLI on ./gitops, passing through `nox -s X -- <args>`."""
+    _install_reconciler(session)
+    session.run("gitops", *args, *session.posargs, external=False)
+
+
+@nox.session(python=PYTHON, tags=["gitops"])
+def validate(session: nox.Session) -> None:
+    """Check the YAML under gitops/ (no secrets, no engine needed)."""
+    _gitops(session, "validate")
+
+
+@nox.session(python=PYTHON, tags=["gitops"])
+def plan(session: nox.Session) -> None:
+    """Show what deploy would change, with reasons (exit 2 when changes are pending)."""
+    _install_reconciler(session)
+    session.run("gitops", "plan", *session.posargs, success_codes=[0, 2])
+
+
+@nox.session(python=PYTHON, tags=["gitops"])
+def deploy(session: nox.Session) -> None:
+    """Reconcile the Docker engine (and the tailnet) to gitops/: plan, then apply."""
+    _gitops(session, "apply", "--yes")
+
+
+@nox.session(python=PYTHON, tags=["gitops"])
+def drift(session: nox.Session) -> None:
+    """Report what differs between gitops/ and what runs; fails when anything does."""
+    _gitops(session, "drift")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Run every pre-commit hook over all files (the same hooks a commit runs)."""
+    session.install("pre-commit", "ruff")
+    _install_reconciler(session)
+    session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests of every package, against the real Docker engine."""
+    packages = _present()
+    for package in packages:
+        session.install("-e", f"./{package}[test]")
+    session.run("bash", "scripts/build-base-image.sh", external=True)
+    targets = [f"{p}/tests" for p in packages]
+    if any((ROOT / "tests" / "e2e").glob("test_*.py")):
+        targets.append("tests/e2e")
+    for target in targets:
+        session.log(f"pytest {target}")
+        session.run("pytest", target, *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with their peers; writes bench/RESULTS.md sections."""
+    for package in _present():
+        session.install("-e", f"./{package}[test]")
+    session.install("-r", "bench/requirements.txt")
+    session.run("bash", "scripts/build-base-image.sh", external=True)
+    session.run("python", "bench/run.py", *session.posargs)
