@@ -1,0 +1,71 @@
+"""The Provider protocol: observe (read-only) → plan (pure) → execute (no decisions).
+
+The core runs every provider's observe, then every provider's plan, merges the actions into
+one Plan (linking `needs`/`provides` across providers), orders it, and hands each action
+back to the provider named in `action.provider` for execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.actions import Action
+from reconciler.resources import DesiredState
+
+__all__ = ["ExecContext", "PlanContext", "Provider", "SecretValues"]
+
+
+class SecretValues(Protocol):
+    """Read/write access to resolved secret values, never printed.
+
+    `get(name)` returns the value or None when it is not known yet (to be generated,
+    minted or captured during apply); `digest(name)` is the salted digest that goes into
+    spec hashes ("pending" when unknown); `put(name, value, persist)` records a value
+    produced during apply (persist=True writes it to the secrets dir, mode 0600)."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def digest(self, name: str) -> str: ...
+
+    def put(self, name: str, value: str, *, persist: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a provider's plan may read besides desired and its own observed snapshot."""
+
+    desired: DesiredState
+    secrets: SecretValues
+    image_overrides: dict[str, str] = field(default_factory=dict)  # --image SERVICE=REF
+    remove_volumes: frozenset[str] = frozenset()  # --remove-volume NAME
+
+
+@dataclass
+class ExecContext:
+    """What an executor may use. `progress(message)` reports long work (pulls, waits)."""
+
+    desired: DesiredState
+    secrets: SecretValues
+    progress: Callable[[str], None]
+    completed: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One external system. Clients (docker SDK, httpx) are injected at construction."""
+
+    name: str
+
+    def observe(self, desired: DesiredState) -> Any:
+        """One snapshot of the current state as plain values. Never writes."""
+        ...
+
+    def plan(self, observed: Any, ctx: PlanContext) -> list[Action]:
+        """Actions turning observed into desired. Pure: no I/O."""
+        ...
+
+    def execute(self, action: Action, ctx: ExecContext) -> None:
+        """Carry out one action of this provider exactly as planned. Raises ApplyError."""
+        ...

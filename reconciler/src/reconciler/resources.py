@@ -1,0 +1,250 @@
+"""The generic desired state every kind compiles into (and nothing else).
+
+Kinds (Service, Forgejo, RunnerPool, Registry, Tailnet…) turn their YAML into these plain,
+frozen values; providers only ever see these. Names here are *logical* (``mcp``,
+``analytics-data``); the Docker provider derives engine names from them and the project
+(``<project>-mcp``, ``<project>_analytics-data``).
+
+Secret values never live here: a container refers to a secret by name (`SecretRef`), and
+`SecretRequirement` says who needs it and whether/how it can be generated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reconciler.source import SourceLocation
+
+__all__ = [
+    "BootstrapStep",
+    "Compiled",
+    "ContainerSpec",
+    "DerivedSecret",
+    "DesiredState",
+    "EnvValue",
+    "FileSpec",
+    "GeneratedSecret",
+    "Healthcheck",
+    "Limits",
+    "Mount",
+    "NetworkSpec",
+    "PortSpec",
+    "ProvidedSecret",
+    "SecretFile",
+    "SecretRef",
+    "SecretRequirement",
+    "VolumeSpec",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecretRef(_Frozen):
+    """`{secret: name}` wherever a value may come from a secret."""
+
+    secret: str
+
+
+EnvValue = str | SecretRef
+
+
+class NetworkSpec(_Frozen):
+    """A bridge network; containers join it with their logical name as DNS alias."""
+
+    name: str
+    internal: bool = False
+    source: SourceLocation
+
+
+class VolumeSpec(_Frozen):
+    """A named volume. Created when missing; never removed unless named by --remove-volume."""
+
+    name: str
+    source: SourceLocation
+
+
+class PortSpec(_Frozen):
+    """A published port. host_ip defaults to loopback: exposure is always a decision."""
+
+    host_ip: str = "127.0.0.1"
+    host_port: int
+    container_port: int
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class Mount(_Frozen):
+    """A named volume (`volume`, logical name) or a host path (`bind`) at `target`."""
+
+    target: str
+    volume: str | None = None
+    bind: str | None = None
+    read_only: bool = False
+
+
+class FileSpec(_Frozen):
+    """A file put into the container before it starts (docker put_archive, no bind mount,
+    so it works when the reconciler itself runs inside a CI job container). Its content
+    is part of the spec hash: editing it recreates the container, and the plan says so."""
+
+    target: str
+    content: str
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    origin: str | None = None  # e.g. "gitops/services/app.conf", shown in plan causes
+
+
+class SecretFile(_Frozen):
+    """A secret written as a file into the container before start (owner-only by default)."""
+
+    secret: str
+    target: str
+    mode: int = 0o400
+    uid: int = 0
+    gid: int = 0
+
+
+class Healthcheck(_Frozen):
+    """Docker HEALTHCHECK; `test` is the exec form (["CMD", ...] or ["CMD-SHELL", "..."])."""
+
+    test: tuple[str, ...]
+    interval_s: float = 5.0
+    timeout_s: float = 3.0
+    retries: int = 3
+    start_period_s: float = 0.0
+
+
+class Limits(_Frozen):
+    """Updatable in place (docker update), never a reason to recreate."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+
+
+class ContainerSpec(_Frozen):
+    """One container. `role` service = long-running, health-gated; job = one-shot that
+    succeeds on exit 0 and reruns only when its spec hash changes."""
+
+    name: str
+    role: Literal["service", "job"] = "service"
+    image: str
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    ports: tuple[PortSpec, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    secret_files: tuple[SecretFile, ...] = ()
+    healthcheck: Healthcheck | None = None
+    restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
+    limits: Limits = Limits()
+    networks: tuple[str, ...] = ()
+    network_mode: str | None = None  # "container:<logical name>" for sidecars, "host", "none"
+    group_add: tuple[str, ...] = ()
+    user: str | None = None
+    working_dir: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()  # logical container names, must be healthy/done first
+    health_timeout_s: float = 120.0
+    stop_timeout_s: int = 10
+    owner: str  # the declaring document, e.g. "Service/mcp", "Forgejo/forgejo"
+    source: SourceLocation
+
+
+class BootstrapStep(_Frozen):
+    """A command run inside a running, healthy container after it is (re)created, e.g.
+    "create the admin user". `probe` (exit 0 = already done) is run by observe and again
+    right before the step, so a step runs only when needed. When `capture_secret` is set,
+    the command's stdout (stripped) becomes that secret's value, stored like a generated
+    secret (0600) and never printed."""
+
+    id: str  # unique, e.g. "forgejo:admin-user"
+    container: str  # logical container name
+    command: tuple[str, ...]
+    probe: tuple[str, ...] | None = None
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    user: str | None = None
+    capture_secret: str | None = None
+    after: tuple[str, ...] = ()  # other step ids that must run first
+    description: str
+    owner: str
+    source: SourceLocation
+
+
+class GeneratedSecret(_Frozen):
+    """Random, generated on first apply into the secrets dir (0600) and reused."""
+
+    how: Literal["random"] = "random"
+    length: int = 32
+    alphabet: Literal["hex", "urlsafe", "alnum"] = "urlsafe"
+
+
+class DerivedSecret(_Frozen):
+    """Computed from another secret: hex(HMAC-SHA256(key=secret(from_secret), context))
+    cut to `length` chars. Never stored; rotating the base rotates every derived one."""
+
+    how: Literal["derived"] = "derived"
+    from_secret: str
+    context: str
+    length: int = 40
+
+
+class ProvidedSecret(_Frozen):
+    """Produced during apply by a provider action (e.g. a Tailscale auth key minted by the
+    Tailscale provider) or captured by a bootstrap step. `ephemeral` ones are kept in
+    memory only and are not part of any spec hash."""
+
+    how: Literal["provided"] = "provided"
+    by: str  # provider name ("tailscale") or "bootstrap:<step id>"
+    ephemeral: bool = False
+
+
+SecretSource = Annotated[
+    GeneratedSecret | DerivedSecret | ProvidedSecret, Field(discriminator="how")
+]
+
+
+class SecretRequirement(_Frozen):
+    """A secret some resource needs. `generate` None = a person must provide it, and
+    `help` tells them how (which page to create it on, what format)."""
+
+    name: str
+    needed_by: tuple[str, ...]
+    generate: SecretSource | None = None
+    help: str | None = None
+    source: SourceLocation | None = None
+
+
+class Compiled(_Frozen):
+    """What one kind document compiles to. Kinds return it; the core merges them."""
+
+    networks: tuple[NetworkSpec, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
+    containers: tuple[ContainerSpec, ...] = ()
+    bootstrap: tuple[BootstrapStep, ...] = ()
+    secrets: tuple[SecretRequirement, ...] = ()
+    # Desired state for other providers, keyed by provider name (e.g. "tailscale"): opaque
+    # to the core, handed to that provider's observe/plan unchanged.
+    extra: dict[str, tuple[BaseModel, ...]] = Field(default_factory=dict)
+
+
+class DesiredState(_Frozen):
+    """Everything declared, compiled and merged: the only input of plan besides observed."""
+
+    project: str
+    networks: tuple[NetworkSpec, ...] = ()
+    volumes: tuple[VolumeSpec, ...] = ()
+    containers: tuple[ContainerSpec, ...] = ()
+    bootstrap: tuple[BootstrapStep, ...] = ()
+    secrets: tuple[SecretRequirement, ...] = ()
+    extra: dict[str, tuple[BaseModel, ...]] = Field(default_factory=dict)
+
+    def container(self, name: str) -> ContainerSpec:
+        for spec in self.containers:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
