@@ -1,0 +1,760 @@
+"""A test double (stand-in) of the Tailscale API v2, served over real HTTP on loopback.
+
+The real API cannot be reached from the build machines, so the reconciler's and the analytics
+service's tests talk to this instead, through the very same :class:`TailscaleClient` and
+httpx transport they use in production. It follows ../shared/tailscale-api.md §3 in paths,
+methods, bodies, status codes and headers:
+
+- auth: ``Authorization: Bearer`` or HTTP Basic (token as user, empty password) with an API
+  token; ``POST /api/v2/oauth/token`` (client credentials, form-encoded) mints expiring bearer
+  tokens for OAuth clients, whose scopes are enforced per route;
+- policy: ``GET /tailnet/{t}/acl`` answers HuJSON (or JSON for ``Accept: application/json``)
+  with ``ETag: "<sha256 hex>"``; ``POST`` replaces it, honouring ``If-Match`` (``412
+  {"message": "precondition failed, invalid old hash"}``; ``"ts-default"`` matches only the
+  untouched default) and refusing a policy whose tests fail (400 ``test(s) failed``);
+  ``POST /acl/validate`` never modifies and always answers 200 when well-formed, with
+  ``{"message", "data"}`` on failure; a JSON array body runs those tests on the current policy;
+- keys: ``POST /tailnet/{t}/keys`` returns ``key`` once (never again on GET), tags not
+  declared in ``tagOwners`` (or, for OAuth clients, not owned by the client) are a 400;
+- devices: no ``online`` field (``connectedToControl``/``lastSeen`` only), exact-match query
+  filters, ``fields=all`` extras, tags validated against ``tagOwners``;
+- DNS: nameservers, preferences (MagicDNS needs a nameserver), search paths;
+- faults: :meth:`TailscaleAPIDouble.inject_fault` answers the next matching requests with,
+  e.g., ``429`` + ``Retry-After``, or a 5xx.
+
+Deviations, stated rather than hidden: the ETag is the sha256 of this double's canonical form
+of the policy (the real one hashes ``hujson.Format`` output, which this does not replicate;
+clients must treat ETags as opaque anyway); the wording of per-test failure strings and of
+auth errors is the double's own (unverified). Test helpers that the real API has no endpoint
+for (a console edit, a node logging in with a key, time passing) are plain methods.
+
+Usage::
+
+    with serve_tailscale_double() as ts:
+        client = TailscaleClient(ApiToken(token=ts.api_token), base_url=ts.base_url)
+        ts.api.add_device("forgejo", tags=["tag:forgejo"])
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from reconciler.tailscale import hujson
+from reconciler.testing._policy_checks import policy_problems, run_tests
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Fault",
+    "RecordedRequest",
+    "RunningDouble",
+    "TailscaleAPIDouble",
+    "serve_tailscale_double",
+]
+
+#: The policy a fresh tailnet starts with (its ETag matches ``If-Match: "ts-default"``).
+DEFAULT_POLICY = """// Example/default ACLs for unrestricted connections.
+{
+  // Define the tags which can be applied to devices and by which users.
+  // "tagOwners": {
+  //   "tag:example": ["autogroup:admin"],
+  // },
+  "acls": [
+    // Allow all connections.
+    {"action": "accept", "src": ["*"], "dst": ["*:*"]},
+  ],
+}
+"""
+
+SCOPES_FOR = {
+    "acl": "policy_file",
+    "keys": "auth_keys",
+    "devices": "devices:core",
+    "device": "devices:core",
+    "dns": "dns",
+}
+
+
+class _Reply(Exception):
+    """An HTTP answer raised from deep inside a handler (errors, mostly)."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _error(status: int, message: str, data: Any = None) -> _Reply:
+    body: dict[str, Any] = {"message": message}
+    if data is not None:
+        body["data"] = data
+    return _Reply(status, body)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@dataclass
+class Fault:
+    """An injected failure: answer ``status`` to the next ``times`` matching requests."""
+
+    status: int
+    times: int = 1
+    retry_after: str | None = None
+    method: str | None = None
+    path_contains: str | None = None
+    message: str = "injected by the test double"
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the double saw it (credentials are never recorded)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Token:
+    scopes: frozenset[str]
+    expires: datetime
+    owned_tags: frozenset[str] | None  # None = a user's API token (any declared tag)
+    kind: str  # "api" | "oauth"
+
+
+@dataclass
+class _OAuthClientRecord:
+    secret: str
+    scopes: frozenset[str]
+    tags: frozenset[str] | None
+
+
+@dataclass
+class TailscaleAPIDouble:
+    """The tailnet's state and the API's rules; thread-safe. Tests poke it directly."""
+
+    tailnet_name: str = "example.com"
+    magic_dns_suffix: str = "tail1234.ts.net"
+    policy_text: str = DEFAULT_POLICY
+    default_policy_untouched: bool = True
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nameservers: list[str] = field(default_factory=list)
+    magic_dns: bool = False
+    search_paths: list[str] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    _tokens: dict[str, _Token] = field(default_factory=dict)
+    _oauth_clients: dict[str, _OAuthClientRecord] = field(default_factory=dict)
+    _key_secrets: dict[str, str] = field(default_factory=dict)  # sha256(secret) -> key id
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _counter: int = 0
+
+    # -- test helpers (no API equivalent) ---------------------------------------------------
+    def add_api_token(self, token: str | None = None) -> str:
+        """Register an API access token acting as an admin user; returns it."""
+        token = token or f"tskey-api-double{secrets.token_hex(12)}"
+        self._tokens[token] = _Token(frozenset({"all"}), self.now + timedelta(days=90), None, "api")
+        return token
+
+    def add_oauth_client(
+        self,
+        client_id: str = "double-client",
+        *,
+        scopes: tuple[str, ...] = ("all",),
+        tags: tuple[str, ...] | None = None,
+    ) -> tuple[str, str]:
+        """Register an OAuth client owning ``tags``; returns (client id, client secret)."""
+        secret = f"tskey-client-{client_id}-{secrets.token_hex(12)}"
+        self._oauth_clients[client_id] = _OAuthClientRecord(
+            secret, frozenset(scopes), frozenset(tags) if tags is not None else None
+        )
+        return client_id, secret
+
+    def expire_tokens(self) -> None:
+        """Make every issued OAuth access token expire (as time passing would)."""
+        with self._lock:
+            for token in self._tokens.values():
+                if token.kind == "oauth":
+                    token.expires = self.now - timedelta(seconds=1)
+
+    def console_edit_policy(self, text: str) -> str:
+        """Simulate a person editing the policy in the admin console; returns the new ETag."""
+        with self._lock:
+            hujson.parse(text)
+            self.policy_text = text
+            self.default_policy_untouched = False
+            return self.etag
+
+    def add_device(
+        self,
+        hostname: str,
+        *,
+        tags: list[str] | None = None,
+        user: str = "admin@example.com",
+        connected: bool = True,
+        last_seen: datetime | None = None,
+        name: str | None = None,
+        os: str = "linux",
+    ) -> dict[str, Any]:
+        """Put a device on the tailnet (as if a node had joined); returns its API record."""
+        with self._lock:
+            self._counter += 1
+            n = self._counter
+            node_id = f"n{n:04d}CNTRL"
+            record = {
+                "id": str(100000 + n),
+                "nodeId": node_id,
+                "name": name or f"{hostname}.{self.magic_dns_suffix}",
+                "hostname": hostname,
+                "addresses": [f"100.64.0.{n}", f"fd7a:115c:a1e0::{n:x}"],
+                "user": "tagged-devices" if tags else user,
+                "tags": sorted(tags or []),
+                "authorized": True,
+                "os": os,
+                "clientVersion": "1.90.8",
+                "updateAvailable": False,
+                "created": _iso(self.now),
+                "connectedToControl": connected,
+                "expires": None if tags else _iso(self.now + timedelta(days=180)),
+                "keyExpiryDisabled": bool(tags),
+                "isExternal": False,
+                "isEphemeral": False,
+                "blocksIncomingConnections": False,
+                "machineKey": f"mkey:{secrets.token_hex(32)}",
+                "nodeKey": f"nodekey:{secrets.token_hex(32)}",
+                "tailnetLockKey": f"nlpub:{secrets.token_hex(32)}",
+                "tailnetLockError": "",
+                "multipleConnections": False,
+            }
+            if not connected:
+                record["lastSeen"] = _iso(last_seen or self.now)
+            self.devices[node_id] = record
+            return record
+
+    def register_node(self, auth_key: str, hostname: str) -> dict[str, Any]:
+        """Simulate ``tailscale up --authkey``: consume the key and join as a tagged node.
+
+        Fails like control does when the key is unknown, revoked, expired or already used.
+        A hostname already taken gets the ``-1``, ``-2`` suffix (the duplicate-node symptom)."""
+        with self._lock:
+            key_id = self._key_secrets.get(hashlib.sha256(auth_key.encode()).hexdigest())
+            key = self.keys.get(key_id or "")
+            if key is None or key["invalid"]:
+                raise ValueError("invalid key: unable to validate API key")
+            create = key["capabilities"]["devices"]["create"]
+            if not create.get("reusable"):
+                key["invalid"] = True
+                key["_used"] = True
+            taken = {d["hostname"] for d in self.devices.values()}
+            name, suffix = hostname, 0
+            while name in taken:
+                suffix += 1
+                name = f"{hostname}-{suffix}"
+            record = self.add_device(
+                hostname,
+                tags=list(create.get("tags") or []),
+                name=f"{name}.{self.magic_dns_suffix}",
+            )
+            record["authorized"] = bool(create.get("preauthorized"))
+            record["isEphemeral"] = bool(create.get("ephemeral"))
+            return record
+
+    def set_offline(self, node_id: str, last_seen: datetime) -> None:
+        """Disconnect a device from control, last seen at ``last_seen``."""
+        with self._lock:
+            record = self.devices[node_id]
+            record["connectedToControl"] = False
+            record["lastSeen"] = _iso(last_seen)
+
+    def inject_fault(self, status: int, **kwargs: Any) -> Fault:
+        """Answer the next matching request(s) with ``status`` (e.g. 429 + Retry-After)."""
+        fault = Fault(status=status, **kwargs)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    @property
+    def etag(self) -> str:
+        """The current policy's ETag, quoted as in the header."""
+        return f'"{hashlib.sha256(hujson.normalise(self.policy_text).encode()).hexdigest()}"'
+
+    def keys_created(self) -> int:
+        return len(self.keys)
+
+    def calls(self, method: str, path_contains: str) -> list[RecordedRequest]:
+        """Recorded requests with this method whose path contains the text."""
+        return [r for r in self.requests if r.method == method and path_contains in r.path]
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        return hujson.parse(self.policy_text).value
+
+    # -- request handling -------------------------------------------------------------------
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Reply:
+        parts = urlsplit(target)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        safe_headers = {
+            k: v for k, v in lowered.items() if k in ("accept", "content-type", "if-match")
+        }
+        recorded_body = b"" if path.endswith("/oauth/token") else body
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, query, safe_headers, recorded_body))
+            fault = self._take_fault(method, path)
+        if fault is not None:
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return _Reply(fault.status, {"message": fault.message}, extra)
+        try:
+            return self._route(method, path, query, lowered, body)
+        except _Reply as reply:
+            return reply
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method and fault.method != method:
+                continue
+            if fault.path_contains and fault.path_contains not in path:
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                self.faults.remove(fault)
+            return fault
+        return None
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+    ) -> _Reply:
+        if not path.startswith("/api/v2/"):
+            raise _error(404, "not found")
+        segments = path[len("/api/v2/") :].strip("/").split("/")
+        if segments == ["oauth", "token"] and method == "POST":
+            return self._oauth_token(headers, body)
+        token = self._authenticate(headers)
+        if segments[0] == "tailnet" and len(segments) >= 3:
+            if segments[1] not in ("-", self.tailnet_name):
+                raise _error(404, "tailnet not found")
+            resource, rest = segments[2], segments[3:]
+            writing = method != "GET" and rest != ["validate"]  # validate needs only :read
+            self._authorize(token, resource, writing)
+            with self._lock:
+                return self._tailnet_route(method, resource, rest, query, headers, body, token)
+        if segments[0] == "device" and len(segments) >= 2:
+            self._authorize(token, "device", method != "GET")
+            with self._lock:
+                return self._device_route(method, segments[1], segments[2:], query, body)
+        raise _error(404, "not found")
+
+    def _tailnet_route(
+        self,
+        method: str,
+        resource: str,
+        rest: list[str],
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
+        token: _Token,
+    ) -> _Reply:
+        if resource == "acl":
+            if not rest:
+                if method == "GET":
+                    return self._get_policy(query, headers)
+                if method == "POST":
+                    return self._set_policy(headers, body)
+            if rest == ["validate"] and method == "POST":
+                return self._validate(headers, body)
+        if resource == "devices" and not rest and method == "GET":
+            return self._list_devices(query)
+        if resource == "keys":
+            if not rest and method == "POST":
+                return self._create_key(body, token)
+            if not rest and method == "GET":
+                return _Reply(200, {"keys": [self._public_key(k) for k in self.keys.values()]})
+            if len(rest) == 1 and method in ("GET", "DELETE"):
+                return self._one_key(method, rest[0])
+        if resource == "dns" and len(rest) == 1:
+            return self._dns(method, rest[0], body)
+        raise _error(404, f"no route for {method} tailnet/{resource}/{'/'.join(rest)}")
+
+    # -- auth --------------------------------------------------------------------------------
+    def _authenticate(self, headers: dict[str, str]) -> _Token:
+        value = headers.get("authorization", "")
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                credential = base64.b64decode(credential).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                credential = ""
+        elif scheme.lower() != "bearer":
+            raise _error(401, "API token invalid")
+        token = self._tokens.get(credential)
+        if token is None or token.expires <= self.now:
+            raise _error(401, "API token invalid")
+        return token
+
+    @staticmethod
+    def _authorize(token: _Token, resource: str, writing: bool) -> None:
+        """Enforce OAuth scopes: ``family`` allows all, ``family:read`` only reading."""
+        family = SCOPES_FOR.get(resource)
+        if family is None or "all" in token.scopes:
+            return
+        if family in token.scopes:
+            return
+        if not writing and ({f"{family}:read", "all:read"} & token.scopes):
+            return
+        raise _error(403, f"calling actor does not have enough permissions: needs {family}")
+
+    def _oauth_token(self, headers: dict[str, str], body: bytes) -> _Reply:
+        if "application/x-www-form-urlencoded" not in headers.get("content-type", ""):
+            raise _error(400, "expected a form-encoded body")
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        client = self._oauth_clients.get(form.get("client_id", ""))
+        if form.get("grant_type") != "client_credentials":
+            raise _error(400, "unsupported grant_type")
+        if client is None or not secrets.compare_digest(
+            client.secret, form.get("client_secret", "")
+        ):
+            raise _error(401, "invalid client credentials")
+        scopes = frozenset(form["scope"].split()) if form.get("scope") else client.scopes
+        access = f"double-oauth-{secrets.token_hex(16)}"
+        with self._lock:
+            self._tokens[access] = _Token(
+                scopes, self.now + timedelta(hours=1), client.tags, "oauth"
+            )
+        return _Reply(200, {"access_token": access, "token_type": "Bearer", "expires_in": 3600})
+
+    # -- policy -----------------------------------------------------------------------------
+    def _get_policy(self, query: dict[str, list[str]], headers: dict[str, str]) -> _Reply:
+        etag = {"ETag": self.etag}
+        if query.get("details") == ["1"]:
+            encoded = base64.b64encode(self.policy_text.encode()).decode()
+            return _Reply(200, {"acl": encoded, "warnings": [], "errors": []}, etag)
+        if "application/json" in headers.get("accept", ""):
+            return _Reply(200, self.policy, etag)
+        return _Reply(200, self.policy_text, {**etag, "Content-Type": "application/hujson"})
+
+    def _parse_policy(self, body: bytes) -> tuple[str, dict[str, Any]]:
+        text = body.decode("utf-8", errors="replace")
+        try:
+            value = hujson.parse(text).value
+        except hujson.HuJSONError as exc:
+            raise _error(400, f"parsing policy: {exc}") from None
+        if not isinstance(value, dict):
+            raise _error(400, "policy must be a JSON object")
+        return text, value
+
+    def _check_policy(self, value: dict[str, Any]) -> tuple[str, list[dict]] | None:
+        problems = policy_problems(value)
+        if problems:
+            return "; ".join(problems), []
+        failures = run_tests(value)
+        if failures:
+            return "test(s) failed", failures
+        return None
+
+    def _set_policy(self, headers: dict[str, str], body: bytes) -> _Reply:
+        if_match = headers.get("if-match")
+        if if_match is not None:
+            matches = if_match == self.etag or (
+                if_match == '"ts-default"' and self.default_policy_untouched
+            )
+            if not matches:
+                raise _error(412, "precondition failed, invalid old hash")
+        text, value = self._parse_policy(body)
+        problem = self._check_policy(value)
+        if problem is not None:
+            raise _error(400, problem[0], problem[1] or None)
+        self.policy_text = text
+        self.default_policy_untouched = False
+        return self._get_policy({}, headers)
+
+    def _validate(self, headers: dict[str, str], body: bytes) -> _Reply:
+        stripped = body.strip()
+        if stripped.startswith(b"["):
+            try:
+                tests = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise _error(400, f"invalid JSON: {exc}") from None
+            failures = run_tests(self.policy, tests)
+            if failures:
+                return _Reply(200, {"message": "test(s) failed", "data": failures})
+            return _Reply(200, {})
+        text, value = self._parse_policy(body)
+        del text
+        problem = self._check_policy(value)
+        if problem is not None:
+            message, data = problem
+            return _Reply(
+                200, {"message": message, "data": data or [{"user": "", "errors": [message]}]}
+            )
+        return _Reply(200, {})
+
+    # -- devices ----------------------------------------------------------------------------
+    def _device_view(self, record: dict[str, Any], fields: str) -> dict[str, Any]:
+        view = dict(record)
+        if fields == "all":
+            view.update(
+                {
+                    "enabledRoutes": [],
+                    "advertisedRoutes": [],
+                    "clientConnectivity": {
+                        "endpoints": [],
+                        "mappingVariesByDestIP": False,
+                        "latency": {},
+                        "clientSupports": {
+                            "hairPinning": False,
+                            "ipv6": False,
+                            "pcp": False,
+                            "pmp": False,
+                            "udp": True,
+                            "upnp": False,
+                        },
+                    },
+                    "distro": {"name": "debian", "version": "12"},
+                    "sshEnabled": False,
+                }
+            )
+        return view
+
+    def _list_devices(self, query: dict[str, list[str]]) -> _Reply:
+        fields = query.get("fields", ["default"])[0]
+        filters = {k: v[0] for k, v in query.items() if k != "fields"}
+        out = []
+        for record in self.devices.values():
+            if all(_filter_matches(record.get(k), v) for k, v in filters.items()):
+                out.append(self._device_view(record, fields))
+        return _Reply(200, {"devices": out})
+
+    def _find_device(self, device_id: str) -> dict[str, Any]:
+        for record in self.devices.values():
+            if device_id in (record["nodeId"], record["id"]):
+                return record
+        raise _error(404, "device not found")
+
+    def _device_route(
+        self, method: str, device_id: str, rest: list[str], query: dict[str, list[str]], body: bytes
+    ) -> _Reply:
+        record = self._find_device(device_id)
+        if not rest and method == "GET":
+            return _Reply(200, self._device_view(record, query.get("fields", ["default"])[0]))
+        if not rest and method == "DELETE":
+            if record["isExternal"]:
+                raise _error(501, "cannot delete a shared-in device")
+            del self.devices[record["nodeId"]]
+            return _Reply(200, None)
+        payload = _json_body(body)
+        if rest == ["tags"] and method == "POST":
+            tags = payload.get("tags")
+            if not isinstance(tags, list):
+                raise _error(400, "tags must be a list")
+            declared = set(self.policy.get("tagOwners") or {})
+            bad = sorted(t for t in tags if t not in declared or not str(t).startswith("tag:"))
+            if bad:
+                raise _error(400, f"requested tags [{' '.join(bad)}] are invalid or not permitted")
+            record["tags"] = sorted(set(tags))
+            if tags:
+                record["user"] = "tagged-devices"
+            return _Reply(200, {})
+        if rest == ["authorized"] and method == "POST":
+            record["authorized"] = bool(payload.get("authorized"))
+            return _Reply(200, {})
+        if rest == ["name"] and method == "POST":
+            record["name"] = f"{payload.get('name')}.{self.magic_dns_suffix}"
+            return _Reply(200, {})
+        if rest == ["key"] and method == "POST":
+            record["keyExpiryDisabled"] = bool(payload.get("keyExpiryDisabled"))
+            return _Reply(200, {})
+        if rest == ["expire"] and method == "POST":
+            record["expires"] = _iso(self.now)
+            return _Reply(200, {})
+        raise _error(404, f"no route for {method} device/{device_id}/{'/'.join(rest)}")
+
+    # -- keys -------------------------------------------------------------------------------
+    def _create_key(self, body: bytes, token: _Token) -> _Reply:
+        payload = _json_body(body)
+        key_type = payload.get("keyType", "auth")
+        capabilities = payload.get("capabilities")
+        if key_type == "auth" and (
+            not isinstance(capabilities, dict) or "devices" not in capabilities
+        ):
+            raise _error(400, "capabilities.devices is required")
+        description = str(payload.get("description") or "")
+        if len(description) > 50:
+            raise _error(400, "description must be at most 50 characters")
+        create = dict(capabilities["devices"].get("create") or {})
+        tags = list(create.get("tags") or [])
+        declared = set(self.policy.get("tagOwners") or {})
+        if token.kind == "oauth" and not tags:
+            raise _error(400, "keys created by an OAuth client must be tagged")
+        owned = declared if token.owned_tags is None else declared & token.owned_tags
+        bad = sorted(t for t in tags if t not in owned)
+        if bad:
+            raise _error(400, f"requested tags [{' '.join(bad)}] are invalid or not permitted")
+        expiry = int(payload.get("expirySeconds") or 90 * 86400)
+        self._counter += 1
+        key_id = f"k{self._counter:04d}CNTRL"
+        secret = f"tskey-auth-{key_id}-{secrets.token_hex(16)}"
+        record = {
+            "id": key_id,
+            "keyType": key_type,
+            "created": _iso(self.now),
+            "expires": _iso(self.now + timedelta(seconds=expiry)),
+            "invalid": False,
+            "capabilities": {"devices": {"create": create}},
+            "description": description,
+            "scopes": [],
+            "tags": tags,
+            "userId": "" if token.kind == "oauth" else "u0001",
+        }
+        self.keys[key_id] = record
+        self._key_secrets[hashlib.sha256(secret.encode()).hexdigest()] = key_id
+        return _Reply(200, {**self._public_key(record), "key": secret})
+
+    @staticmethod
+    def _public_key(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if not k.startswith("_")}
+
+    def _one_key(self, method: str, key_id: str) -> _Reply:
+        record = self.keys.get(key_id)
+        if record is None:
+            raise _error(404, "key not found")
+        if method == "DELETE":
+            record["invalid"] = True
+            record["revoked"] = _iso(self.now)
+            return _Reply(200, None)
+        return _Reply(200, self._public_key(record))
+
+    # -- DNS --------------------------------------------------------------------------------
+    def _dns(self, method: str, what: str, body: bytes) -> _Reply:
+        if what == "nameservers":
+            if method == "POST":
+                servers = _json_body(body).get("dns")
+                if not isinstance(servers, list):
+                    raise _error(400, "dns must be a list of nameservers")
+                self.nameservers = [str(s) for s in servers]
+                if not self.nameservers:
+                    self.magic_dns = False
+            return _Reply(200, {"dns": self.nameservers, "magicDNS": self.magic_dns})
+        if what == "preferences":
+            if method == "POST":
+                wanted = bool(_json_body(body).get("magicDNS"))
+                if wanted and not self.nameservers:
+                    raise _error(400, "need at least one nameserver to enable MagicDNS")
+                self.magic_dns = wanted
+            return _Reply(200, {"magicDNS": self.magic_dns})
+        if what == "searchpaths":
+            if method == "POST":
+                paths = _json_body(body).get("searchPaths")
+                if not isinstance(paths, list):
+                    raise _error(400, "searchPaths must be a list")
+                self.search_paths = [str(p) for p in paths]
+            return _Reply(200, {"searchPaths": self.search_paths})
+        raise _error(404, f"no route for dns/{what}")
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _error(400, f"invalid JSON body: {exc}") from None
+    if not isinstance(value, dict):
+        raise _error(400, "expected a JSON object")
+    return value
+
+
+def _filter_matches(value: Any, wanted: str) -> bool:
+    if isinstance(value, list):
+        return wanted in value
+    if isinstance(value, bool):
+        return wanted.lower() == str(value).lower()
+    return str(value) == wanted
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _DoubleServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.server.double.handle(self.command, self.path, dict(self.headers), body)
+        if reply.body is None:
+            payload, content_type = b"", "application/json"
+        elif isinstance(reply.body, str):
+            payload, content_type = reply.body.encode(), "application/hujson"
+        else:
+            payload, content_type = json.dumps(reply.body).encode(), "application/json"
+        self.send_response(reply.status)
+        headers = {"Content-Type": content_type, **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: tests read ``double.requests`` instead of a log."""
+
+
+class _DoubleServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], double: TailscaleAPIDouble) -> None:
+        super().__init__(address, _Handler)
+        self.double = double
+
+
+@dataclass
+class RunningDouble:
+    """A double being served: where to reach it and a ready-made API token."""
+
+    api: TailscaleAPIDouble
+    base_url: str
+    api_token: str
+
+
+@contextmanager
+def serve_tailscale_double(
+    double: TailscaleAPIDouble | None = None, *, port: int = 0
+) -> Iterator[RunningDouble]:
+    """Serve the test double on 127.0.0.1 (an OS-chosen port by default) until exit."""
+    api = double or TailscaleAPIDouble()
+    token = api.add_api_token()
+    server = _DoubleServer(("127.0.0.1", port), api)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="tailscale-double", daemon=True
+    )
+    thread.start()
+    try:
+        host, bound = server.server_address[:2]
+        yield RunningDouble(api=api, base_url=f"http://{host}:{bound}/api/v2", api_token=token)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

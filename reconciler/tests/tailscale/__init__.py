@@ -1,0 +1,1 @@
+"""Tests of the tailnet side: API client, test double, policy, devices, sidecars."""
