@@ -32,6 +32,7 @@ __all__ = [
     "NetworkSpec",
     "PortSpec",
     "ProvidedSecret",
+    "ReplacePolicy",
     "SecretFile",
     "SecretRef",
     "SecretRequirement",
@@ -125,6 +126,28 @@ class Limits(_Frozen):
     cpus: float | None = None
 
 
+class ReplacePolicy(_Frozen):
+    """What recreating a container that owns versioned data must respect (e.g. Forgejo).
+
+    * `version`: dotted numbers stamped as the label `…version`; the docker planner refuses
+      (PlanError citing `source` and `downgrade_help`) to replace a running container whose
+      label names a higher version, because the new one could not open the data.
+    * `before`: a command exec'd in the *running* container right before it is stopped for
+      a recreate (e.g. `forgejo dump` into a backup volume); non-zero exit aborts the
+      recreate and the old container keeps serving. The plan shows `before_description`.
+    * `defer_on_runner`: the name of the CI runner this container is. When apply itself runs
+      as a job on that runner (env `GITOPS_RUNNER_NAME`), the recreate is not planned and
+      the plan says so in a note, so a deploy never kills the runner executing it.
+    """
+
+    version: str | None = None
+    downgrade_help: str | None = None
+    before: tuple[str, ...] | None = None
+    before_user: str | None = None
+    before_description: str | None = None
+    defer_on_runner: str | None = None
+
+
 class ContainerSpec(_Frozen):
     """One container. `role` service = long-running, health-gated; job = one-shot that
     succeeds on exit 0 and reruns only when its spec hash changes."""
@@ -151,6 +174,7 @@ class ContainerSpec(_Frozen):
     depends_on: tuple[str, ...] = ()  # logical container names, must be healthy/done first
     health_timeout_s: float = 120.0
     stop_timeout_s: int = 10
+    replace: ReplacePolicy | None = None
     owner: str  # the declaring document, e.g. "Service/mcp", "Forgejo/forgejo"
     source: SourceLocation
 

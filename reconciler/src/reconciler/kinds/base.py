@@ -7,7 +7,7 @@ strict and reject unknown keys, so a typo is an error with file:line:col, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -58,6 +58,9 @@ class CompileContext:
     gitops_dir: Path
     locate: Callable[[tuple[str | int, ...]], SourceLocation]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Every validated document of the run by "Kind/name", so a kind can follow a reference
+    # to another document (a RunnerPool to its Forgejo) and report a dangling one.
+    documents: Mapping[str, KindModel] = field(default_factory=dict)
 
     def here(self, *loc: str | int) -> SourceLocation:
         return self.locate(tuple(loc))
