@@ -168,6 +168,7 @@ class ContainerSpec(_Frozen):
     networks: tuple[str, ...] = ()
     network_mode: str | None = None  # "container:<logical name>" for sidecars, "host", "none"
     group_add: tuple[str, ...] = ()
+    privileged: bool = False  # only for what cannot work otherwise (a docker:dind sidecar)
     user: str | None = None
     working_dir: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
