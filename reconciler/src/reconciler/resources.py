@@ -20,6 +20,7 @@ from reconciler.source import SourceLocation
 __all__ = [
     "BootstrapStep",
     "Compiled",
+    "ComputedSecret",
     "ContainerSpec",
     "DerivedSecret",
     "DesiredState",
@@ -228,8 +229,22 @@ class ProvidedSecret(_Frozen):
     ephemeral: bool = False
 
 
+class ComputedSecret(_Frozen):
+    """A value computed from other secrets by a function a kind registered with
+    `reconciler.kinds.register_secret_function` (e.g. "htpasswd": the registry's bcrypt
+    file from its users' passwords). `inputs` maps the function's argument names to secret
+    names; `params` is plain data. Never stored; its digest changes when any input does.
+    The function must be deterministic, or every plan would see a change."""
+
+    how: Literal["computed"] = "computed"
+    function: str
+    inputs: dict[str, str]
+    params: dict[str, str] = Field(default_factory=dict)
+
+
 SecretSource = Annotated[
-    GeneratedSecret | DerivedSecret | ProvidedSecret, Field(discriminator="how")
+    GeneratedSecret | DerivedSecret | ProvidedSecret | ComputedSecret,
+    Field(discriminator="how"),
 ]
 
 

@@ -8,6 +8,7 @@ A module not present in the tree (a kind not written yet) is skipped, nothing el
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +21,9 @@ __all__ = [
     "kind_specs",
     "load_builtin_kinds",
     "register_kind",
+    "register_secret_function",
     "register_service_extension",
+    "secret_function",
     "service_extensions",
 ]
 
@@ -51,6 +54,25 @@ def register_service_extension(extension: ServiceExtension[Any]) -> None:
     if existing is not None and existing is not extension:
         raise RuntimeError(f"service extension {extension.key!r} registered twice")
     _EXTENSIONS[extension.key] = extension
+
+
+SecretFunction = Callable[[Mapping[str, str], Mapping[str, str]], str]
+_SECRET_FUNCTIONS: dict[str, SecretFunction] = {}
+
+
+def register_secret_function(name: str, function: SecretFunction) -> None:
+    """Make `ComputedSecret(function=name)` resolvable: `function(inputs, params) -> value`,
+    inputs being `{argument: secret value}`. Deterministic, pure, never logs its inputs."""
+    existing = _SECRET_FUNCTIONS.get(name)
+    if existing is not None and existing is not function:
+        raise RuntimeError(f"secret function {name!r} registered twice")
+    _SECRET_FUNCTIONS[name] = function
+
+
+def secret_function(name: str) -> SecretFunction:
+    """The function behind `ComputedSecret(function=name)` (KeyError if none registered)."""
+    load_builtin_kinds()
+    return _SECRET_FUNCTIONS[name]
 
 
 def load_builtin_kinds() -> None:
