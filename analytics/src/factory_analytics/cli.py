@@ -1,0 +1,83 @@
+"""`factory-analytics`: serve the API with its collectors, migrate the database, check a
+configuration, or run every collector once.
+
+Exit codes: 0 ok, 1 error (with a message saying what to fix), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from factory_analytics import __version__
+from factory_analytics.config import ConfigError, load_config, read_token
+from factory_analytics.store.db import DatabaseError, open_database
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="factory-analytics", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("ANALYTICS_CONFIG"),
+        help="YAML configuration file (default: $ANALYTICS_CONFIG; built-in defaults if unset)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the collectors and serve the API and /widget")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    sub.add_parser("check", help="validate the configuration and print it")
+    sub.add_parser("collect", help="run every collector once, then exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+        if args.command == "check":
+            print(config.model_dump_json(indent=2))
+            return 0
+        if args.command == "migrate":
+            open_database(config.database).close()
+            print(f"{config.database}: schema up to date")
+            return 0
+        from factory_analytics.service import Service
+
+        if args.command == "collect":
+            service = Service(config)
+            service.run_once()
+            service.stop()
+            return 0
+        return _serve(config, args.host, args.port, args.log_level)
+    except (ConfigError, DatabaseError) as exc:
+        print(f"factory-analytics: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(config, host: str, port: int, log_level: str) -> int:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from factory_analytics.service import Service
+    from factory_analytics.web.app import create_app
+
+    token = read_token()
+    service = Service(config)
+    app = create_app(config, token)
+    service.start()
+    try:
+        # proxy headers off: only the socket peer decides access (web/auth.py)
+        uvicorn.run(
+            app, host=host, port=port, log_level=log_level, proxy_headers=False, access_log=False
+        )
+    finally:
+        service.stop()
+    return 0

@@ -1,0 +1,209 @@
+"""The service's configuration: a YAML file (validated with pydantic, errors with file:line)
+plus environment variables for everything secret or deployment-specific.
+
+    ANALYTICS_CONFIG            path of the YAML file (optional; defaults below otherwise)
+    ANALYTICS_DB                database path (default /data/analytics.db)
+    ANALYTICS_TOKEN(_FILE)      bearer token for non-loopback, non-tailnet callers
+    TAILSCALE_API_KEY(_FILE) or TAILSCALE_OAUTH_CLIENT_ID + TAILSCALE_OAUTH_CLIENT_SECRET(_FILE)
+    DOCKER_HOST                 Docker engine (default: the local socket)
+
+Secrets never live in the YAML file, so it can be committed under gitops/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+DEFAULT_DB = "/data/analytics.db"
+_NAME = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+class ConfigError(ValueError):
+    """The configuration file is wrong; the message has file:line and how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetentionConfig(_Model):
+    raw_days: int = Field(30, ge=1, le=3650)
+    rollup_days: int = Field(365, ge=1, le=3650)
+
+
+class TailnetConfig(_Model):
+    enabled: bool = True
+    tailnet: str = "-"
+    interval_seconds: int = Field(300, ge=10, le=86400)
+    api_url: str = "https://api.tailscale.com/api/v2"
+
+
+class LogSourceConfig(_Model):
+    """One access log: a container's output (Docker API) or a file."""
+
+    name: str = Field(pattern=_NAME)
+    container: str | None = None
+    file: Path | None = None
+    format: Literal["auto", "combined", "uvicorn", "json"] = "auto"
+    routes: list[str] = Field(default_factory=list)
+    poll_seconds: float = Field(5.0, ge=0.2, le=3600)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LogSourceConfig:
+        if (self.container is None) == (self.file is None):
+            raise ValueError("set exactly one of `container` (Docker) or `file` (a log file)")
+        for route in self.routes:
+            if not route.startswith("/"):
+                raise ValueError(f"route template {route!r} must start with '/'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "docker" if self.container else "file"
+
+    @property
+    def target(self) -> str:
+        return self.container or str(self.file)
+
+
+class ProbeConfig(_Model):
+    name: str = Field(pattern=_NAME)
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["GET", "HEAD"] = "GET"
+    interval_seconds: int = Field(60, ge=5, le=86400)
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "url": self.url,
+            "interval_seconds": self.interval_seconds,
+            "timeout_seconds": int(self.timeout_seconds),
+            "expect_status": self.expect_status,
+        }
+
+
+class SystemConfig(_Model):
+    enabled: bool = True
+    interval_seconds: int = Field(60, ge=5, le=3600)
+    disk_path: str = "/data"
+    containers: bool = True
+    # only containers carrying this label (key or key=value); all running ones when unset
+    container_label: str | None = None
+
+
+class WidgetConfig(_Model):
+    # who may frame /widget (CSP frame-ancestors); access is limited by auth anyway
+    frame_ancestors: str = "*"
+
+
+class AnalyticsConfig(_Model):
+    database: Path = Path(DEFAULT_DB)
+    retention: RetentionConfig = RetentionConfig()
+    tailnet: TailnetConfig = TailnetConfig()
+    logs: list[LogSourceConfig] = Field(default_factory=list)
+    probes: list[ProbeConfig] = Field(default_factory=list)
+    system: SystemConfig = SystemConfig()
+    widget: WidgetConfig = WidgetConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AnalyticsConfig:
+        for kind, items in (("logs", self.logs), ("probes", self.probes)):
+            names = [i.name for i in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind}: names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+def load_config(
+    path: str | Path | None, environ: Mapping[str, str] | None = None
+) -> AnalyticsConfig:
+    """Read the YAML file (if any) and apply ANALYTICS_DB."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = Path(path) if path else None
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from exc
+        try:
+            loaded = YAML(typ="rt").load(text)
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else str(source)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}:1: the configuration must be a mapping")
+        data = loaded or {}
+    if env.get("ANALYTICS_DB"):
+        data = {**data, "database": env["ANALYTICS_DB"]}
+    try:
+        return AnalyticsConfig.model_validate(_plain(data))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, data, source)) from None
+
+
+def read_token(environ: Mapping[str, str] | None = None) -> SecretStr | None:
+    """ANALYTICS_TOKEN, or the content of ANALYTICS_TOKEN_FILE (whitespace stripped)."""
+    env = os.environ if environ is None else environ
+    if env.get("ANALYTICS_TOKEN", "").strip():
+        return SecretStr(env["ANALYTICS_TOKEN"].strip())
+    file_name = env.get("ANALYTICS_TOKEN_FILE")
+    if file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"ANALYTICS_TOKEN_FILE={file_name}: cannot read it: {exc.strerror}"
+            ) from exc
+        return SecretStr(value) if value else None
+    return None
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers → plain dicts/lists for pydantic."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _describe(exc: ValidationError, data: Any, source: Path | None) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and re.match(r"^[a-z_]+\[", p))]
+        line = _line_of(data, loc)
+        where = f"{source}:{line}" if source and line else str(source or "configuration")
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        lines.append(f"{where}: {dotted}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _line_of(data: Any, loc: list[Any]) -> int | None:
+    """1-based line of the deepest node of `loc` that ruamel knows a position for."""
+    node, line = data, None
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                if isinstance(part, int):
+                    line = lc.item(part)[0] + 1
+                elif part in node:
+                    line = lc.key(part)[0] + 1
+            node = node[part]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line

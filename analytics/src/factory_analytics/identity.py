@@ -1,0 +1,83 @@
+"""Who made a request: the Tailscale Serve identity header when the line carries it, else the
+client's tailnet address mapped to its device and that device's user.
+
+Tagged devices (servers, CI runners) belong to no person, so their requests get a device but
+no user, the same way Tailscale Serve sends no identity headers for them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sqlite3
+from dataclasses import dataclass
+
+TAILNET_V4 = ipaddress.ip_network("100.64.0.0/10")
+TAILNET_V6 = ipaddress.ip_network("fd7a:115c:a1e0::/48")
+
+
+def is_tailnet_address(text: str) -> bool:
+    """True for Tailscale's CGNAT IPv4 range and its ULA IPv6 range."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in TAILNET_V4
+    return address in TAILNET_V6
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    hostname: str
+    user: str | None
+
+
+class IdentityResolver:
+    """Maps (login header, client address) to (user, device)."""
+
+    def __init__(self, by_address: dict[str, DeviceIdentity] | None = None) -> None:
+        self._by_address = by_address or {}
+        self._cache: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
+
+    @classmethod
+    def from_database(cls, conn: sqlite3.Connection) -> IdentityResolver:
+        """Build the address map from the devices table the tailnet collector keeps."""
+        by_address: dict[str, DeviceIdentity] = {}
+        rows = conn.execute("SELECT hostname, user, tags, addresses FROM devices").fetchall()
+        for hostname, user, tags, addresses in rows:
+            owner = None if json.loads(tags) else user
+            for address in json.loads(addresses):
+                by_address[_canonical(address)] = DeviceIdentity(hostname, owner)
+        return cls(by_address)
+
+    def resolve(self, login: str | None, client: str | None) -> tuple[str | None, str | None]:
+        key = (login, client)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._resolve(login, client)
+            if len(self._cache) > 20_000:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    def _resolve(self, login: str | None, client: str | None) -> tuple[str | None, str | None]:
+        device = self._by_address.get(_canonical(client)) if client else None
+        if login:
+            return login, device.hostname if device else None
+        if device:
+            return device.user, device.hostname
+        return None, None
+
+
+def _canonical(address: str) -> str:
+    """One spelling per address (IPv6 compressed, IPv4-mapped unwrapped)."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)

@@ -1,0 +1,307 @@
+"""Access-log line parsers: nginx/Caddy combined (with request time and the
+Tailscale-User-Login header when present), uvicorn's default access line, and JSON lines
+(Caddy's JSON access log, the factory's JSON logs, anything with the usual field names).
+
+Parsers are pure: a line in, an `AccessRecord` or a reason out. They never raise on bad input,
+because one broken line must not stop ingestion; the caller counts and samples what failed.
+A recommended nginx format that carries everything the figures need:
+
+    log_format factory '$remote_addr - $remote_user [$time_local] "$request" $status '
+                       '$body_bytes_sent "$http_referer" "$http_user_agent" '
+                       '$request_time "$http_tailscale_user_login"';
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from factory_analytics.timeutil import parse_iso
+
+Format = Literal["auto", "combined", "uvicorn", "json"]
+FORMATS: tuple[str, ...] = ("auto", "combined", "uvicorn", "json")
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One HTTP request as read from a log line. `ts` is None when the line has no time of its
+    own (uvicorn); the source then supplies one (Docker's log timestamp or the read time)."""
+
+    ts: float | None
+    method: str
+    path: str
+    status: int
+    duration_ms: float | None
+    bytes: int | None
+    client: str | None
+    login: str | None
+
+
+@dataclass(slots=True)
+class Unparseable:
+    """A line that looked like nothing we know, with a short reason for the samples."""
+
+    reason: str
+
+
+IGNORED = "ignored"  # a line that is known not to be an access line (startup banner, app log)
+
+_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_COMBINED = re.compile(
+    r"^(\S+) \S+ (\S+) \[([^\]]+)\] " + _QUOTED + r" (\d{3}) (\d+|-)"
+    r"(?: " + _QUOTED + " " + _QUOTED + r")?(.*)$"
+)
+# the common case in one match: plain request line, no escapes, optional time and login
+_COMBINED_FAST = re.compile(
+    r'^(\S+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) ([^ "\\]+) HTTP/[\d.]+" (\d{3}) (\d+|-)'
+    r'(?: "[^"\\]*" "[^"\\]*"(?: ([\d.]+|-))?(?: "([^"\\]*)")?)?$'
+)
+_EXTRA = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)|' + _QUOTED + r"|(\S+)")
+_UVICORN = re.compile(
+    r"^(?:INFO|WARNING|ERROR|DEBUG|TRACE):\s+(?:(\S+?):(\d+)|-?)\s*-\s+"
+    r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})'
+)
+_LEVEL_PREFIX = re.compile(r"^(?:INFO|WARNING|ERROR|DEBUG|TRACE|CRITICAL):\s")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NGINX_ESCAPE = re.compile(r"(?:\\x[0-9A-Fa-f]{2})+")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_time_cache: dict[str, float] = {}
+
+
+def parse_line(line: str, fmt: Format = "auto") -> AccessRecord | Unparseable | str:
+    """Parse one line (without its newline) in the given format; `auto` tries each."""
+    stripped = line.strip()
+    if not stripped:
+        return IGNORED
+    if fmt == "json" or (fmt == "auto" and stripped[0] == "{"):
+        return parse_json(stripped)
+    if fmt == "uvicorn":
+        return parse_uvicorn(stripped)
+    if fmt == "combined":
+        return parse_combined(stripped)
+    if _LEVEL_PREFIX.match(stripped) or stripped.startswith("\x1b"):
+        return parse_uvicorn(stripped)
+    return parse_combined(stripped)
+
+
+def parse_combined(line: str) -> AccessRecord | Unparseable:
+    """nginx `combined`/Caddy common log, with optional trailing request time and login."""
+    fast = _COMBINED_FAST.match(line)
+    if fast is not None:
+        client, remote_user, when, method, path, status, size, rt, login_text = fast.groups()
+        ts = _time_cache.get(when) or _combined_time(when)
+        if ts is not None:
+            login = login_text if login_text and login_text != "-" else None
+            if login is None and remote_user != "-":
+                login = remote_user
+            return AccessRecord(
+                ts,
+                method,
+                path,
+                int(status),
+                round(float(rt) * 1000, 1) if rt and rt != "-" else None,
+                None if size == "-" else int(size),
+                None if client == "-" else client,
+                login,
+            )
+    m = _COMBINED.match(line)
+    if m is None:
+        return Unparseable("not a combined/common log line")
+    client, remote_user, when, request, status, size, _ref, _ua, rest = m.groups()
+    ts = _combined_time(when)
+    if ts is None:
+        return Unparseable(f"bad time {when!r}")
+    method, path = _split_request(_unescape(request))
+    duration_ms: float | None = None
+    login: str | None = None
+    for key, value, quoted, bare in _EXTRA.findall(rest or ""):
+        if key:
+            text = _unescape(value[1:-1]) if value.startswith('"') else value
+            if key in ("rt", "request_time", "rtime"):
+                duration_ms = _seconds_to_ms(text)
+            elif key in ("login", "user", "tailscale_user_login", "ts_login"):
+                login = _login(text)
+        elif bare:
+            if duration_ms is None:
+                duration_ms = _seconds_to_ms(bare)
+        elif login is None:
+            login = _login(_unescape(quoted))
+    if login is None and remote_user != "-":
+        login = _login(_unescape(remote_user))
+    return AccessRecord(
+        ts=ts,
+        method=method,
+        path=path,
+        status=int(status),
+        duration_ms=duration_ms,
+        bytes=None if size == "-" else int(size),
+        client=client if client != "-" else None,
+        login=login,
+    )
+
+
+def parse_uvicorn(line: str) -> AccessRecord | Unparseable | str:
+    """uvicorn's default access line: `INFO:     100.64.0.5:52344 - "GET / HTTP/1.1" 200 OK`.
+    IPv6 clients are printed without brackets (`::1:52344`), so the port is after the last
+    colon. The line carries no time and no duration."""
+    clean = _ANSI.sub("", line) if "\x1b" in line else line
+    m = _UVICORN.match(clean)
+    if m is None:
+        if _LEVEL_PREFIX.match(clean):
+            return IGNORED  # uvicorn/app log line that is not an access line
+        return Unparseable("not a uvicorn access line")
+    client, _port, method, target, status = m.groups()
+    return AccessRecord(
+        ts=None,
+        method=method,
+        path=target,
+        status=int(status),
+        duration_ms=None,
+        bytes=None,
+        client=client or None,
+        login=None,
+    )
+
+
+def parse_json(line: str) -> AccessRecord | Unparseable | str:
+    """A JSON object per line. Caddy's access log nests the request; flat logs use common
+    names. A JSON line without a method, path and status is an app log line: ignored."""
+    try:
+        doc = json.loads(line)
+    except ValueError as exc:
+        return Unparseable(f"invalid JSON: {exc.msg}")
+    if not isinstance(doc, dict):
+        return Unparseable("JSON line is not an object")
+    request = doc.get("request") if isinstance(doc.get("request"), dict) else doc
+    method = _first(request, "method", "http_method", "request_method")
+    path = _first(request, "uri", "path", "url", "request_uri", "target")
+    status = _first(doc, "status", "status_code", "response_status")
+    if method is None or path is None or status is None:
+        return IGNORED
+    try:
+        status_code = int(status)
+        ts = _json_time(_first(doc, "ts", "time", "timestamp", "@timestamp", "asctime"))
+        duration_ms = _json_duration(doc)
+        size = _first(doc, "size", "bytes", "body_bytes_sent", "response_size")
+    except (TypeError, ValueError) as exc:
+        return Unparseable(f"bad field value: {exc}")
+    headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+    login = _first(doc, "user_login", "tailscale_user_login", "login", "user")
+    if login is None and headers:
+        login = _header(headers, "Tailscale-User-Login")
+    client = _first(request, "client_ip", "remote_ip", "client", "remote_addr", "ip")
+    return AccessRecord(
+        ts=ts,
+        method=str(method).upper(),
+        path=str(path),
+        status=status_code,
+        duration_ms=duration_ms,
+        bytes=int(size) if isinstance(size, int | float | str) and str(size).isdigit() else None,
+        client=_strip_port(str(client)) if client else None,
+        login=_login(str(login)) if login else None,
+    )
+
+
+def _first(doc: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = doc.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            if isinstance(value, list):
+                return str(value[0]) if value else None
+            return str(value)
+    return None
+
+
+def _json_time(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        # epoch seconds, or milliseconds for values past the year 33658
+        return float(value) / 1000 if value > 1e12 else float(value)
+    return parse_iso(str(value).replace(",", ".").replace(" ", "T", 1))
+
+
+def _json_duration(doc: dict[str, Any]) -> float | None:
+    for key in ("duration_ms", "latency_ms", "elapsed_ms", "response_time_ms"):
+        if doc.get(key) is not None:
+            return round(float(doc[key]), 1)
+    for key in ("duration", "request_time", "elapsed", "latency"):
+        if doc.get(key) is not None:
+            # Caddy and nginx-style fields are seconds
+            return round(float(doc[key]) * 1000, 1)
+    return None
+
+
+def _combined_time(text: str) -> float | None:
+    cached = _time_cache.get(text)
+    if cached is not None:
+        return cached
+    try:
+        # 25/Nov/2026:10:18:16 +0000
+        day, mon, rest = text.split("/", 2)
+        year, hh, mm, ss_zone = rest.split(":", 3)
+        ss, zone = ss_zone.split(" ")
+        sign = -1 if zone[0] == "-" else 1
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * sign
+        moment = datetime(
+            int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=timezone(offset)
+        )
+    except (ValueError, KeyError, IndexError):
+        return None
+    value = moment.astimezone(UTC).timestamp()
+    if len(_time_cache) > 10_000:
+        _time_cache.clear()
+    _time_cache[text] = value
+    return value
+
+
+def _split_request(request: str) -> tuple[str, str]:
+    parts = request.split(" ")
+    if len(parts) >= 2 and parts[0].isalpha() and parts[0].isupper():
+        return parts[0], parts[1]
+    return "-", "(bad request)"
+
+
+def _unescape(text: str) -> str:
+    """nginx writes `"` as `\\x22` and non-ASCII bytes as `\\xHH`: rebuild the UTF-8 text."""
+    if "\\" not in text:
+        return text
+    text = _NGINX_ESCAPE.sub(
+        lambda m: bytes.fromhex(m.group(0).replace("\\x", "")).decode("utf-8", "replace"), text
+    )
+    return text.replace('\\"', '"').replace("\\\\", "\\")
+
+
+def _seconds_to_ms(text: str) -> float | None:
+    try:
+        return round(float(text) * 1000, 1)
+    except ValueError:
+        return None
+
+
+def _login(text: str) -> str | None:
+    value = text.strip()
+    return None if value in ("", "-") else value
+
+
+def _strip_port(client: str) -> str:
+    if client.startswith("["):  # [::1]:8080
+        return client[1:].split("]", 1)[0]
+    if client.count(":") == 1:  # 1.2.3.4:5678
+        return client.split(":", 1)[0]
+    return client

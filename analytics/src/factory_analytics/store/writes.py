@@ -1,0 +1,359 @@
+"""Writes: every collector's rows go in together with their hourly rollups, in one transaction.
+
+Why together: the API reads rollups only, so a figure is never half-updated, and a log batch,
+its rollups and the source's cursor commit atomically; a crash between two batches leaves the
+database exactly at the last cursor, so a restart neither loses nor double-counts a line.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from factory_analytics import histogram
+from factory_analytics.identity import IdentityResolver
+from factory_analytics.logformats import AccessRecord
+from factory_analytics.routes import RouteTable
+from factory_analytics.timeutil import HOUR
+
+BAD_LINE_SAMPLES = 20
+BAD_LINE_CHARS = 300
+MAX_PATH_CHARS = 500
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@dataclass
+class SourceState:
+    """A log source's row: its id and persisted cursor."""
+
+    id: int
+    cursor: dict[str, Any]
+
+
+def ensure_source(
+    conn: sqlite3.Connection, name: str, kind: str, target: str, fmt: str
+) -> SourceState:
+    """Find or create the source row; a changed target or format resets nothing but is
+    recorded, so the cursor of a renamed container is kept only while kind+target match."""
+    row = conn.execute(
+        "SELECT id, kind, target, cursor FROM sources WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        with transaction(conn):
+            cur = conn.execute(
+                "INSERT INTO sources(name, kind, target, format) VALUES (?, ?, ?, ?)",
+                (name, kind, target, fmt),
+            )
+        return SourceState(int(cur.lastrowid or 0), {})
+    source_id, old_kind, old_target, cursor = row
+    with transaction(conn):
+        if (old_kind, old_target) != (kind, target):
+            cursor = "{}"
+        conn.execute(
+            "UPDATE sources SET kind = ?, target = ?, format = ?, cursor = ? WHERE id = ?",
+            (kind, target, fmt, cursor, source_id),
+        )
+    return SourceState(source_id, json.loads(cursor))
+
+
+@dataclass
+class _RouteAgg:
+    requests: int = 0
+    client_errors: int = 0
+    server_errors: int = 0
+    timed: int = 0
+    dur_sum: float = 0.0
+    dur_max: float | None = None
+    hist: dict[int, int] = field(default_factory=dict)
+
+
+class AccessBatch:
+    """Accumulates parsed lines of one source (raw rows + rollup deltas) until `commit`."""
+
+    def __init__(self, source_id: int, routes: RouteTable, identity: IdentityResolver) -> None:
+        self.source_id = source_id
+        self._routes = routes
+        self._identity = identity
+        self.raw: list[tuple[Any, ...]] = []
+        self.route_aggs: dict[tuple[int, str, str], _RouteAgg] = {}
+        self.user_aggs: dict[tuple[int, str, str], list[int]] = {}
+        self.lines = 0
+        self.ignored = 0
+        self.bad: list[tuple[int, str, str]] = []
+        self.last_ts: float | None = None
+
+    def add(self, rec: AccessRecord, fallback_ts: float) -> None:
+        """Count one parsed request."""
+        self.add_many([(rec, fallback_ts)])
+
+    def add_many(self, items: list[tuple[AccessRecord, float]]) -> None:
+        """Count parsed requests: the hot loop of ingestion, hence the local bindings."""
+        template = self._routes.template
+        resolve = self._identity.resolve
+        bucket_of = histogram.bucket_of
+        raw_append = self.raw.append
+        route_aggs = self.route_aggs
+        user_aggs = self.user_aggs
+        source_id = self.source_id
+        last_ts = self.last_ts if self.last_ts is not None else 0.0
+        for rec, fallback_ts in items:
+            ts = rec.ts if rec.ts is not None else fallback_ts
+            status = rec.status
+            path = rec.path
+            route = template(path, status)
+            user, device = resolve(rec.login, rec.client)
+            hour = int(ts // HOUR) * HOUR
+            client_error = 1 if 400 <= status < 500 else 0
+            server_error = 1 if status >= 500 else 0
+            duration = rec.duration_ms
+            if "?" in path:
+                path = path.split("?", 1)[0]
+            raw_append(
+                (
+                    int(ts * 1000),
+                    source_id,
+                    rec.method,
+                    route,
+                    path[:MAX_PATH_CHARS],
+                    status,
+                    duration,
+                    rec.bytes,
+                    rec.client,
+                    user,
+                    device,
+                )
+            )
+            key = (hour, rec.method, route)
+            agg = route_aggs.get(key)
+            if agg is None:
+                agg = route_aggs[key] = _RouteAgg()
+            agg.requests += 1
+            agg.client_errors += client_error
+            agg.server_errors += server_error
+            if duration is not None:
+                agg.timed += 1
+                agg.dur_sum += duration
+                if agg.dur_max is None or duration > agg.dur_max:
+                    agg.dur_max = duration
+                hist = agg.hist
+                bucket = bucket_of(duration)
+                hist[bucket] = hist.get(bucket, 0) + 1
+            ukey = (hour, user or "", device or "")
+            uagg = user_aggs.get(ukey)
+            if uagg is None:
+                user_aggs[ukey] = [1, client_error, server_error]
+            else:
+                uagg[0] += 1
+                uagg[1] += client_error
+                uagg[2] += server_error
+            if ts > last_ts:
+                last_ts = ts
+        self.lines += len(items)
+        self.last_ts = last_ts or None
+
+    def add_ignored(self) -> None:
+        self.lines += 1
+        self.ignored += 1
+
+    def add_bad(self, at: float, line: str, reason: str) -> None:
+        self.lines += 1
+        self.bad.append((int(at), line[:BAD_LINE_CHARS], reason))
+
+    def commit(self, conn: sqlite3.Connection, cursor: dict[str, Any]) -> None:
+        """Write rows, rollups, counters and the new cursor in one transaction."""
+        with transaction(conn):
+            self.write(conn, cursor)
+
+    def write(self, conn: sqlite3.Connection, cursor: dict[str, Any]) -> None:
+        """The body of `commit`, for callers that manage the transaction themselves."""
+        conn.executemany(
+            "INSERT INTO requests(ts_ms, source_id, method, route, path, status, duration_ms,"
+            " bytes, client, user, device) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            self.raw,
+        )
+        conn.executemany(
+            "INSERT INTO route_hourly(hour, source_id, method, route, requests, client_errors,"
+            " server_errors, timed, dur_sum_ms, dur_max_ms, hist) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(hour, source_id, method, route) DO UPDATE SET"
+            " requests = requests + excluded.requests,"
+            " client_errors = client_errors + excluded.client_errors,"
+            " server_errors = server_errors + excluded.server_errors,"
+            " timed = timed + excluded.timed,"
+            " dur_sum_ms = dur_sum_ms + excluded.dur_sum_ms,"
+            " dur_max_ms = max(coalesce(dur_max_ms, excluded.dur_max_ms),"
+            "                  coalesce(excluded.dur_max_ms, dur_max_ms)),"
+            " hist = hist_merge(hist, excluded.hist)",
+            [
+                (
+                    hour,
+                    self.source_id,
+                    method,
+                    route,
+                    a.requests,
+                    a.client_errors,
+                    a.server_errors,
+                    a.timed,
+                    a.dur_sum,
+                    a.dur_max,
+                    histogram.encode(a.hist),
+                )
+                for (hour, method, route), a in self.route_aggs.items()
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO user_hourly(hour, user, device, requests, client_errors, server_errors)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT(hour, user, device) DO UPDATE SET"
+            " requests = requests + excluded.requests,"
+            " client_errors = client_errors + excluded.client_errors,"
+            " server_errors = server_errors + excluded.server_errors",
+            [(h, u, d, *counts) for (h, u, d), counts in self.user_aggs.items()],
+        )
+        if self.bad:
+            conn.executemany(
+                "INSERT INTO bad_lines(source_id, at, line, reason) VALUES (?,?,?,?)",
+                [(self.source_id, at, line, reason) for at, line, reason in self.bad],
+            )
+            conn.execute(
+                "DELETE FROM bad_lines WHERE source_id = ? AND id NOT IN"
+                " (SELECT id FROM bad_lines WHERE source_id = ? ORDER BY id DESC LIMIT ?)",
+                (self.source_id, self.source_id, BAD_LINE_SAMPLES),
+            )
+        parsed = len(self.raw)
+        conn.execute(
+            "UPDATE sources SET cursor = ?, lines = lines + ?, parsed = parsed + ?,"
+            " ignored = ignored + ?, unparseable = unparseable + ?,"
+            " last_line_at = max(coalesce(last_line_at, 0), coalesce(?, 0)) WHERE id = ?",
+            (
+                json.dumps(cursor, sort_keys=True),
+                self.lines,
+                parsed,
+                self.ignored,
+                len(self.bad),
+                None if self.last_ts is None else int(self.last_ts),
+                self.source_id,
+            ),
+        )
+
+
+def record_source_error(conn: sqlite3.Connection, source_id: int, message: str, at: float) -> None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE sources SET last_error = ?, last_error_at = ? WHERE id = ?",
+            (message[:500], int(at), source_id),
+        )
+
+
+def clear_source_error(conn: sqlite3.Connection, source_id: int) -> None:
+    with transaction(conn):
+        conn.execute(
+            "UPDATE sources SET last_error = NULL, last_error_at = NULL WHERE id = ?", (source_id,)
+        )
+
+
+def record_collector(
+    conn: sqlite3.Connection, name: str, at: float, error: str | None = None
+) -> None:
+    """Remember a collector's last success, or its last error (one line, no secrets)."""
+    with transaction(conn):
+        if error is None:
+            conn.execute(
+                "INSERT INTO collector_status(name, last_success) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET last_success = excluded.last_success,"
+                " last_error = NULL, last_error_at = NULL",
+                (name, int(at)),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO collector_status(name, last_error, last_error_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET last_error = excluded.last_error,"
+                " last_error_at = excluded.last_error_at",
+                (name, error[:500], int(at)),
+            )
+
+
+@dataclass(frozen=True)
+class DeviceObservation:
+    """One device as seen by one tailnet poll (already validated by the collector)."""
+
+    node_id: str
+    hostname: str
+    name: str | None
+    user: str | None
+    tags: list[str]
+    os: str | None
+    addresses: list[str]
+    online: bool
+    connected_to_control: bool | None
+    last_seen: float | None
+
+
+def write_presence(
+    conn: sqlite3.Connection, at: float, devices: Iterable[DeviceObservation]
+) -> None:
+    """Store one poll: each device's current state, a presence sample and its rollup. Devices
+    missing from the poll are marked not present (and offline) but keep their history."""
+    ts = int(at)
+    hour = ts // HOUR * HOUR
+    seen: list[str] = []
+    with transaction(conn):
+        for d in devices:
+            seen.append(d.node_id)
+            conn.execute(
+                "INSERT INTO devices(node_id, hostname, name, user, tags, os, addresses, online,"
+                " connected_to_control, last_seen, present, first_seen, updated)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?) ON CONFLICT(node_id) DO UPDATE SET"
+                " hostname = excluded.hostname, name = excluded.name, user = excluded.user,"
+                " tags = excluded.tags, os = excluded.os, addresses = excluded.addresses,"
+                " online = excluded.online, connected_to_control = excluded.connected_to_control,"
+                " last_seen = coalesce(excluded.last_seen, last_seen), present = 1,"
+                " updated = excluded.updated",
+                (
+                    d.node_id,
+                    d.hostname,
+                    d.name,
+                    d.user,
+                    json.dumps(sorted(d.tags)),
+                    d.os,
+                    json.dumps(d.addresses),
+                    int(d.online),
+                    None if d.connected_to_control is None else int(d.connected_to_control),
+                    None if d.last_seen is None else int(d.last_seen),
+                    ts,
+                    ts,
+                ),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO presence(ts, node_id, online) VALUES (?,?,?)",
+                (ts, d.node_id, int(d.online)),
+            )
+            conn.execute(
+                "INSERT INTO presence_hourly(hour, node_id, samples, online_samples)"
+                " VALUES (?,?,1,?) ON CONFLICT(hour, node_id) DO UPDATE SET"
+                " samples = samples + 1, online_samples = online_samples + excluded.online_samples",
+                (hour, d.node_id, int(d.online)),
+            )
+        gone = conn.execute(
+            f"SELECT node_id FROM devices WHERE present = 1 AND node_id NOT IN"  # noqa: S608
+            f" ({','.join('?' * len(seen))})",
+            seen,
+        ).fetchall()
+        for (node_id,) in gone:
+            conn.execute(
+                "UPDATE devices SET present = 0, online = 0, updated = ? WHERE node_id = ?",
+                (ts, node_id),
+            )
