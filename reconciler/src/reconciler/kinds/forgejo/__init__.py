@@ -1,0 +1,14 @@
+"""The Forgejo kind (gitops/forgejo/): a rootless Forgejo with every safety setting pinned."""
+
+from __future__ import annotations
+
+from reconciler.kinds import register_kind
+from reconciler.kinds.base import KindSpec
+
+from .compile import compile_forgejo, internal_url
+from .model import Forgejo
+from .versions import ForgejoVersion, parse_version
+
+__all__ = ["Forgejo", "ForgejoVersion", "compile_forgejo", "internal_url", "parse_version"]
+
+register_kind(KindSpec(kind="Forgejo", model=Forgejo, compile=compile_forgejo, folder="forgejo"))

@@ -1,0 +1,16 @@
+"""The Registry kind (gitops/registry/): a private distribution registry, auth always on."""
+
+from __future__ import annotations
+
+from reconciler.kinds import register_kind, register_secret_function
+from reconciler.kinds.base import KindSpec
+
+from .compile import HTPASSWD_FUNCTION, compile_registry, htpasswd_function
+from .model import Registry
+
+__all__ = ["Registry", "compile_registry"]
+
+register_kind(
+    KindSpec(kind="Registry", model=Registry, compile=compile_registry, folder="registry")
+)
+register_secret_function(HTPASSWD_FUNCTION, htpasswd_function)
