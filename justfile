@@ -23,6 +23,14 @@ deploy *ARGS:
 drift *ARGS:
     nox -s drift -- {{ARGS}}
 
+# Build the mcp and analytics images (tags: commit SHA and branch)
+build:
+    nox -s build
+
+# Push the built images to the private registry and verify their digests
+push:
+    nox -s push
+
 # Run the pre-commit hooks over every file
 lint:
     nox -s lint

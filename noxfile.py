@@ -35,6 +35,35 @@ def _gitops(session: nox.Session, *args: str) -> None:
     session.run("gitops", *args, *session.posargs, external=False)
 
 
+def _pushed_images(session: nox.Session, *, from_registry: bool = False) -> list[str]:
+    """`--image SERVICE=REPO@sha256:…` for the images `nox -s push` pushed for this commit.
+
+    Deploys run by digest without rewriting git; with no push for this commit (a plain
+    `just deploy`), the images declared in gitops/ are used.
+    """
+    _install_reconciler(session)
+    args = ["--from-registry"] if from_registry else []
+    out = session.run("python", "-m", "reconciler.pipeline", "overrides", *args, silent=True)
+    pairs = [line for line in str(out or "").split() if "=" in line and "@sha256:" in line]
+    for pair in pairs:
+        session.log(f"by digest: {pair}")
+    return [arg for pair in pairs for arg in ("--image", pair)]
+
+
+@nox.session(python=PYTHON, tags=["pipeline"], default=False)
+def build(session: nox.Session) -> None:
+    """Build the mcp and analytics images, tagged with the commit SHA and the branch."""
+    _install_reconciler(session)
+    session.run("python", "-m", "reconciler.pipeline", "build", *session.posargs)
+
+
+@nox.session(python=PYTHON, tags=["pipeline"], default=False)
+def push(session: nox.Session) -> None:
+    """Push the built images to the private registry and verify their digests there."""
+    _install_reconciler(session)
+    session.run("python", "-m", "reconciler.pipeline", "push", *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["gitops"])
 def validate(session: nox.Session) -> None:
     """Check the YAML under gitops/ (no secrets, no engine needed)."""
@@ -45,19 +74,19 @@ def validate(session: nox.Session) -> None:
 def plan(session: nox.Session) -> None:
     """Show what deploy would change, with reasons (exit 2 when changes are pending)."""
     _install_reconciler(session)
-    session.run("gitops", "plan", *session.posargs, success_codes=[0, 2])
+    session.run("gitops", "plan", *_pushed_images(session), *session.posargs, success_codes=[0, 2])
 
 
 @nox.session(python=PYTHON, tags=["gitops"])
 def deploy(session: nox.Session) -> None:
     """Reconcile the Docker engine (and the tailnet) to gitops/: plan, then apply."""
-    _gitops(session, "apply", "--yes")
+    _gitops(session, "apply", "--yes", *_pushed_images(session))
 
 
 @nox.session(python=PYTHON, tags=["gitops"])
 def drift(session: nox.Session) -> None:
     """Report what differs between gitops/ and what runs; fails when anything does."""
-    _gitops(session, "drift")
+    _gitops(session, "drift", *_pushed_images(session, from_registry=True))
 
 
 @nox.session(python=PYTHON)

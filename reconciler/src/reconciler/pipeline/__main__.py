@@ -1,0 +1,151 @@
+"""`python -m reconciler.pipeline build|push|overrides`: the steps nox's sessions run.
+
+Each step prints what it does (the job log is the record) and exits 1 with one clear line
+on failure. Configuration comes from the environment, as in a Forgejo Actions job:
+
+    FACTORY_BASE_IMAGE   base image for the builds (default: the Dockerfiles' upstream one)
+    FACTORY_WHEELHOUSE   1 = host-prepared wheels, builds install with no index (offline)
+    REGISTRY_ADDRESS     host:port of the private registry (default 127.0.0.1:5000)
+    registry credentials the secrets `registry_username`/`registry_password`, resolved as
+                         `gitops apply` resolves every secret (env, .env, .secrets/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException
+
+from reconciler.pipeline.build import (
+    PipelineBuildError,
+    base_python,
+    build_image,
+    prepare_wheelhouse,
+    requirements,
+)
+from reconciler.pipeline.gitinfo import GitError, read_commit
+from reconciler.pipeline.images import (
+    Record,
+    image_overrides,
+    present_images,
+    read_record,
+    registry_address,
+    write_record,
+)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _client() -> docker.DockerClient:
+    try:
+        return docker.from_env()
+    except DockerException as exc:
+        raise PipelineBuildError(f"cannot reach the Docker engine: {exc}") from exc
+
+
+def cmd_build(root: Path) -> int:
+    commit = read_commit(root)
+    specs = present_images(root)
+    if not specs:
+        raise PipelineBuildError(
+            "no image to build: neither mcp/Dockerfile nor analytics/Dockerfile"
+        )
+    client = _client()
+    base_image = os.environ.get("FACTORY_BASE_IMAGE") or None
+    offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
+    if offline:
+        python = base_python(client, base_image or "python:3.12-slim")
+        prepare_wheelhouse(root, requirements(root, specs), python, _log)
+    if commit.dirty:
+        _log(f"note: uncommitted changes in the build inputs; tagging {commit.tags[0]}")
+    built = [
+        build_image(
+            client,
+            root,
+            spec,
+            registry=registry_address(),
+            commit=commit,
+            base_image=base_image,
+            offline=offline,
+            log=_log,
+        )
+        for spec in specs
+    ]
+    path = write_record(root, Record(commit=commit.sha, branch=commit.branch, images=built))
+    for image in built:
+        _log(f"built {image.service}: {image.image_id[:19]} as {', '.join(image.tags)}")
+    _log(f"recorded in {path.relative_to(root)}")
+    return 0
+
+
+def cmd_push(root: Path) -> int:
+    from reconciler.pipeline.push import push_all
+
+    commit = read_commit(root)
+    record = read_record(root)
+    if record is None or record.commit != commit.sha:
+        raise PipelineBuildError(
+            "nothing built for this commit: run `nox -s build` first"
+            f" (build/images.json is for {record.commit[:12] if record else 'no commit'})"
+        )
+    if commit.dirty:
+        raise PipelineBuildError(
+            "refusing to push images built from uncommitted changes: commit them first"
+        )
+    push_all(root, _client(), record, _log)
+    write_record(root, record)
+    return 0
+
+
+def cmd_overrides(root: Path, *, from_registry: bool) -> int:
+    """Print `SERVICE=REPO@digest`, one per line, for this commit's pushed images.
+
+    From build/images.json when it is for this commit; with --from-registry, otherwise from
+    the registry's `<sha>` tags (what a scheduled drift check on a fresh checkout needs).
+    """
+    sha = read_commit(root).sha
+    overrides = image_overrides(root, sha)
+    if not overrides and from_registry:
+        from reconciler.pipeline.push import pushed_digests
+
+        log = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout is data
+        try:
+            pushed = pushed_digests(root, sha, log)
+        except PipelineBuildError as exc:
+            if "is not set" not in str(exc):
+                raise
+            log(f"note: no registry credentials, comparing with the images in git ({exc})")
+            pushed = {}
+        overrides = [f"{s}={ref}" for s, ref in sorted(pushed.items())]
+    for override in overrides:
+        print(override)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reconciler.pipeline", description=__doc__)
+    parser.add_argument("step", choices=("build", "push", "overrides"))
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
+    parser.add_argument(
+        "--from-registry", action="store_true", help="overrides: ask the registry if no record"
+    )
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    try:
+        if args.step == "overrides":
+            return cmd_overrides(root, from_registry=args.from_registry)
+        return cmd_build(root) if args.step == "build" else cmd_push(root)
+    except (PipelineBuildError, GitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""Build the service images from the repository root with the Docker engine.
+
+Why the SDK and one root context: analytics installs the reconciler package too, so every
+image is built from the repository root (the allow-list in .dockerignore keeps tests, caches
+and secrets out). Builds never pull (`pull=False`): the base image is whatever BASE_IMAGE
+names, upstream for users, the offline Debian base on machines that cannot pull.
+
+Offline builds: with a wheelhouse (`FACTORY_WHEELHOUSE=1`), the host downloads every
+dependency wheel for the base image's Python into build/wheelhouse/ and the build installs
+from it with `PIP_NO_INDEX=1`, because containers here cannot reach PyPI themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, BuildError, DockerException, ImageNotFound
+
+from reconciler.pipeline.gitinfo import Commit
+from reconciler.pipeline.images import BuiltImage, ImageSpec
+
+WHEELHOUSE = Path("build") / "wheelhouse"
+LOCAL_PACKAGES = frozenset(
+    {"chocolate-factory-reconciler", "chocolate-factory-mcp", "chocolate-factory-analytics"}
+)
+BUILD_REQUIREMENTS = ("hatchling>=1.24",)
+Log = Callable[[str], None]
+
+
+class PipelineBuildError(RuntimeError):
+    """A build step failed; the message names the image and the failing step."""
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[^A-Za-z0-9._-]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def requirements(root: Path, specs: Iterable[ImageSpec]) -> list[str]:
+    """Third-party requirements of the packages built (plus the reconciler's), sorted."""
+    dirs = {"reconciler"} | {spec.package_dir for spec in specs}
+    found: set[str] = set(BUILD_REQUIREMENTS)
+    for package_dir in sorted(dirs):
+        pyproject = root / package_dir / "pyproject.toml"
+        if not pyproject.is_file():
+            continue
+        with pyproject.open("rb") as handle:
+            deps = tomllib.load(handle)["project"].get("dependencies", [])
+        found.update(d for d in deps if _requirement_name(d) not in LOCAL_PACKAGES)
+    return sorted(found)
+
+
+def base_python(client: docker.DockerClient, base_image: str) -> str:
+    """`3.11` etc.: the Python the base image runs, so the wheelhouse matches it."""
+    try:
+        out = client.containers.run(
+            base_image,
+            ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            remove=True,
+            network_disabled=True,
+            labels={"dev.chocolate-factory.pipeline.role": "probe"},
+        )
+    except ImageNotFound as exc:
+        raise PipelineBuildError(
+            f"base image {base_image} is not on this engine and builds never pull it;"
+            " pull it, or run scripts/build-base-image.sh and set"
+            " FACTORY_BASE_IMAGE=chocolate-factory/base:bookworm"
+        ) from exc
+    return out.decode().strip()
+
+
+def _platform_args(glibc_minor: int = 36) -> list[str]:
+    """`--platform` for every manylinux tag Debian bookworm's glibc (2.36) can run on x86_64."""
+    tags = ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"]
+    tags += [f"manylinux_2_{minor}_x86_64" for minor in range(5, glibc_minor + 1)]
+    return [arg for tag in tags for arg in ("--platform", tag)]
+
+
+def prepare_wheelhouse(root: Path, reqs: list[str], python: str, log: Log) -> Path:
+    """Download every wheel the images need into build/wheelhouse (skipped when current)."""
+    target = root / WHEELHOUSE
+    stamp = target / ".stamp"
+    key = hashlib.sha256("\n".join([python, *reqs]).encode()).hexdigest()
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        log(f"wheelhouse {WHEELHOUSE} is current for Python {python}")
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    log(f"wheelhouse: downloading {len(reqs)} requirements for Python {python} on the host")
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--dest", str(target), "--only-binary=:all:", "--implementation", "cp",
+        "--python-version", python, *_platform_args(), *reqs,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PipelineBuildError(
+            f"pip download into {WHEELHOUSE} failed:\n{result.stderr.strip()[-2000:]}"
+        )
+    stamp.write_text(key + "\n")
+    return target
+
+
+def build_image(
+    client: docker.DockerClient,
+    root: Path,
+    spec: ImageSpec,
+    *,
+    registry: str,
+    commit: Commit,
+    base_image: str | None,
+    offline: bool,
+    log: Log,
+) -> BuiltImage:
+    """Build one image, tag it `<registry>/<repo>:<tag>` for every commit tag, return it."""
+    repository = f"{registry}/{spec.repository}"
+    buildargs = {"SOURCE": commit.source, "REVISION": commit.sha, "CREATED": commit.created}
+    if base_image:
+        buildargs["BASE_IMAGE"] = base_image
+    if offline:
+        buildargs["PIP_NO_INDEX"] = "1"
+    first = f"{repository}:{commit.tags[0]}"
+    log(f"build {spec.service}: {spec.dockerfile} → {first}")
+    try:
+        for chunk in client.api.build(
+            path=str(root), dockerfile=spec.dockerfile, tag=first, buildargs=buildargs,
+            rm=True, forcerm=True, pull=False, decode=True,
+        ):  # fmt: skip
+            if "error" in chunk:
+                raise PipelineBuildError(f"build {spec.service} failed: {chunk['error'].strip()}")
+            text = chunk.get("stream", "").rstrip()
+            if text:
+                log(text)
+        image = client.images.get(first)
+        for tag in commit.tags[1:]:
+            image.tag(repository, tag)
+    except (BuildError, APIError, DockerException) as exc:
+        raise PipelineBuildError(f"build {spec.service} failed: {exc}") from exc
+    return BuiltImage(
+        service=spec.service,
+        repository=repository,
+        image_id=image.id,
+        tags=[f"{repository}:{tag}" for tag in commit.tags],
+    )

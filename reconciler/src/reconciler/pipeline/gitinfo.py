@@ -1,0 +1,94 @@
+"""What git says about the commit being built: SHA, branch, commit time, source URL.
+
+Why: image tags and OCI labels must name the exact commit, and an unchanged commit must
+rebuild to the same image, so `created` is the commit time rather than the build time.
+Read-only; never touches the index or the working tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+# What the pipeline builds from; edits elsewhere (docs, gitops/) do not make a build dirty.
+BUILD_INPUTS = (".dockerignore", "reconciler", "mcp", "analytics")
+_TAG_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class GitError(RuntimeError):
+    """git could not answer (not a repository, no commit yet)."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    """The commit an image is built from."""
+
+    sha: str
+    branch: str | None
+    created: str  # commit time, RFC 3339 UTC
+    source: str
+    dirty: bool
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Image tags: the SHA (suffixed `-dirty` for uncommitted inputs) and the branch."""
+        sha_tag = f"{self.sha}-dirty" if self.dirty else self.sha
+        return (sha_tag, branch_tag(self.branch)) if self.branch else (sha_tag,)
+
+
+def branch_tag(branch: str) -> str:
+    """A branch name as a valid image tag (`feature/x` → `feature-x`, at most 128 chars)."""
+    tag = _TAG_INVALID.sub("-", branch).lstrip(".-") or "branch"
+    return tag[:128]
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed in {root}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _strip_credentials(url: str) -> str:
+    """Drop `user:token@` from a remote URL: it ends up in an image label."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _source(root: Path) -> str:
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and repository:
+        return f"{server.rstrip('/')}/{repository}"
+    try:
+        return _strip_credentials(_git(root, "remote", "get-url", "origin"))
+    except GitError:
+        return "unknown"
+
+
+def _branch(root: Path) -> str | None:
+    # Forgejo and act set GITHUB_REF_NAME; a local checkout asks git.
+    if os.environ.get("GITHUB_REF_TYPE", "branch") == "branch" and os.environ.get(
+        "GITHUB_REF_NAME"
+    ):
+        return os.environ["GITHUB_REF_NAME"]
+    name = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    return None if name == "HEAD" else name
+
+
+def read_commit(root: Path) -> Commit:
+    """The commit checked out at `root`, and whether the build inputs differ from it."""
+    sha = _git(root, "rev-parse", "HEAD")
+    epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
+    created = datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    present = [p for p in BUILD_INPUTS if (root / p).exists()]
+    dirty = bool(_git(root, "status", "--porcelain", "--", *present)) if present else False
+    return Commit(sha=sha, branch=_branch(root), created=created, source=_source(root), dirty=dirty)
