@@ -1,0 +1,276 @@
+"""Plan the tailnet: desired (compiled documents) + observed (one snapshot) → actions. Pure.
+
+Action ids and verbs (all `provider="tailscale"`):
+
+- `tailscale:policy` (`set-policy`): the normalised policy differs; the cause says whether
+  it changed in git or was edited in the console;
+- `tailscale:device:<hostname>` (`set-device-tags`): a declared node's tags differ;
+- `tailscale:device-delete:<nodeId>` (`delete-device`): a duplicate or stale node, opted in
+  and offline long enough;
+- `tailscale:dns:nameservers|preferences|searchpaths` (`set-dns-…`): declared and different;
+- `tailscale:authkey:<sidecar>` (`mint-auth-key`): a sidecar's node has no state yet; it
+  `provides` the key secret the Docker create of that sidecar `needs`.
+
+Everything that is only reported (duplicates and stale nodes not opted in, a sidecar that
+cannot get a key without credentials) becomes a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.actions import Action, FieldChange
+from reconciler.resources import DesiredState
+from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.tailscale.devices import decide_devices
+from reconciler.tailscale.models import Device, PolicyFile
+from reconciler.tailscale.policy import decide_policy
+
+__all__ = ["NO_CREDENTIALS", "TailnetObserved", "desired_items", "plan_tailnet"]
+
+PROVIDER = "tailscale"
+NO_CREDENTIALS = "tailscale: skipped: no Tailscale credentials"
+
+
+@dataclass(frozen=True)
+class TailnetObserved:
+    """One read-only snapshot of the tailnet (plain values)."""
+
+    declared: bool
+    now: datetime
+    credentials: bool = False
+    policy: PolicyFile | None = None
+    devices: list[Device] = field(default_factory=list)
+    nameservers: tuple[str, ...] | None = None
+    magic_dns: bool | None = None
+    search_paths: tuple[str, ...] | None = None
+    node_state: dict[str, bool] = field(default_factory=dict)  # sidecar container → has state
+
+
+def desired_items(
+    desired: DesiredState,
+) -> tuple[TailnetSettings | None, DesiredPolicy | None, list[SidecarNode]]:
+    """The tailnet's compiled items from DesiredState.extra (settings, policy, sidecars)."""
+    items = desired.extra.get(PROVIDER, ())
+    settings = next((i for i in items if isinstance(i, TailnetSettings)), None)
+    policy = next((i for i in items if isinstance(i, DesiredPolicy)), None)
+    nodes = sorted((i for i in items if isinstance(i, SidecarNode)), key=lambda n: n.container)
+    return settings, policy, nodes
+
+
+def _policy_action(
+    settings: TailnetSettings, policy: DesiredPolicy, observed: PolicyFile
+) -> Action | None:
+    decision = decide_policy(policy, observed)
+    if not decision.needed:
+        return None
+    return Action(
+        id="tailscale:policy",
+        provider=PROVIDER,
+        verb="set-policy",
+        resource=f"tailnet policy ({policy.origin})",
+        causes=decision.causes,
+        changes=(
+            FieldChange(
+                field="policy", before=decision.observed_normalised, after=policy.normalised
+            ),
+        ),
+        source=settings.policy_source,
+        params={"etag": decision.etag, "diff": decision.diff, "digest": policy.digest},
+    )
+
+
+def _device_actions(
+    settings: TailnetSettings, nodes: list[SidecarNode], observed: TailnetObserved
+) -> tuple[list[Action], list[str]]:
+    desired_tags = dict(settings.devices)
+    sources = dict(settings.device_sources)
+    for node in nodes:
+        desired_tags.setdefault(node.hostname, node.tags)
+        sources.setdefault(node.hostname, node.source)
+    managed = frozenset(t for tags in desired_tags.values() for t in tags)
+    seconds = lambda value: timedelta(seconds=value) if value is not None else None  # noqa: E731
+    decisions = decide_devices(
+        observed.devices,
+        desired_tags,
+        managed_tags=managed,
+        now=observed.now,
+        prune_duplicates_after=seconds(settings.prune_duplicates_after_s),
+        prune_stale_after=seconds(settings.prune_stale_after_s),
+        stale_report_after=timedelta(seconds=settings.stale_report_after_s),
+    )
+    actions: list[Action] = []
+    notes: list[str] = []
+    for d in decisions:
+        if d.kind == "set-tags":
+            actions.append(
+                Action(
+                    id=f"tailscale:device:{d.hostname}",
+                    provider=PROVIDER,
+                    verb="set-device-tags",
+                    resource=f"device {d.hostname}",
+                    causes=(d.cause,),
+                    changes=(
+                        FieldChange(
+                            field="tags", before=list(d.tags_before), after=list(d.tags_after)
+                        ),
+                    ),
+                    source=sources.get(d.hostname),
+                    params={"node_id": d.node_id, "tags": list(d.tags_after)},
+                )
+            )
+        elif d.kind == "delete":
+            actions.append(
+                Action(
+                    id=f"tailscale:device-delete:{d.node_id}",
+                    provider=PROVIDER,
+                    verb="delete-device",
+                    resource=f"device {d.hostname} ({d.node_id})",
+                    causes=(d.cause,),
+                    source=settings.source,
+                    params={"node_id": d.node_id},
+                )
+            )
+        else:
+            notes.append(
+                f"tailscale: device {d.hostname} ({d.node_id}): {d.cause}; not removed "
+                "(opt in under prune: in gitops/tailscale/tailnet.yaml)"
+            )
+    for hostname in sorted(desired_tags):
+        if (
+            all(dev.hostname != hostname for dev in observed.devices)
+            and hostname in settings.devices
+        ):
+            notes.append(f"tailscale: device {hostname} is declared but not in the tailnet yet")
+    return actions, notes
+
+
+def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[Action]:
+    actions: list[Action] = []
+    ns_id = "tailscale:dns:nameservers"
+    if settings.nameservers is not None and tuple(settings.nameservers) != observed.nameservers:
+        actions.append(
+            Action(
+                id=ns_id,
+                provider=PROVIDER,
+                verb="set-dns-nameservers",
+                resource="tailnet DNS nameservers",
+                causes=("nameservers differ",),
+                changes=(
+                    FieldChange(
+                        field="nameservers",
+                        before=list(observed.nameservers or ()),
+                        after=list(settings.nameservers),
+                    ),
+                ),
+                source=settings.dns_source,
+                params={"nameservers": list(settings.nameservers)},
+            )
+        )
+    if settings.magic_dns is not None and settings.magic_dns != observed.magic_dns:
+        actions.append(
+            Action(
+                id="tailscale:dns:preferences",
+                provider=PROVIDER,
+                verb="set-dns-preferences",
+                resource="tailnet MagicDNS",
+                causes=("magicDNS differs",),
+                changes=(
+                    FieldChange(
+                        field="magicDNS", before=observed.magic_dns, after=settings.magic_dns
+                    ),
+                ),
+                depends_on=(ns_id,) if any(a.id == ns_id for a in actions) else (),
+                source=settings.dns_source,
+                params={"magic_dns": settings.magic_dns},
+            )
+        )
+    if settings.search_paths is not None and tuple(settings.search_paths) != observed.search_paths:
+        actions.append(
+            Action(
+                id="tailscale:dns:searchpaths",
+                provider=PROVIDER,
+                verb="set-dns-searchpaths",
+                resource="tailnet DNS search paths",
+                causes=("search paths differ",),
+                changes=(
+                    FieldChange(
+                        field="searchPaths",
+                        before=list(observed.search_paths or ()),
+                        after=list(settings.search_paths),
+                    ),
+                ),
+                source=settings.dns_source,
+                params={"search_paths": list(settings.search_paths)},
+            )
+        )
+    return actions
+
+
+def _key_actions(nodes: list[SidecarNode], observed: TailnetObserved) -> list[Action]:
+    actions = []
+    for node in nodes:
+        if observed.node_state.get(node.container):
+            continue
+        actions.append(
+            Action(
+                id=f"tailscale:authkey:{node.container}",
+                provider=PROVIDER,
+                verb="mint-auth-key",
+                resource=f"auth key for node {node.hostname}",
+                causes=("node has no state yet",),
+                changes=(FieldChange(field="tags", before=None, after=list(node.tags)),),
+                provides=(f"secret:{node.secret}",),
+                source=node.source,
+                params={
+                    "container": node.container,
+                    "hostname": node.hostname,
+                    "expiry_seconds": node.key_expiry_seconds,
+                    "single_use": True,
+                    "preauthorized": True,
+                },
+            )
+        )
+    return actions
+
+
+def plan_tailnet(
+    desired: DesiredState, observed: TailnetObserved
+) -> tuple[list[Action], list[str]]:
+    """All tailnet actions (sorted by id) and the notes to print beside them."""
+    settings, policy, nodes = desired_items(desired)
+    if settings is None:
+        if nodes:
+            return [], [
+                "tailscale: services declare tailscale: sidecars but there is no Tailnet "
+                "document (gitops/tailscale/tailnet.yaml); no auth keys can be minted"
+            ]
+        return [], []
+    if not observed.credentials:
+        notes = [NO_CREDENTIALS]
+        notes += [
+            f"tailscale: sidecar {n.container} cannot get an auth key without credentials; "
+            "it will wait for an interactive login"
+            for n in nodes
+            if not observed.node_state.get(n.container)
+        ]
+        return [], notes
+    actions: list[Action] = []
+    if policy is not None and observed.policy is not None:
+        action = _policy_action(settings, policy, observed.policy)
+        if action is not None:
+            actions.append(action)
+    device_actions, notes = _device_actions(settings, nodes, observed)
+    actions += device_actions
+    actions += _dns_actions(settings, observed)
+    actions += _key_actions(nodes, observed)
+    policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")
+    # New tags must exist in tagOwners before devices or keys use them: policy first.
+    ordered = [
+        a.model_copy(update={"depends_on": tuple(sorted({*a.depends_on, *policy_ids}))})
+        if a.verb in ("set-device-tags", "mint-auth-key") and policy_ids
+        else a
+        for a in actions
+    ]
+    return sorted(ordered, key=lambda a: a.id), notes

@@ -1,0 +1,251 @@
+"""The Tailscale provider: observe the tailnet, plan policy/devices/DNS/keys, execute exactly that.
+
+- observe (read-only): the policy with its ETag, the devices, DNS when declared, and for each
+  sidecar whether its node already has state (``tailscaled.state`` in the sidecar's state
+  volume, read from the existing container through the Docker API);
+- plan (pure, :mod:`reconciler.tailscale.planning`): typed actions with causes;
+- execute (no decisions): one API call sequence per action; Tailscale errors become
+  ``ApplyError`` carrying Tailscale's message, and nothing is half-applied.
+
+Without credentials the provider plans nothing and says "skipped: no Tailscale credentials",
+so the rest of the stack still reconciles (a stack with ``credentials.required: true`` never
+gets here: the missing secret stops plan and apply first).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from reconciler import labels
+from reconciler.actions import Action
+from reconciler.errors import ApplyError, ObservationError
+from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
+from reconciler.resources import DesiredState
+from reconciler.tailscale.api import (
+    ApiToken,
+    OAuthClient,
+    TailscaleClient,
+    TailscaleCredentials,
+    TailscaleError,
+    TailscalePreconditionFailed,
+)
+from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.tailscale.planning import TailnetObserved, desired_items, plan_tailnet
+from reconciler.tailscale.policy import marked_text
+from reconciler.tailscale.sidecar import STATE_DIR
+
+__all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
+
+from reconciler.tailscale.planning import NO_CREDENTIALS
+
+ClientFactory = Callable[[TailnetSettings, TailscaleCredentials], TailscaleClient]
+
+
+def resolve_credentials(
+    settings: TailnetSettings, secrets: SecretValues
+) -> TailscaleCredentials | None:
+    """API key if its secret has a value, else the OAuth client if both halves do."""
+    if settings.api_key_secret:
+        token = secrets.get(settings.api_key_secret)
+        if token:
+            return ApiToken(token=SecretStr(token))
+    if settings.oauth_client_id_secret and settings.oauth_client_secret_secret:
+        client_id = secrets.get(settings.oauth_client_id_secret)
+        client_secret = secrets.get(settings.oauth_client_secret_secret)
+        if client_id and client_secret:
+            return OAuthClient(client_id=client_id, client_secret=SecretStr(client_secret))
+    return None
+
+
+def _default_client(
+    settings: TailnetSettings, credentials: TailscaleCredentials
+) -> TailscaleClient:
+    return TailscaleClient(credentials, tailnet=settings.tailnet, base_url=settings.api_url)
+
+
+@dataclass
+class TailscaleProvider:
+    """Implements reconciler.providers.base.Provider for the tailnet."""
+
+    project: str
+    secrets: SecretValues
+    docker_client: Any = None  # docker.DockerClient, to read sidecar state; None = unknown
+    client_factory: ClientFactory = _default_client
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    name: str = "tailscale"
+    notes: list[str] = field(default_factory=list)
+    _client: TailscaleClient | None = None
+
+    # -- observe --------------------------------------------------------------------------
+    def _client_for(self, settings: TailnetSettings) -> TailscaleClient | None:
+        if self._client is None:
+            credentials = resolve_credentials(settings, self.secrets)
+            if credentials is None:
+                return None
+            self._client = self.client_factory(settings, credentials)
+        return self._client
+
+    def observe(self, desired: DesiredState) -> TailnetObserved:
+        settings, policy, nodes = desired_items(desired)
+        if settings is None:
+            return TailnetObserved(declared=False, now=self.now())
+        client = self._client_for(settings)
+        if client is None:
+            return TailnetObserved(declared=True, credentials=False, now=self.now())
+        try:
+            observed_policy = client.get_policy() if policy is not None else None
+            devices = client.list_devices()
+            dns = None
+            if settings.nameservers is not None or settings.magic_dns is not None:
+                dns = client.get_nameservers()
+            search_paths = client.get_search_paths() if settings.search_paths is not None else None
+        except TailscaleError as exc:
+            raise ObservationError(f"tailscale: cannot read the tailnet: {exc}") from None
+        return TailnetObserved(
+            declared=True,
+            credentials=True,
+            policy=observed_policy,
+            devices=devices,
+            nameservers=tuple(dns.dns) if dns is not None else None,
+            magic_dns=dns.magic_dns if dns is not None else None,
+            search_paths=tuple(search_paths) if search_paths is not None else None,
+            node_state={n.container: self._has_state(n) for n in nodes},
+            now=self.now(),
+        )
+
+    def _has_state(self, node: SidecarNode) -> bool:
+        """True when the sidecar's container holds a non-empty tailscaled.state.
+
+        Read through the Docker API from the existing container (running or not), so it
+        works when the reconciler runs inside a CI container too. No container → no state
+        known → a key is minted (harmless: single-use, short-lived, and containerboot with
+        TS_AUTH_ONCE=true uses it only when the node is not logged in)."""
+        if self.docker_client is None:
+            return False
+        import docker.errors
+
+        found = self.docker_client.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    *labels.project_filter(self.project),
+                    f"{labels.RESOURCE}={node.container}",
+                ]
+            },
+        )
+        for container in found:
+            try:
+                stream, _stat = container.get_archive(f"{STATE_DIR}/tailscaled.state")
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as exc:
+                raise ObservationError(
+                    f"tailscale: cannot read the state of {node.container}: {exc.explanation}"
+                ) from None
+            raw = b"".join(stream)
+            with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+                for member in archive.getmembers():
+                    if member.isfile() and member.size > 0:
+                        return True
+        return False
+
+    # -- plan -----------------------------------------------------------------------------
+    def plan(self, observed: TailnetObserved, ctx: PlanContext) -> list[Action]:
+        actions, notes = plan_tailnet(ctx.desired, observed)
+        self.notes = list(notes)
+        return actions
+
+    # -- execute ----------------------------------------------------------------------------
+    def execute(self, action: Action, ctx: ExecContext) -> None:
+        settings, policy, nodes = desired_items(ctx.desired)
+        client = self._client_for(settings) if settings is not None else None
+        if client is None:
+            raise ApplyError(action.id, NO_CREDENTIALS.removeprefix("tailscale: "))
+        try:
+            self._dispatch(client, action, ctx, policy, nodes)
+        except TailscalePreconditionFailed:
+            raise ApplyError(
+                action.id,
+                "the tailnet policy was edited in the admin console after this plan was made "
+                "(its ETag changed); nothing was overwritten",
+                tuple(ctx.completed),
+                (
+                    "run `gitops plan` again to see the console edit, copy it into "
+                    "gitops/tailscale/policy.hujson if it should stay, then apply",
+                ),
+            ) from None
+        except TailscaleError as exc:
+            message = getattr(exc, "message", str(exc))
+            raise ApplyError(action.id, f"Tailscale API: {message}", tuple(ctx.completed)) from None
+
+    def _dispatch(
+        self,
+        client: TailscaleClient,
+        action: Action,
+        ctx: ExecContext,
+        policy: DesiredPolicy | None,
+        nodes: list[SidecarNode],
+    ) -> None:
+        params = action.params
+        if action.verb == "set-policy":
+            assert policy is not None
+            ctx.progress("validating the policy and running its tests through the API")
+            verdict = client.validate_policy(policy.text)
+            if not verdict.ok:
+                raise ApplyError(
+                    action.id,
+                    f"the tailnet refused {policy.origin}: {verdict.message}",
+                    tuple(ctx.completed),
+                    tuple(verdict.describe().splitlines()[1:]),
+                )
+            client.set_policy(marked_text(policy), if_match=params["etag"])
+        elif action.verb == "set-device-tags":
+            client.set_device_tags(params["node_id"], list(params["tags"]))
+        elif action.verb == "delete-device":
+            client.delete_device(params["node_id"])
+        elif action.verb == "set-dns-nameservers":
+            client.set_nameservers(list(params["nameservers"]))
+        elif action.verb == "set-dns-preferences":
+            client.set_dns_preferences(magic_dns=bool(params["magic_dns"]))
+        elif action.verb == "set-dns-searchpaths":
+            client.set_search_paths(list(params["search_paths"]))
+        elif action.verb == "mint-auth-key":
+            node = next(n for n in nodes if n.container == params["container"])
+            key = client.create_auth_key(
+                tags=list(node.tags),
+                reusable=False,
+                ephemeral=False,
+                preauthorized=True,
+                expiry_seconds=node.key_expiry_seconds,
+                description=f"gitops {self.project} {node.hostname}"[:50],
+            )
+            ctx.secrets.put(node.secret, key.key.get_secret_value(), persist=False)
+        else:  # pragma: no cover - plan and execute are written together
+            raise ApplyError(action.id, f"unknown tailscale verb {action.verb!r}")
+
+
+def build_provider(setup: ProviderSetup) -> TailscaleProvider:
+    """The factory registered with the engine; tests inject clients through `options`."""
+    docker_client = setup.options.get("docker_client")
+    if docker_client is None:
+        import docker
+
+        docker_client = (
+            docker.DockerClient(base_url=setup.stack.docker.host)
+            if setup.stack.docker.host
+            else docker.from_env()
+        )
+    factory = setup.options.get("tailscale_client_factory") or _default_client
+    return TailscaleProvider(
+        project=setup.stack.project,
+        secrets=setup.secrets,
+        docker_client=docker_client,
+        client_factory=factory,  # type: ignore[arg-type]
+    )
