@@ -1,0 +1,104 @@
+"""Timestamps: the factory API's three styles, normalised to explicit offsets.
+
+Why: the API mixes UTC-aware ISO (REE, Influx, weather), naive UTC (`utcnow()` in health
+endpoints) and naive Europe/Madrid wall time (Prophet forecasts, optimal windows). A naive
+string carries no hint of which it is, so every call site states the style it expects and gets
+back an aware datetime; everything the server returns goes out with its UTC offset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+class TimestampError(ValueError):
+    """A timestamp from the API could not be parsed."""
+
+
+def _parse(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise TimestampError(f"unparseable timestamp {text!r}") from None
+
+
+def from_aware(text: str) -> datetime:
+    """An ISO string that should carry an offset (REE, Influx, weather); naive means UTC."""
+    value = _parse(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def from_naive_utc(text: str) -> datetime:
+    """A naive string written by `datetime.utcnow()` (health endpoints)."""
+    value = _parse(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def from_naive_local(text: str, *, fold: int = 0) -> datetime:
+    """A naive Europe/Madrid wall-clock string (Prophet output, optimal windows).
+
+    `fold` picks the first (0) or second (1) occurrence of the repeated hour when clocks go
+    back in October. A wall time that does not exist (the skipped hour in March) is moved
+    forward across the gap, the PEP 495 reading.
+    """
+    value = _parse(text)
+    if value.tzinfo is not None:
+        return value
+    return localise(value, fold=fold)
+
+
+def localise(naive: datetime, *, fold: int = 0) -> datetime:
+    """Attach Europe/Madrid to a naive wall time, resolving DST gaps and repeats."""
+    aware = naive.replace(tzinfo=MADRID, fold=fold)
+    # The round trip through UTC normalises a non-existent wall time (spring-forward gap) to
+    # the instant PEP 495 gives it, shown with the offset that is really in force.
+    return aware.astimezone(UTC).astimezone(MADRID)
+
+
+def localise_series(naive_texts: list[str]) -> list[datetime]:
+    """Localise consecutive naive local timestamps; a repeated wall time is the second pass."""
+    out: list[datetime] = []
+    previous: datetime | None = None
+    for text in naive_texts:
+        value = _parse(text)
+        if value.tzinfo is not None:
+            out.append(value)
+            previous = None
+            continue
+        fold = 1 if previous is not None and value == previous else 0
+        out.append(localise(value, fold=fold))
+        previous = value
+    return out
+
+
+def to_local(value: datetime) -> datetime:
+    """Any aware datetime shown in Europe/Madrid (the offset says which)."""
+    return value.astimezone(MADRID)
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 with an explicit offset, seconds precision, in Madrid local time."""
+    if value.tzinfo is None:
+        raise TimestampError("refusing to format a naive datetime")
+    return to_local(value).isoformat(timespec="seconds")
+
+
+def hour_start(value: datetime) -> datetime:
+    """Truncate an aware datetime to its UTC hour (all Spanish offsets are whole hours)."""
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a Madrid calendar day as aware datetimes (23, 24 or 25 hours long)."""
+    start = datetime.combine(day, time(0), tzinfo=MADRID)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=MADRID)
+    return start, end
+
+
+def hours_in_local_day(day: date) -> int:
+    """How many clock hours a Madrid day has: 23 in March, 25 in October, otherwise 24."""
+    start, end = local_day_bounds(day)
+    return int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() // 3600)

@@ -1,0 +1,1 @@
+"""The tools, one module per domain; each module exposes `register(server, deps, runner)`."""

@@ -1,0 +1,77 @@
+"""Pieces every tool module shares: annotations, price bands, small output models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from factory_mcp.tariff import Period
+from factory_mcp.upstream import UpstreamError
+
+TIMEZONE = "Europe/Madrid"
+
+
+def read_only(title: str) -> ToolAnnotations:
+    """Every tool here only reads: safe to call in parallel and to repeat."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=True,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=False,
+    )
+
+
+class Out(BaseModel):
+    """Base of every tool result: every field always present (nullable ones as null)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class PricePoint(Out):
+    start: str = Field(description="Hour start, ISO 8601 with UTC offset (Madrid local time)")
+    price_eur_kwh: float
+    tariff_period: Period
+
+
+def price_band(price: float) -> str:
+    """The factory's price-quality buckets (insights service thresholds, €/kWh)."""
+    if price < 0.08:
+        return "excellent"
+    if price < 0.12:
+        return "optimal"
+    if price < 0.20:
+        return "acceptable"
+    if price < 0.30:
+        return "expensive"
+    return "avoid"
+
+
+def need_dict(body: Any, what: str) -> dict[str, Any]:
+    """The API answered; make sure it is the object we expect, else a clear error."""
+    if not isinstance(body, dict):
+        raise UpstreamError(
+            f"The factory API returned an unexpected shape for {what} (expected an object). "
+            "FACTORY_API_URL may point at a different service or version."
+        )
+    return body
+
+
+def round4(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return round(ordered[mid], 4)
+    return round((ordered[mid - 1] + ordered[mid]) / 2, 4)

@@ -1,0 +1,266 @@
+"""Condition tools: current weather and the merged alerts.
+
+What this adds to the API: the weather endpoint's `error` key (HTTP 200) becomes a tool error;
+the three alert sources (predictive, current conditions, Tailscale infrastructure) are merged
+with one severity scale, each alert keeping its source, and a source that fails is reported as
+unavailable instead of silently reading as "no alerts".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from factory_mcp import factory_api as api
+from factory_mcp.deps import Deps
+from factory_mcp.runner import ToolRunner
+from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, from_naive_utc, iso
+from factory_mcp.tools.common import TIMEZONE, Out, need_dict, read_only
+from factory_mcp.upstream import UpstreamError
+
+Severity = Literal["info", "warning", "high", "critical"]
+SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
+MAX_ALERTS = 40
+
+
+class CurrentWeather(Out):
+    summary: str
+    observed_at: str | None
+    age_minutes: int | None
+    stale: bool
+    source: str | None
+    station: str | None
+    temperature_c: float | None
+    temperature_min_c: float | None
+    temperature_max_c: float | None
+    humidity_pct: float | None
+    pressure_hpa: float | None
+    wind_speed: float | None = Field(description="Unit unverified: m/s (OpenWeatherMap) or km/h")
+    wind_direction_deg: float | None
+    precipitation_mm: float | None
+    description: str | None
+    location: str = "Linares (Jaén), Spain"
+    timezone: str = TIMEZONE
+
+
+class Alert(Out):
+    source: Literal["predictive", "current", "infrastructure"]
+    severity: Severity
+    type: str
+    message: str
+    action: str | None
+    at: str | None
+
+
+class SourceProblem(Out):
+    source: str
+    problem: str
+
+
+class Alerts(Out):
+    summary: str
+    complete: bool = Field(description="False when a source could not be read")
+    counts: dict[str, int]
+    alerts: list[Alert]
+    unavailable_sources: list[SourceProblem]
+    omitted: int
+
+
+async def current_weather(deps: Deps) -> CurrentWeather:
+    body = need_dict(
+        await deps.factory.get("/weather/current", ttl_s=deps.settings.cache_ttl_s),
+        "/weather/current",
+    )
+    data = api.parse(api.Weather, body, "/weather/current")
+    if data.error:
+        raise UpstreamError(
+            f"The factory has no current weather: {data.error[:200]} (neither AEMET nor "
+            "OpenWeatherMap answered). Try again later; get_system_health shows data freshness."
+        )
+    observed = from_aware(data.timestamp) if data.timestamp else None
+    age = int((deps.now() - observed).total_seconds() // 60) if observed else None
+    stale = age is None or age > 180
+    summary = (
+        f"{data.temperature} °C, {data.humidity} % humidity"
+        f"{', ' + data.weather_description if data.weather_description else ''} "
+        f"({data.source}, {iso(observed) if observed else 'time unknown'})."
+    )
+    if stale:
+        summary = f"STALE ({age} min old): " + summary
+    return CurrentWeather(
+        summary=summary,
+        observed_at=iso(observed) if observed else None,
+        age_minutes=age,
+        stale=stale,
+        source=data.source,
+        station=data.station_id,
+        temperature_c=data.temperature,
+        temperature_min_c=data.temperature_min,
+        temperature_max_c=data.temperature_max,
+        humidity_pct=data.humidity,
+        pressure_hpa=data.pressure,
+        wind_speed=data.wind_speed,
+        wind_direction_deg=data.wind_direction,
+        precipitation_mm=data.precipitation,
+        description=data.weather_description,
+    )
+
+
+def _when(text: Any, style: str) -> str | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parse = {"local": from_naive_local, "utc": from_naive_utc, "aware": from_aware}[style]
+        return iso(parse(text))
+    except TimestampError:
+        return None
+
+
+def _predictive(body: Any) -> list[Alert]:
+    body = need_dict(body, "/insights/alerts")
+    failure = api.failed_in_body(body)
+    if failure or (not body.get("alerts") and body.get("message")):
+        raise UpstreamError(f"predictive alerts failed: {failure or body.get('message')}")
+    mapping = {"high": "high", "medium": "warning", "low": "info", "info": "info"}
+    return [
+        Alert(
+            source="predictive",
+            severity=mapping.get(str(a.get("severity")), "warning"),  # type: ignore[arg-type]
+            type=str(a.get("type", "unknown")),
+            message=str(a.get("message", ""))[:300],
+            action=(str(a["recommendation"])[:200] if a.get("recommendation") else None),
+            at=_when(a.get("datetime"), "local"),
+        )
+        for a in body.get("alerts") or []
+        if isinstance(a, dict)
+    ]
+
+
+def _current(body: Any) -> list[Alert]:
+    body = need_dict(body, "/dashboard/alerts")
+    failure = api.failed_in_body(body)
+    if failure:
+        raise UpstreamError(f"current-condition alerts failed: {failure}")
+    out = []
+    for a in body.get("alerts") or []:
+        if not isinstance(a, dict):
+            continue
+        level = str(a.get("level", "warning"))
+        out.append(
+            Alert(
+                source="current",
+                severity=level if level in SEVERITY_ORDER else "warning",  # type: ignore[arg-type]
+                type=str(a.get("type", "unknown")),
+                message=str(a.get("message", ""))[:300],
+                action=(str(a["action"])[:200] if a.get("action") else None),
+                at=_when(body.get("timestamp"), "utc"),
+            )
+        )
+    return out
+
+
+def _infrastructure(body: Any) -> list[Alert]:
+    body = need_dict(body, "/health-monitoring/alerts")
+    failure = api.failed_in_body(body)
+    if failure:
+        raise UpstreamError(f"infrastructure alerts failed: {failure}")
+    return [
+        Alert(
+            source="infrastructure",
+            severity="critical" if a.get("severity") == "critical" else "warning",
+            type=str(a.get("type", "node_offline")),
+            message=str(a.get("message") or f"{a.get('hostname')} is offline")[:300],
+            action=(str(a["action"])[:200] if a.get("action") else None),
+            at=_when(a.get("last_seen"), "aware"),
+        )
+        for a in body.get("active_alerts") or []
+        if isinstance(a, dict)
+    ]
+
+
+async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
+    sources = {
+        "predictive": ("/insights/alerts", _predictive),
+        "current": ("/dashboard/alerts", _current),
+        "infrastructure": ("/health-monitoring/alerts", _infrastructure),
+    }
+    found: list[Alert] = []
+    problems: list[SourceProblem] = []
+
+    async def read(name: str, path: str, convert: Any) -> None:
+        try:
+            found.extend(
+                convert(await deps.factory.get(path, ttl_s=min(30, deps.settings.cache_ttl_s)))
+            )
+        except UpstreamError as exc:
+            problems.append(SourceProblem(source=name, problem=str(exc)[:400]))
+
+    async with anyio.create_task_group() as group:
+        for name, (path, convert) in sources.items():
+            group.start_soon(read, name, path, convert)
+    if len(problems) == len(sources):
+        raise UpstreamError(
+            "No alert source could be read: "
+            + " | ".join(f"{p.source}: {p.problem}" for p in problems)
+        )
+    threshold = SEVERITY_ORDER[min_severity]
+    kept = sorted(
+        (a for a in found if SEVERITY_ORDER[a.severity] >= threshold),
+        key=lambda a: (-SEVERITY_ORDER[a.severity], a.source, a.at or ""),
+    )
+    counts = {s: sum(a.severity == s for a in found) for s in SEVERITY_ORDER}
+    problems.sort(key=lambda p: p.source)
+    top = ", ".join(
+        f"{counts[s]} {s}" for s in ("critical", "high", "warning", "info") if counts[s]
+    )
+    summary = f"{len(found)} alert(s){': ' + top if top else ''}."
+    if problems:
+        summary += (
+            " INCOMPLETE: could not read "
+            + ", ".join(p.source for p in problems)
+            + " alerts, so absence of alerts there means nothing."
+        )
+    return Alerts(
+        summary=summary,
+        complete=not problems,
+        counts=counts,
+        alerts=kept[:MAX_ALERTS],
+        unavailable_sources=problems,
+        omitted=max(0, len(kept) - MAX_ALERTS),
+    )
+
+
+def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
+    @server.tool(
+        name="get_current_weather",
+        annotations=read_only("Current weather at the factory"),
+        description=(
+            "Latest weather observation at the factory in Linares (Jaén): temperature (°C), "
+            "humidity (%), pressure (hPa), wind, precipitation (mm), with source (AEMET or "
+            "OpenWeatherMap), observation time and age. Use for 'is it too hot for tempering?'. "
+            "Example: {}."
+        ),
+    )
+    async def get_current_weather() -> Annotated[CallToolResult, CurrentWeather]:
+        return await runner.run("get_current_weather", lambda: current_weather(deps))
+
+    @server.tool(
+        name="get_alerts",
+        annotations=read_only("Factory alerts"),
+        description=(
+            "All active alerts merged from three sources, each alert with its source and "
+            "severity (info < warning < high < critical): predictive (price spikes, heat waves in "
+            "the next 24-72 h), current conditions (price, temperature, humidity now) and "
+            "infrastructure (offline tailnet nodes). complete=false names any source that could "
+            "not be read. Use for 'anything I should worry about?'. "
+            'Example: {"min_severity": "warning"}.'
+        ),
+    )
+    async def get_alerts(
+        min_severity: Annotated[Severity, Field(description="Lowest severity to list")] = "info",
+    ) -> Annotated[CallToolResult, Alerts]:
+        return await runner.run("get_alerts", lambda: alerts(deps, min_severity))

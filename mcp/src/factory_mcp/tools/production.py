@@ -1,0 +1,406 @@
+"""Production tools: the daily plan, a recommendation for given conditions, savings.
+
+What this adds to the API: the plan is requested with *query* parameters (the endpoint
+silently ignores a JSON body and plans 200 kg for tomorrow), hours get real timestamps and the
+correct 2.0TD period, batches are paged, and every savings figure says what it is measured
+against (a fixed 08-16 h baseline or hard-coded constants, never measured savings).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from factory_mcp import factory_api as api
+from factory_mcp.deps import Deps
+from factory_mcp.paging import decode_cursor, fingerprint, fit_page
+from factory_mcp.runner import ToolRunner
+from factory_mcp.tariff import Period, day_kind, period_at
+from factory_mcp.timeutil import hour_start, iso, localise, to_local
+from factory_mcp.tools.common import TIMEZONE, Out, need_dict, read_only, round4
+from factory_mcp.upstream import UpstreamError
+
+
+class PlanHour(Out):
+    start: str
+    price_eur_kwh: float | None
+    tariff_period: Period
+    state: str | None
+    process: str | None
+    climate: str | None
+
+
+class Batch(Out):
+    batch_id: str
+    quality: str | None
+    start: str
+    end: str
+    energy_kwh: float | None
+    cost_eur: float | None
+    avg_price_eur_kwh: float | None
+
+
+class PlanSavings(Out):
+    absolute_eur: float | None
+    percent: float | None
+    monthly_projection_eur: float | None
+    annual_projection_eur: float | None
+    compared_with: str = "the factory's fixed 08:00-16:00 baseline schedule (not measured savings)"
+
+
+class ProductionPlan(Out):
+    summary: str
+    date: str
+    day_kind: str
+    target_kg: float
+    batches_total: int
+    energy_kwh: float | None
+    cost_eur: float | None
+    avg_price_eur_kwh: float | None
+    savings: PlanSavings
+    timeline: list[PlanHour]
+    recommendations: list[str]
+    notes: list[str]
+    offset: int
+    batches: list[Batch]
+    truncated: bool
+    next_cursor: str | None
+    timezone: str = TIMEZONE
+
+
+class Recommendation(Out):
+    summary: str
+    recommendation: str = Field(description="Optimal, Moderate, Reduced or Halt")
+    confidence: float | None
+    probabilities: dict[str, float]
+    score: float | None
+    price_eur_kwh: float
+    temperature_c: float
+    humidity_pct: float
+    inputs_from: list[str]
+    notes: list[str]
+
+
+class Savings(Out):
+    summary: str
+    theoretical: bool = True
+    measured_savings_eur: float | None = Field(description="Always null: nothing is measured")
+    daily_savings_eur: float | None
+    daily_savings_pct: float | None
+    weekly_savings_eur: float | None
+    monthly_target_eur: float | None
+    annual_theoretical_savings_eur: float | None
+    consumption_kwh_per_day: float | None
+    assumptions: list[str]
+    disclaimer: str | None
+
+
+def _num(block: Any, key: str) -> float | None:
+    value = block.get(key) if isinstance(block, dict) else None
+    return round(float(value), 4) if isinstance(value, int | float) else None
+
+
+def _at(day: date, hour_text: Any, fallback: int) -> datetime:
+    try:
+        hour, _, minute = str(hour_text).partition(":")
+        moment = time(int(hour) % 24, int(minute or 0))
+    except ValueError:
+        moment = time(fallback % 24)
+    return localise(datetime.combine(day, moment))
+
+
+async def production_plan(
+    deps: Deps, day: date | None, target_kg: float, limit: int, cursor: str | None
+) -> ProductionPlan:
+    day = day or to_local(deps.now()).date() + timedelta(days=1)
+    query = fingerprint("plan", day, target_kg)
+    offset = decode_cursor(cursor, query)
+    # Query parameters, not a JSON body: the endpoint ignores a body (shared/factory-api.md §1.5).
+    body = need_dict(
+        await deps.factory.post(
+            "/optimize/production/daily",
+            params={"target_date": day.isoformat(), "target_kg": target_kg},
+            hint="target_date is YYYY-MM-DD, target_kg a positive number of kilograms.",
+        ),
+        "/optimize/production/daily",
+    )
+    failure = api.failed_in_body(body)
+    opt = body.get("optimization")
+    if failure or not isinstance(opt, dict):
+        raise UpstreamError(
+            f"The factory could not build a production plan for {day}: "
+            f"{failure or 'the answer has no optimization block'}."
+        )
+    plan = opt.get("plan") if isinstance(opt.get("plan"), dict) else {}
+    timeline: list[PlanHour] = []
+    for i, h in enumerate(opt.get("hourly_timeline") or []):
+        if not isinstance(h, dict):
+            continue
+        start = _at(day, h.get("time", h.get("hour", i)), i)
+        timeline.append(
+            PlanHour(
+                start=iso(start),
+                price_eur_kwh=_num(h, "price_eur_kwh"),
+                tariff_period=period_at(start),
+                state=h.get("production_state"),
+                process=h.get("active_process"),
+                climate=h.get("climate_status"),
+            )
+        )
+    batches = [
+        Batch(
+            batch_id=str(b.get("batch_id", i)),
+            quality=b.get("quality_type"),
+            start=iso(_at(day, b.get("start_time", b.get("start_hour", 0)), 0)),
+            end=iso(_at(day, b.get("end_time", b.get("end_hour", 0)), 0)),
+            energy_kwh=_num(b, "total_energy_kwh"),
+            cost_eur=_num(b, "total_cost_eur"),
+            avg_price_eur_kwh=_num(b, "avg_price_eur_kwh"),
+        )
+        for i, b in enumerate(plan.get("batches") or [])
+        if isinstance(b, dict)
+    ]
+    raw_savings = opt.get("savings") if isinstance(opt.get("savings"), dict) else {}
+    savings = PlanSavings(
+        absolute_eur=_num(raw_savings, "absolute_eur"),
+        percent=_num(raw_savings, "percent"),
+        monthly_projection_eur=_num(raw_savings, "monthly_projection"),
+        annual_projection_eur=_num(raw_savings, "annual_projection"),
+    )
+    production_hours = [t for t in timeline if t.process]
+    cost = _num(plan, "total_cost_eur")
+    summary = (
+        f"Plan for {day} ({day_kind(day)}): {target_kg:g} kg in {len(batches)} batches, "
+        f"{len(production_hours)} production hours, cost {cost} €; "
+        f"{savings.absolute_eur} € ({savings.percent} %) cheaper than the fixed 08-16 h baseline."
+    )
+    notes = [
+        "Hours are Madrid local clock hours of the plan's day, shown with their UTC offset.",
+        "Missing prices are planned at 0.15 €/kWh, missing weather at 22 °C / 55 % by the factory.",
+    ]
+    recs = [str(r)[:300] for r in (opt.get("recommendations") or [])[:5]]
+
+    def build(page: list[Batch], next_cursor: str | None) -> ProductionPlan:
+        return ProductionPlan(
+            summary=summary,
+            date=day.isoformat(),
+            day_kind=day_kind(day),
+            target_kg=target_kg,
+            batches_total=len(batches),
+            energy_kwh=_num(plan, "total_energy_kwh"),
+            cost_eur=cost,
+            avg_price_eur_kwh=_num(plan, "avg_price_eur_kwh"),
+            savings=savings,
+            timeline=timeline,
+            recommendations=recs,
+            notes=notes,
+            offset=offset,
+            batches=page,
+            truncated=next_cursor is not None,
+            next_cursor=next_cursor,
+        )
+
+    return fit_page(batches, offset, limit, query, build)
+
+
+async def _current_inputs(deps: Deps) -> tuple[dict[str, Any], dict[str, Any]]:
+    results: dict[str, Any] = {}
+
+    async def fetch(key: str, path: str) -> None:
+        results[key] = await deps.factory.get(path, ttl_s=min(deps.settings.cache_ttl_s, 60))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(fetch, "price", "/ree/prices/latest")
+        group.start_soon(fetch, "weather", "/weather/current")
+    return need_dict(results["price"], "price"), need_dict(results["weather"], "weather")
+
+
+async def recommendation(
+    deps: Deps, price: float | None, temperature: float | None, humidity: float | None
+) -> Recommendation:
+    inputs_from: list[str] = []
+    notes = [
+        "A deterministic business-rule score (the factory's sklearn model learns its own "
+        "rule); it uses the factory server's current hour and weekday, not a chosen time."
+    ]
+    if price is None or temperature is None or humidity is None:
+        raw_price, raw_weather = await _current_inputs(deps)
+        if price is None:
+            row = api.parse(api.PriceRow, raw_price, "/ree/prices/latest")
+            price = row.price_eur_kwh
+            start = hour_start(api_time(row.timestamp))
+            inputs_from.append(f"price: latest stored price for {iso(start)}")
+            if start < hour_start(deps.now()):
+                notes.append(f"The latest stored price is stale (for {iso(start)}).")
+        if temperature is None or humidity is None:
+            weather = api.parse(api.Weather, raw_weather, "/weather/current")
+            if weather.error or weather.temperature is None or weather.humidity is None:
+                raise UpstreamError(
+                    "The factory has no current weather "
+                    f"({weather.error or 'temperature or humidity missing'}); pass temperature_c "
+                    "and humidity_pct explicitly."
+                )
+            temperature = weather.temperature if temperature is None else temperature
+            humidity = weather.humidity if humidity is None else humidity
+            inputs_from.append(f"weather: {weather.source} at {weather.timestamp}")
+    body = need_dict(
+        await deps.factory.post(
+            "/predict/production-recommendation",
+            body={"price_eur_kwh": price, "temperature": temperature, "humidity": humidity},
+            hint="price_eur_kwh, temperature and humidity must be numbers.",
+        ),
+        "/predict/production-recommendation",
+    )
+    prediction = body.get("prediction")
+    if not isinstance(prediction, dict) or prediction.get("error"):
+        reason = prediction.get("error") if isinstance(prediction, dict) else "no prediction"
+        raise UpstreamError(
+            f"The factory's recommendation model gave no answer ({reason}). Its models are "
+            "probably not trained or loaded; an operator must retrain them on the factory."
+        )
+    label = str(prediction.get("production_recommendation") or "unknown")
+    probabilities = {
+        str(k): round(float(v), 4)
+        for k, v in (prediction.get("probabilities") or {}).items()
+        if isinstance(v, int | float)
+    }
+    analysis = body.get("analysis") if isinstance(body.get("analysis"), dict) else {}
+    confidence = _num(prediction, "confidence")
+    return Recommendation(
+        summary=(
+            f"{label} (confidence {confidence}) at {price:.4f} €/kWh, {temperature:g} °C, "
+            f"{humidity:g} % humidity."
+        ),
+        recommendation=label,
+        confidence=confidence,
+        probabilities=probabilities,
+        score=_num(analysis, "overall_score"),
+        price_eur_kwh=round4(price) or 0.0,
+        temperature_c=temperature,
+        humidity_pct=humidity,
+        inputs_from=inputs_from or ["all inputs given"],
+        notes=notes,
+    )
+
+
+def api_time(text: str) -> datetime:
+    from factory_mcp.timeutil import from_aware
+
+    return from_aware(text)
+
+
+async def savings(deps: Deps) -> Savings:
+    body = need_dict(
+        await deps.factory.get("/insights/savings-tracking", ttl_s=deps.settings.cache_ttl_s * 10),
+        "/insights/savings-tracking",
+    )
+    failure = api.failed_in_body(body)
+    if failure:
+        raise UpstreamError(f"The factory could not report savings: {failure}.")
+    daily = body.get("daily_savings") or {}
+    weekly = body.get("weekly_projection") or {}
+    monthly = body.get("monthly_tracking") or {}
+    annual = body.get("annual_projection") or {}
+    breakdown = body.get("calculation_breakdown") or {}
+    d_eur, d_pct = _num(daily, "savings_eur"), _num(daily, "savings_pct")
+    return Savings(
+        summary=(
+            f"THEORETICAL, not measured: {d_eur} €/day ({d_pct} %) computed by the factory "
+            "from fixed machine consumption and assumed period prices; no real savings are "
+            "measured."
+        ),
+        measured_savings_eur=_num(annual, "actual_measured_savings_eur"),
+        daily_savings_eur=d_eur,
+        daily_savings_pct=d_pct,
+        weekly_savings_eur=_num(weekly, "savings_eur"),
+        monthly_target_eur=_num(monthly, "target_eur"),
+        annual_theoretical_savings_eur=_num(annual, "baseline_theoretical_savings_eur"),
+        consumption_kwh_per_day=_num(breakdown, "total_consumption_kwh_day"),
+        assumptions=[
+            "Hard-coded constants in the factory API (/insights/savings-tracking).",
+            "Assumed mean prices P1 0.22, P2 0.14, P3 0.07 €/kWh; 642 kWh/day.",
+        ],
+        disclaimer=str(body.get("disclaimer"))[:300] if body.get("disclaimer") else None,
+    )
+
+
+def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
+    @server.tool(
+        name="get_production_plan",
+        annotations=read_only("Daily production plan"),
+        description=(
+            "The factory optimiser's 24-hour production plan for one day: batches (paged), an "
+            "hourly timeline with price (€/kWh), 2.0TD period and process, energy (kWh), cost (€) "
+            "and savings against the fixed 08-16 h baseline. Use for 'plan tomorrow's production' "
+            "or 'what does making 300 kg on Friday cost?'. "
+            'Example: {"date": "2026-11-26", "target_kg": 200}.'
+        ),
+    )
+    async def get_production_plan(
+        date: Annotated[
+            str | None,
+            Field(
+                pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local day YYYY-MM-DD, default tomorrow"
+            ),
+        ] = None,
+        target_kg: Annotated[
+            float, Field(gt=0, le=2000, description="Chocolate to make, kg")
+        ] = 200,
+        limit: Annotated[int, Field(ge=1, le=100, description="Max batches in this page")] = 20,
+        cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+    ) -> Annotated[CallToolResult, ProductionPlan]:
+        day = _parse_day(date)
+        return await runner.run(
+            "get_production_plan", lambda: production_plan(deps, day, target_kg, limit, cursor)
+        )
+
+    @server.tool(
+        name="get_production_recommendation",
+        annotations=read_only("Production recommendation"),
+        description=(
+            "Recommended production level (Optimal, Moderate, Reduced or Halt) for an electricity "
+            "price (€/kWh), temperature (°C) and humidity (%). Omitted values are taken from the "
+            "current price and weather. Use for 'should we produce now?' or 'what if the price "
+            'were 0.25?\'. Example: {"price_eur_kwh": 0.25, "temperature_c": 30}.'
+        ),
+    )
+    async def get_production_recommendation(
+        price_eur_kwh: Annotated[
+            float | None, Field(ge=-1, le=5, description="Price, €/kWh")
+        ] = None,
+        temperature_c: Annotated[float | None, Field(ge=-30, le=60, description="°C")] = None,
+        humidity_pct: Annotated[float | None, Field(ge=0, le=100, description="%")] = None,
+    ) -> Annotated[CallToolResult, Recommendation]:
+        return await runner.run(
+            "get_production_recommendation",
+            lambda: recommendation(deps, price_eur_kwh, temperature_c, humidity_pct),
+        )
+
+    @server.tool(
+        name="get_savings",
+        annotations=read_only("Theoretical savings"),
+        description=(
+            "The factory's savings figures (€ per day, week, month, year). They are THEORETICAL "
+            "constants from machine specs and assumed period prices, not measurements: always say "
+            "so when quoting them. Use for 'how much do we save by shifting production?'. "
+            "Example: {}."
+        ),
+    )
+    async def get_savings() -> Annotated[CallToolResult, Savings]:
+        return await runner.run("get_savings", lambda: savings(deps))
+
+
+def _parse_day(text: str | None) -> date | None:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ToolError(f"date {text!r} is not a calendar day; use YYYY-MM-DD.") from None

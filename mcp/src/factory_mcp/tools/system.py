@@ -1,0 +1,178 @@
+"""System health: liveness, readiness, data freshness and the forecast model in one report.
+
+Why one tool: "is the factory OK?" needs five endpoints; reading them in parallel keeps the
+call fast, and every part that fails is named in `problems` with what to do. `ready: false`
+inside a 200 is a finding reported as such, never hidden behind an "ok".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult
+
+from factory_mcp.deps import Deps
+from factory_mcp.runner import ToolRunner
+from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
+from factory_mcp.tools.common import Out, read_only
+from factory_mcp.upstream import UpstreamError
+
+PRICE_STALE_HOURS = 6.0
+WEATHER_STALE_HOURS = 2.0
+
+
+class Freshness(Out):
+    latest: str | None
+    gap_hours: float | None
+    fresh: bool | None
+
+
+class ModelStatus(Out):
+    status: str | None
+    last_training: str | None
+    mae: float | None
+    rmse: float | None
+    r2: float | None
+
+
+class SystemHealth(Out):
+    summary: str
+    overall: Literal["healthy", "degraded", "down"]
+    live: bool
+    ready: bool | None
+    readiness_checks: dict[str, str]
+    version: str | None
+    environment: str | None
+    prices: Freshness
+    weather: Freshness
+    forecast_model: ModelStatus
+    problems: list[str]
+    checked_at: str
+
+
+def _num(block: Any, key: str) -> float | None:
+    value = block.get(key) if isinstance(block, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _freshness(block: Any, limit_h: float) -> Freshness:
+    if not isinstance(block, dict):
+        return Freshness(latest=None, gap_hours=None, fresh=None)
+    latest = None
+    if isinstance(block.get("latest_data"), str):
+        try:
+            latest = iso(from_aware(block["latest_data"]))
+        except TimestampError:
+            latest = None
+    gap = _num(block, "gap_hours")
+    return Freshness(latest=latest, gap_hours=gap, fresh=None if gap is None else gap < limit_h)
+
+
+async def system_health(deps: Deps) -> SystemHealth:
+    paths = {
+        "health": "/health",
+        "ready": "/ready",
+        "version": "/version",
+        "gaps": "/gaps/summary",
+        "model": "/predict/prices/models/price-forecast/status",
+    }
+    got: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+
+    async def read(key: str, path: str) -> None:
+        try:
+            got[key] = await deps.factory.get(path)
+        except UpstreamError as exc:
+            failed[key] = str(exc)
+
+    async with anyio.create_task_group() as group:
+        for key, path in paths.items():
+            group.start_soon(read, key, path)
+    if len(failed) == len(paths):
+        raise UpstreamError(f"The factory API is down or unreachable: {failed['health']}")
+    problems = [f"{paths[k]}: {v[:300]}" for k, v in sorted(failed.items())]
+    health = got.get("health") if isinstance(got.get("health"), dict) else {}
+    live = health.get("status") == "healthy"
+    if "health" not in failed and not live:
+        problems.append(f"/health reports status {health.get('status')!r}.")
+    ready_body = got.get("ready") if isinstance(got.get("ready"), dict) else None
+    ready = bool(ready_body.get("ready")) if ready_body is not None else None
+    checks = {str(k): str(v)[:200] for k, v in ((ready_body or {}).get("checks") or {}).items()}
+    if ready is False:
+        problems.append(
+            "The API is not ready: "
+            + (", ".join(f"{k}={v}" for k, v in checks.items()) or "no detail")
+            + ". Its database (InfluxDB) is probably down; check the factory's containers."
+        )
+    gaps = got.get("gaps") if isinstance(got.get("gaps"), dict) else {}
+    prices = _freshness(gaps.get("ree_prices"), PRICE_STALE_HOURS)
+    weather = _freshness(gaps.get("weather_data"), WEATHER_STALE_HOURS)
+    if prices.fresh is False:
+        problems.append(f"Prices are {prices.gap_hours} h old: REE ingestion is failing.")
+    if weather.fresh is False:
+        problems.append(
+            f"Weather is {weather.gap_hours} h old: AEMET/OpenWeatherMap ingestion is failing."
+        )
+    model_body = got.get("model") if isinstance(got.get("model"), dict) else {}
+    info = model_body.get("model_info") if isinstance(model_body.get("model_info"), dict) else {}
+    metrics = model_body.get("metrics") if isinstance(model_body.get("metrics"), dict) else {}
+    trained = None
+    if isinstance(info.get("last_training"), str):
+        try:
+            trained = iso(from_naive_local(info["last_training"]))
+        except TimestampError:
+            trained = None
+    model = ModelStatus(
+        status=model_body.get("status"),
+        last_training=trained,
+        mae=_num(metrics, "mae"),
+        rmse=_num(metrics, "rmse"),
+        r2=_num(metrics, "r2"),
+    )
+    if model.status and model.status != "available":
+        problems.append(
+            f"The price-forecast model is {model.status!r}: forecasts will be trained "
+            "inside the first request (slow) or fail."
+        )
+    version = got.get("version") if isinstance(got.get("version"), dict) else {}
+    overall: Literal["healthy", "degraded", "down"]
+    if not live and "health" in failed:
+        overall = "down"
+    elif problems:
+        overall = "degraded"
+    else:
+        overall = "healthy"
+    summary = f"Factory API {overall}" + (
+        f": {len(problems)} problem(s)." if problems else ", data fresh, forecast model available."
+    )
+    return SystemHealth(
+        summary=summary,
+        overall=overall,
+        live=live,
+        ready=ready,
+        readiness_checks=checks,
+        version=version.get("version") or health.get("version"),
+        environment=version.get("environment"),
+        prices=prices,
+        weather=weather,
+        forecast_model=model,
+        problems=problems,
+        checked_at=iso(deps.now()),
+    )
+
+
+def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
+    @server.tool(
+        name="get_system_health",
+        annotations=read_only("Factory system health"),
+        description=(
+            "One health report of the factory API: liveness, readiness (database), version, how "
+            "old the newest prices and weather are (hours), and the price-forecast model's status "
+            "and metrics, with a list of problems and what they mean. Use for 'is everything "
+            "working?' or when another tool reports stale data. Example: {}."
+        ),
+    )
+    async def get_system_health() -> Annotated[CallToolResult, SystemHealth]:
+        return await runner.run("get_system_health", lambda: system_health(deps))

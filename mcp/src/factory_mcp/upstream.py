@@ -1,0 +1,269 @@
+"""One HTTP client per upstream service, with retries, a deadline, a cache and clear errors.
+
+Why one place: every way a request can fail (refused, DNS, timeout, 404, 422, 5xx, an HTML
+403 from the Tailscale sidecar, a body that is not JSON) is translated here, once, into an
+`UpstreamError` whose message names the URL, the setting to check and what to try next. Tools
+never see an httpx exception.
+
+- GETs are retried with jittered exponential backoff on transport errors, 429 and 5xx, and
+  honour `Retry-After`; POSTs are never retried (the factory's POSTs are not all idempotent).
+- Every request fits in the tool's deadline (`deadline_scope`); the per-request timeout shrinks
+  as the deadline approaches, so a tool finishes in time in all cases.
+- Cancellation needs no code: anyio cancels the awaiting task and httpx closes the request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+from mcp.server.mcpserver.exceptions import ToolError
+
+from factory_mcp.cache import TTLCache
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadline", default=None)
+_statuses: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "upstream_statuses", default=None
+)
+
+
+class UpstreamError(ToolError):
+    """An upstream call failed; the message is written for the person reading the tool result."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@contextmanager
+def deadline_scope(seconds: float) -> Iterator[list[int]]:
+    """Set the absolute deadline for upstream calls made inside; yields the statuses seen."""
+    statuses: list[int] = []
+    token = _deadline.set(anyio.current_time() + seconds)
+    status_token = _statuses.set(statuses)
+    try:
+        yield statuses
+    finally:
+        _deadline.reset(token)
+        _statuses.reset(status_token)
+
+
+def _remaining() -> float | None:
+    end = _deadline.get()
+    return None if end is None else end - anyio.current_time()
+
+
+def _record(status: int) -> None:
+    seen = _statuses.get()
+    if seen is not None:
+        seen.append(status)
+
+
+@dataclass
+class Upstream:
+    """A JSON-over-HTTP service the tools read from (the factory API or analytics)."""
+
+    name: str
+    base_url: str
+    setting: str
+    client: httpx.AsyncClient
+    request_timeout_s: float = 30.0
+    connect_timeout_s: float = 5.0
+    retries: int = 2
+    backoff_s: float = 0.25
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cache: TTLCache = field(default_factory=TTLCache)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        ttl_s: float = 0.0,
+        hint: str = "",
+    ) -> Any:
+        """GET JSON, retried; cached for `ttl_s` seconds when the answer cannot change."""
+        key = ("GET", path, tuple(sorted((params or {}).items())))
+        if ttl_s > 0:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+        value = await self._request("GET", path, params=params, hint=hint)
+        if ttl_s > 0:
+            self.cache.put(key, value, ttl_s)
+        return value
+
+    async def post(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: Any = None,
+        hint: str = "",
+    ) -> Any:
+        """POST once (never retried); query params and JSON body as the endpoint expects."""
+        return await self._request("POST", path, params=params, body=body, hint=hint)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        body: Any = None,
+        hint: str,
+    ) -> Any:
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        last: UpstreamError | None = None
+        for attempt in range(attempts):
+            timeout = self._timeout()
+            try:
+                response = await self.client.request(
+                    method,
+                    self.url(path),
+                    params=params,
+                    json=body,
+                    headers=dict(self.headers),
+                    timeout=timeout,
+                )
+            except httpx.TimeoutException:
+                last = UpstreamError(
+                    f"The {self.name} at {self.url(path)} did not answer within "
+                    f"{timeout.read:.0f} s. It may be busy (some endpoints take 30 s) or down; "
+                    f"try again, or check it with: curl -sS {self.base_url}/health"
+                )
+            except httpx.TransportError as exc:
+                last = UpstreamError(
+                    f"Cannot reach the {self.name} at {self.base_url} ({_reason(exc)}). "
+                    f"Check that {self.setting} is right (now {self.base_url}) and that the "
+                    "service is running and reachable from this server."
+                )
+            else:
+                _record(response.status_code)
+                if response.status_code < 400:
+                    return self._json(response, path)
+                last = self._http_error(method, path, response, hint)
+                if response.status_code not in RETRY_STATUSES:
+                    raise last
+            if attempt + 1 < attempts:
+                await self._backoff(attempt, last)
+        assert last is not None
+        if attempts > 1:
+            raise UpstreamError(f"{last} (tried {attempts} times)", status=last.status)
+        raise last
+
+    def _timeout(self) -> httpx.Timeout:
+        read = self.request_timeout_s
+        remaining = _remaining()
+        if remaining is not None:
+            if remaining <= 0.05:
+                raise UpstreamError(
+                    f"No time left to call the {self.name}: the tool's deadline passed. "
+                    "Ask again, or for a narrower range."
+                )
+            read = min(read, remaining)
+        return httpx.Timeout(read, connect=min(self.connect_timeout_s, read))
+
+    async def _backoff(self, attempt: int, error: UpstreamError) -> None:
+        delay = random.uniform(0, self.backoff_s * (2**attempt))  # noqa: S311 (jitter, not crypto)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        remaining = _remaining()
+        if remaining is not None and delay >= remaining - 0.5:
+            raise error
+        await anyio.sleep(delay)
+
+    def _json(self, response: httpx.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            kind = response.headers.get("content-type", "unknown content type")
+            raise UpstreamError(
+                f"The {self.name} answered {self.url(path)} with {kind}, not JSON. "
+                f"{self.setting} may point at a proxy or a web page instead of the API."
+            ) from None
+
+    def _http_error(
+        self, method: str, path: str, response: httpx.Response, hint: str
+    ) -> UpstreamError:
+        status = response.status_code
+        detail = _detail(response)
+        where = f"{method} {self.url(path)}"
+        if status == 422:
+            text = f"The {self.name} rejected the request ({where} → 422: {detail})."
+        elif status == 404:
+            text = (
+                f"{where} → 404 ({detail}). The endpoint or the data does not exist; "
+                f"check that {self.setting} points at the right service and version."
+            )
+        elif status in (401, 403):
+            text = (
+                f"{where} → {status} ({detail}). The request was refused: check the token "
+                f"for the {self.name} and that {self.setting} is not a proxy that blocks "
+                "this path (the factory's Tailscale sidecar blocks /ree, /predict, "
+                "/weather and /gaps; use the API's own address)."
+            )
+        elif status == 429:
+            text = f"{where} → 429: the {self.name} is rate-limiting; wait and ask again."
+        elif status >= 500:
+            text = (
+                f"The {self.name} failed on {where} with {status} ({detail}). This is a "
+                "fault on its side (often its database); try again later or check its logs."
+            )
+        else:
+            text = f"{where} → {status} ({detail})."
+        error = UpstreamError(f"{text} {hint}".strip(), status=status)
+        retry_after = response.headers.get("retry-after", "")
+        if retry_after.isdigit():
+            error.retry_after = float(retry_after)  # type: ignore[attr-defined]
+        return error
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return text[:160]
+
+
+def _detail(response: httpx.Response) -> str:
+    """The error text from FastAPI, analytics or the sidecar shapes, cut short."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        kind = response.headers.get("content-type", "")
+        return "an HTML page" if "html" in kind else (response.text[:160] or "no body")
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        if isinstance(detail, list):
+            parts = []
+            for item in detail[:5]:
+                if isinstance(item, dict):
+                    loc = ".".join(
+                        str(p) for p in item.get("loc", []) if p not in ("query", "body")
+                    )
+                    parts.append(f"{loc}: {item.get('msg', '')}".strip(": "))
+            return "; ".join(parts) or "validation error"
+        if isinstance(detail, str):
+            return detail[:200]
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = str(error.get("message", ""))
+            hint = error.get("hint")
+            return f"{error.get('code', 'error')}: {message}" + (f"; {hint}" if hint else "")
+        if isinstance(error, str):
+            return f"{error}: {body.get('message', '')}"[:200]
+    return json.dumps(body)[:160]
