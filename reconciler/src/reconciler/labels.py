@@ -19,7 +19,10 @@ SPEC_HASH = f"{NAMESPACE}.spec-hash"  # sha256 of the canonical spec (files + se
 SPEC = f"{NAMESPACE}.spec"  # the canonical spec JSON itself (for field diffs; no values)
 IMAGE_ID = f"{NAMESPACE}.image-id"  # image ID the container was created from
 IMAGE_REF = f"{NAMESPACE}.image-ref"  # the reference as declared (or overridden)
+VERSION = f"{NAMESPACE}.version"  # ReplacePolicy.version of what runs (downgrade guard)
 LOCK_HOLDER = f"{NAMESPACE}.lock-holder"  # "user@host pid N since ISO-time (checkout path)"
+LOCK_HOST = f"{NAMESPACE}.lock-host"  # hostname of the holder (stale-lock detection)
+LOCK_PID = f"{NAMESPACE}.lock-pid"  # pid of the holder on that host
 
 MANAGED_BY_VALUE = "gitops"
 

@@ -40,6 +40,11 @@ class PlanContext:
     secrets: SecretValues
     image_overrides: dict[str, str] = field(default_factory=dict)  # --image SERVICE=REF
     remove_volumes: frozenset[str] = frozenset()  # --remove-volume NAME
+    # secrets generated in memory for this plan; written by `generate-secret` actions, so
+    # anything using one `needs` "secret:<name>" (ordered after the write)
+    secrets_to_generate: frozenset[str] = frozenset()
+    # env GITOPS_RUNNER_NAME: the CI runner this apply runs on (ReplacePolicy.defer_on_runner)
+    runner_name: str | None = None
 
 
 @dataclass

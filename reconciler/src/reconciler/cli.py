@@ -1,0 +1,328 @@
+"""`gitops`: validate, plan, apply, drift, schema, unlock.
+
+Exit codes (like `terraform plan -detailed-exitcode`): 0 nothing to do / success,
+2 changes pending (plan, drift), 1 any error. Only wiring lives here: each command is
+load → secrets → providers → plan → render (→ execute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from reconciler import __version__
+from reconciler.actions import Plan
+from reconciler.apply import ApplyResult, execute_plan
+from reconciler.errors import ApplyError, ConfigError, GitopsError, SecretsError
+from reconciler.planner import SecretsProvider, build_plan, with_image_overrides
+from reconciler.project import Project, load_project
+from reconciler.providers import ProviderSetup, provider_factories
+from reconciler.providers.base import ExecContext, PlanContext, Provider
+from reconciler.render import plan_document, render_plan
+from reconciler.secrets import SecretStore
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitops",
+        description="Reconcile the Docker engine (and tailnet) to the YAML under gitops/.",
+        epilog="exit codes: 0 no changes/success, 2 changes pending (plan, drift), 1 error",
+    )
+    parser.add_argument("--version", action="version", version=f"gitops {__version__}")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(os.environ.get("GITOPS_DIR", "gitops")),
+        help="the gitops/ directory (default: ./gitops or $GITOPS_DIR)",
+    )
+    parser.add_argument("--docker-host", help="engine URL (default: DOCKER_HOST, stack.yaml)")
+    parser.add_argument("--secrets-dir", type=Path, help="override stack.yaml secrets.dir")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("validate", help="check gitops/ (no secrets, no engine)")
+    for name, text in (
+        ("plan", "show what apply would change, with reasons (exit 2 = pending)"),
+        ("apply", "make the engine match gitops/"),
+        ("drift", "report what differs from gitops/ (exit 2 = drifted)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        cmd.add_argument(
+            "--image",
+            action="append",
+            default=[],
+            metavar="SERVICE=REF",
+            help="deploy REF for SERVICE this run (repeatable; e.g. a digest)",
+        )
+        if name == "apply":
+            cmd.add_argument("--yes", "-y", action="store_true", help="do not ask")
+            cmd.add_argument(
+                "--remove-volume",
+                action="append",
+                default=[],
+                metavar="NAME",
+                help="delete this undeclared volume and its data (repeatable)",
+            )
+            cmd.add_argument(
+                "--lock-timeout",
+                type=float,
+                default=0.0,
+                metavar="SECONDS",
+                help="wait this long for another apply to finish (default: fail at once)",
+            )
+    schema = sub.add_parser("schema", help="write the JSON Schema of gitops/ documents")
+    schema.add_argument("--output", help="file to write (default: <dir>/schema.json; - = stdout)")
+    sub.add_parser("unlock", help="remove a stale apply lock of this project")
+    return parser
+
+
+def _overrides(values: Sequence[str]) -> dict[str, str]:
+    result = {}
+    for value in values:
+        name, sep, ref = value.partition("=")
+        if not sep or not name or not ref:
+            raise GitopsError(f"--image expects SERVICE=REF, got {value!r}")
+        result[name] = ref
+    return result
+
+
+class Session:
+    """Everything one command needs, built once, in order."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        environ: Mapping[str, str],
+        console: Console,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.args = args
+        self.console = console
+        self.environ = environ
+        self.options = dict(options or {})
+        self.project: Project = load_project(args.dir)
+        stack = self.project.stack
+        gitops_dir = self.project.gitops_dir
+        secrets_dir = args.secrets_dir or (gitops_dir / stack.secrets.dir)
+        self.secrets = SecretStore(
+            stack.project,
+            self.project.desired.secrets,
+            environ=environ,
+            env_file=(gitops_dir / stack.secrets.env_file).resolve(),
+            secrets_dir=secrets_dir.resolve(),
+        )
+        self.desired = with_image_overrides(
+            self.project.desired, _overrides(getattr(args, "image", []))
+        )
+        self.client = self.options.get("docker_client")
+        if self.client is None:
+            from reconciler.providers.docker.client import make_client
+
+            self.client = make_client(args.docker_host or stack.docker.host, environ)
+
+    def providers(self) -> dict[str, Provider]:
+        from reconciler.providers.docker import DockerProvider
+
+        providers: dict[str, Provider] = {
+            "secrets": SecretsProvider(self.secrets),
+            "docker": DockerProvider(self.client, self.secrets),
+        }
+        setup = ProviderSetup(
+            stack=self.project.stack,
+            gitops_dir=self.project.gitops_dir,
+            environ=self.environ,
+            secrets=self.secrets,
+            options=self.options,
+        )
+        for name, factory in provider_factories().items():
+            provider = factory(setup)
+            if provider is not None:
+                providers[name] = provider
+        return providers
+
+    def plan(self, providers: Mapping[str, Provider]) -> Plan:
+        ctx = PlanContext(
+            desired=self.desired,
+            secrets=self.secrets,
+            image_overrides=_overrides(getattr(self.args, "image", [])),
+            remove_volumes=frozenset(getattr(self.args, "remove_volume", [])),
+            secrets_to_generate=frozenset(self.secrets.to_generate),
+            runner_name=self.environ.get("GITOPS_RUNNER_NAME") or None,
+        )
+        return build_plan(self.desired, providers, ctx)
+
+
+def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    project = load_project(args.dir)
+    desired = project.desired
+    console.print(
+        f"[green]gitops/ is valid:[/green] project {desired.project!r}, "
+        f"{len(project.documents)} document(s), {len(desired.containers)} container(s), "
+        f"{len(desired.volumes)} volume(s), {len(desired.secrets)} secret reference(s)"
+    )
+    return EXIT_OK
+
+
+def _cmd_plan(session: Session, *, drift: bool) -> int:
+    plan = session.plan(session.providers())
+    if session.args.json:
+        print(json.dumps(plan_document(plan), indent=2, sort_keys=True))
+    else:
+        render_plan(plan, session.console, title="Drift" if drift else "Plan")
+    return EXIT_OK if plan.empty else EXIT_CHANGES
+
+
+def _confirm(console: Console) -> bool:
+    if not sys.stdin.isatty():
+        console.print("[red]refusing to apply without --yes (stdin is not a terminal)[/red]")
+        return False
+    answer = console.input("Apply these changes? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+def _cmd_apply(session: Session) -> int:
+    from reconciler.providers.docker.lock import EngineLock
+
+    args = session.args
+    out = Console(stderr=True) if args.json else session.console
+    lock = EngineLock(
+        session.client.api,
+        session.desired.project,
+        str(session.project.gitops_dir.parent),
+        timeout_s=args.lock_timeout,
+        progress=lambda m: out.print(f"[dim]{m}[/dim]"),
+    )
+    with lock:
+        providers = session.providers()
+        plan = session.plan(providers)
+        if not args.json:
+            render_plan(plan, session.console)
+        if plan.empty:
+            if args.json:
+                print(json.dumps({**plan_document(plan), "result": _result(ApplyResult())}))
+            else:
+                session.console.print("Nothing to do.")
+            return EXIT_OK
+        if not args.yes and not _confirm(out):
+            return EXIT_ERROR
+        ctx = ExecContext(
+            desired=session.desired,
+            secrets=session.secrets,
+            progress=lambda m: out.print(f"  [dim]{m}[/dim]"),
+        )
+
+        def on_action(index: int, total: int, text: str) -> None:
+            out.print(f"[bold][{index}/{total}][/bold] {text}")
+
+        result = execute_plan(plan, providers, ctx, on_action)
+    if args.json:
+        print(json.dumps({**plan_document(plan), "result": _result(result)}, indent=2))
+    _summary(out, plan, result)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _result(result: ApplyResult) -> dict[str, Any]:
+    failed = result.failed
+    return {
+        "ok": result.ok,
+        "completed": list(result.completed),
+        "seconds": round(result.seconds, 3),
+        "failed": None
+        if failed is None
+        else {"action": failed.action_id, "reason": failed.reason, "details": list(failed.details)},
+    }
+
+
+def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
+    done = len(result.completed)
+    if result.ok:
+        console.print(
+            f"[green]Applied {done} action(s) in {result.seconds:.1f}s.[/green] "
+            "Run `gitops plan` again: it should show no changes."
+        )
+        return
+    failed = result.failed
+    assert failed is not None
+    console.print(f"[red]Apply failed[/red] at {failed.action_id}: {failed.reason}")
+    for line in failed.details:
+        console.print(f"  {line}", markup=False, highlight=False)
+    skipped = len(plan.actions) - done - 1
+    console.print(f"{done} action(s) completed, {max(skipped, 0)} not attempted.")
+
+
+def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
+    from reconciler.schema import render
+
+    text = render()
+    target = args.output or str(args.dir / "schema.json")
+    if target == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    Path(target).write_text(text, encoding="utf-8")
+    console.print(f"wrote {target}")
+    return EXIT_OK
+
+
+def _cmd_unlock(session: Session) -> int:
+    from reconciler.providers.docker.lock import EngineLock
+
+    lock = EngineLock(session.client.api, session.desired.project, "")
+    holder = lock.force_release()
+    session.console.print(f"removed the lock held by {holder}" if holder else "no lock was held")
+    return EXIT_OK
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> int:
+    """Entry point for tests and embedders (`options` may inject a docker_client)."""
+    args = _parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    wide = None if sys.stdout.isatty() else 160  # CI logs: do not wrap at 80 columns
+    console = Console(stderr=bool(getattr(args, "json", False)), highlight=False, width=wide)
+    err = Console(stderr=True, highlight=False, width=wide)
+    try:
+        if args.command == "validate":
+            return _cmd_validate(args, console)
+        if args.command == "schema":
+            return _cmd_schema(args, console)
+        session = Session(args, environ, console, options)
+        if args.command == "unlock":
+            return _cmd_unlock(session)
+        if args.command in ("plan", "drift"):
+            return _cmd_plan(session, drift=args.command == "drift")
+        return _cmd_apply(session)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc.args[0].splitlines()[0]}")
+        for diagnostic in exc.diagnostics:
+            err.print(f"  {diagnostic}", markup=False)
+        return EXIT_ERROR
+    except SecretsError as exc:
+        err.print("[red]error: missing secrets[/red]")
+        for line in str(exc).splitlines():
+            err.print(f"  {line}", markup=False)
+        return EXIT_ERROR
+    except ApplyError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False)
+        return EXIT_ERROR
+    except GitopsError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=False)
+        return EXIT_ERROR
+
+
+def main() -> int:
+    return run()

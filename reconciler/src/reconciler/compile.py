@@ -1,0 +1,162 @@
+"""Validated models → one DesiredState, through each kind's compile function.
+
+Kinds compile independently; this module adds what belongs to the stack (its shared network
+and volumes), merges secret requirements by name (who needs each one, how it is generated,
+from the kind or from stack.yaml's `secrets.declare`) and sorts everything so the same
+files always give the same state. Pure: the only I/O is kinds reading files under gitops/.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from reconciler.errors import Diagnostic
+from reconciler.kinds.base import CompileContext
+from reconciler.load import Document
+from reconciler.resources import (
+    Compiled,
+    ComputedSecret,
+    DerivedSecret,
+    DesiredState,
+    NetworkSpec,
+    SecretRequirement,
+    VolumeSpec,
+)
+from reconciler.stack import Stack
+from reconciler.validate import ParsedDocument
+
+__all__ = ["compile_stack"]
+
+
+def compile_stack(
+    stack: Stack,
+    stack_doc: Document | None,
+    parsed: list[ParsedDocument],
+    gitops_dir: Path,
+) -> tuple[DesiredState, list[Diagnostic]]:
+    """Compile every document; returns the state and the diagnostics kinds reported."""
+    diagnostics: list[Diagnostic] = []
+    here = stack_doc.locate if stack_doc is not None else _nowhere
+    parts: list[Compiled] = [
+        Compiled(
+            networks=(NetworkSpec(name=stack.network, source=here(("network",))),),
+            volumes=tuple(
+                VolumeSpec(name=name, source=here(("volumes", name))) for name in stack.volumes
+            ),
+        )
+    ]
+    documents = {item.ref: item.model for item in parsed}
+    for item in parsed:
+        ctx = CompileContext(
+            stack=stack,
+            document=item.ref,
+            file=item.document.path,
+            gitops_dir=gitops_dir,
+            locate=item.document.locate,
+            documents=documents,
+        )
+        compiled = item.spec.compile(item.model, ctx)
+        diagnostics.extend(ctx.diagnostics)
+        parts.append(compiled)
+    networks = {n.name: n for p in parts for n in p.networks}
+    volumes = {v.name: v for p in parts for v in p.volumes}
+    extra: dict[str, tuple] = defaultdict(tuple)
+    for part in parts:
+        for provider, items in part.extra.items():
+            extra[provider] += tuple(items)
+    secrets, secret_problems = _merge_secrets(stack, [s for p in parts for s in p.secrets], here)
+    diagnostics.extend(secret_problems)
+    desired = DesiredState(
+        project=stack.project,
+        networks=tuple(sorted(networks.values(), key=lambda n: n.name)),
+        volumes=tuple(sorted(volumes.values(), key=lambda v: v.name)),
+        containers=tuple(sorted((c for p in parts for c in p.containers), key=lambda c: c.name)),
+        bootstrap=tuple(b for p in parts for b in p.bootstrap),
+        secrets=secrets,
+        extra=dict(sorted(extra.items())),
+    )
+    return desired, diagnostics
+
+
+def _nowhere(loc: tuple[str | int, ...]) -> object:
+    from reconciler.source import SourceLocation
+
+    return SourceLocation(file="gitops/stack.yaml")
+
+
+def _merge_secrets(
+    stack: Stack, requirements: list[SecretRequirement], here: object
+) -> tuple[tuple[SecretRequirement, ...], list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    by_name: dict[str, SecretRequirement] = {}
+    for req in requirements:
+        current = by_name.get(req.name)
+        if current is None:
+            by_name[req.name] = req
+            continue
+        generate = current.generate or req.generate
+        if current.generate and req.generate and current.generate != req.generate:
+            problems.append(
+                Diagnostic(
+                    req.source or current.source or here(("secrets",)),  # type: ignore[operator]
+                    "secrets",
+                    f"secret {req.name!r} is generated differently by {current.needed_by} "
+                    f"and {req.needed_by}",
+                    "use one secret name per purpose",
+                )
+            )
+        by_name[req.name] = current.model_copy(
+            update={
+                "needed_by": tuple(sorted({*current.needed_by, *req.needed_by})),
+                "generate": generate,
+                "help": current.help or req.help,
+            }
+        )
+    # stack.yaml's catalogue: how to generate/derive secrets kinds only reference.
+    for name, decl in stack.secrets.declare.items():
+        req = by_name.get(name)
+        if decl.generate and decl.derive:
+            problems.append(
+                Diagnostic(
+                    here(("secrets", "declare", name)),  # type: ignore[operator]
+                    f"secrets.declare.{name}",
+                    "give either `generate` or `derive`, not both",
+                )
+            )
+        if req is None:
+            continue
+        if req.generate is None:
+            by_name[name] = req.model_copy(
+                update={"generate": decl.generate or decl.derive, "help": decl.help or req.help}
+            )
+        elif decl.help and not req.help:
+            by_name[name] = req.model_copy(update={"help": decl.help})
+    # derived/computed secrets need their inputs: require them on behalf of the result.
+    pending = list(by_name.values())
+    while pending:
+        req = pending.pop()
+        if isinstance(req.generate, DerivedSecret):
+            bases = [req.generate.from_secret]
+        elif isinstance(req.generate, ComputedSecret):
+            bases = sorted(req.generate.inputs.values())
+        else:
+            continue
+        needed = (f"secret {req.name}",)
+        for base in bases:
+            current = by_name.get(base)
+            if current is None:
+                decl = stack.secrets.declare.get(base)
+                current = SecretRequirement(
+                    name=base,
+                    needed_by=needed,
+                    generate=(decl.generate or decl.derive) if decl else None,
+                    help=decl.help if decl else None,
+                )
+                pending.append(current)
+            else:
+                current = current.model_copy(
+                    update={"needed_by": tuple(sorted({*current.needed_by, *needed}))}
+                )
+            by_name[base] = current
+    return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems

@@ -1,0 +1,43 @@
+"""One call from a gitops/ directory to a validated, compiled DesiredState.
+
+This is `gitops validate` in full: load → parse → compile → cross-file checks, every
+problem collected and raised together as one ConfigError. No secrets, no engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.compile import compile_stack
+from reconciler.errors import ConfigError
+from reconciler.load import Document, load_documents
+from reconciler.resources import DesiredState
+from reconciler.stack import Stack
+from reconciler.validate import ParsedDocument, check_desired, parse
+
+__all__ = ["Project", "load_project"]
+
+
+@dataclass(frozen=True)
+class Project:
+    gitops_dir: Path
+    stack: Stack
+    documents: tuple[ParsedDocument, ...]
+    desired: DesiredState
+
+
+def load_project(gitops_dir: Path) -> Project:
+    gitops_dir = gitops_dir.resolve()
+    documents = load_documents(gitops_dir)
+    stack, parsed = parse(documents)
+    stack_doc = next(
+        (d for d in documents if isinstance(d.data, dict) and d.data.get("kind") == "Stack"),
+        None,
+    )
+    desired, problems = compile_stack(stack, stack_doc, parsed, gitops_dir)
+    owners: dict[str, Document] = {p.ref: p.document for p in parsed}
+    problems.extend(check_desired(desired, owners))
+    if problems:
+        raise ConfigError(problems)
+    return Project(gitops_dir=gitops_dir, stack=stack, documents=tuple(parsed), desired=desired)

@@ -1,0 +1,446 @@
+"""Carry out Docker actions exactly as planned: one small function per verb.
+
+Nothing here decides *whether* to act; the plan did. The only branching is on what the
+engine answers (a failed health gate → roll back to the old container). Docker SDK
+exceptions become ApplyError here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+from docker.utils import parse_repository_tag
+
+from reconciler import labels as L
+from reconciler.actions import Action, CoreVerb
+from reconciler.errors import ApplyError
+from reconciler.hashing import canonical_json, canonical_spec, spec_hash
+from reconciler.providers.base import ExecContext
+from reconciler.providers.docker.archive import put_file
+from reconciler.providers.docker.health import GateFailure, last_logs, wait_healthy, wait_job
+from reconciler.providers.docker.names import (
+    NEXT_SUFFIX,
+    OLD_SUFFIX,
+    container_name,
+    network_name,
+    volume_name,
+)
+from reconciler.resources import ContainerSpec, ProvidedSecret, SecretRef
+from reconciler.secrets import SecretStore
+
+__all__ = ["DockerExecutor"]
+
+_NS = 1_000_000_000
+
+
+class DockerExecutor:
+    def __init__(self, client: docker.DockerClient, secrets: SecretStore) -> None:
+        self.api: docker.APIClient = client.api
+        self.secrets = secrets
+
+    # -- dispatch ---------------------------------------------------------------------
+    def execute(self, action: Action, ctx: ExecContext) -> None:
+        handlers: dict[str, Callable[[Action, ExecContext], None]] = {
+            CoreVerb.PULL_IMAGE: self._pull,
+            CoreVerb.CREATE_NETWORK: self._create_network,
+            CoreVerb.CREATE_VOLUME: self._create_volume,
+            CoreVerb.CREATE: self._create,
+            CoreVerb.RECREATE: self._recreate,
+            CoreVerb.RUN_JOB: self._run_job,
+            CoreVerb.UPDATE: self._update,
+            CoreVerb.START: self._update,
+            CoreVerb.BOOTSTRAP: self._bootstrap,
+            CoreVerb.REMOVE_ORPHAN: self._remove_orphan,
+            CoreVerb.REMOVE_NETWORK: self._remove_network,
+            CoreVerb.REMOVE_VOLUME: self._remove_volume,
+        }
+        handler = handlers.get(action.verb)
+        if handler is None:
+            raise ApplyError(action.id, f"the docker provider has no verb {action.verb!r}")
+        try:
+            handler(action, ctx)
+        except ApplyError:
+            raise
+        except GateFailure as failure:
+            raise ApplyError(
+                action.id, failure.check, tuple(ctx.completed), failure.details
+            ) from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            message = self.secrets.redact(str(getattr(exc, "explanation", None) or exc))
+            raise ApplyError(action.id, f"docker: {message}", tuple(ctx.completed)) from None
+
+    # -- images, networks, volumes ----------------------------------------------------
+    def _pull(self, action: Action, ctx: ExecContext) -> None:
+        ref = action.params["ref"]
+        repo, tag = parse_repository_tag(ref)
+        ctx.progress(f"pulling {ref}")
+        try:
+            for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise docker.errors.APIError(event["error"])
+                status = event.get("status")
+                if status and event.get("progress"):
+                    ctx.progress(f"{ref}: {status} {event.get('progress', '')}".strip())
+            self.api.inspect_image(ref)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            detail = str(getattr(exc, "explanation", None) or exc)
+            raise ApplyError(
+                action.id,
+                f"image {ref} is not on this engine and cannot be pulled ({detail[:300]})",
+                tuple(ctx.completed),
+                (
+                    "build or load it on this engine (e.g. `nox -s build`, `docker load`), "
+                    "make its registry reachable and logged in, or deploy another reference "
+                    "with `--image SERVICE=REF`",
+                ),
+            ) from None
+
+    def _create_network(self, action: Action, ctx: ExecContext) -> None:
+        name = action.params["name"]
+        spec = next(n for n in ctx.desired.networks if n.name == name)
+        self.api.create_network(
+            network_name(ctx.desired.project, name),
+            driver="bridge",
+            internal=spec.internal,
+            check_duplicate=True,
+            labels={**L.ownership(ctx.desired.project), L.RESOURCE: name, L.ROLE: "network"},
+        )
+
+    def _create_volume(self, action: Action, ctx: ExecContext) -> None:
+        name = action.params["name"]
+        self.api.create_volume(
+            volume_name(ctx.desired.project, name),
+            labels={**L.ownership(ctx.desired.project), L.RESOURCE: name, L.ROLE: "volume"},
+        )
+
+    def _remove_network(self, action: Action, ctx: ExecContext) -> None:
+        self.api.remove_network(action.params["network_id"])
+
+    def _remove_volume(self, action: Action, ctx: ExecContext) -> None:
+        ctx.progress(f"deleting volume {action.params['name']} (named by --remove-volume)")
+        self.api.remove_volume(action.params["name"])
+
+    def _remove_orphan(self, action: Action, ctx: ExecContext) -> None:
+        container_id = action.params["container_id"]
+        try:
+            self.api.stop(container_id, timeout=10)
+            self.api.remove_container(container_id, v=False)
+        except docker.errors.NotFound:
+            pass  # already gone: the goal is reached
+
+    # -- containers -------------------------------------------------------------------
+    def _spec(self, action: Action, ctx: ExecContext) -> ContainerSpec:
+        return ctx.desired.container(action.params["name"])
+
+    def _ephemeral(self, ctx: ExecContext) -> frozenset[str]:
+        return frozenset(
+            r.name
+            for r in ctx.desired.secrets
+            if isinstance(r.generate, ProvidedSecret) and r.generate.ephemeral
+        )
+
+    def _secret(self, name: str, action: Action) -> str:
+        value = self.secrets.get(name)
+        if value is None:
+            raise ApplyError(action.id, f"secret {name!r} has no value (its producer did not run)")
+        return value
+
+    def _build(
+        self,
+        spec: ContainerSpec,
+        ctx: ExecContext,
+        action: Action,
+        engine_name: str,
+        *,
+        publish: bool = True,
+        alias: bool = True,
+    ) -> str:
+        """Create (not start) the container and put its files in; returns its ID."""
+        project = ctx.desired.project
+        ephemeral = self._ephemeral(ctx)
+        canonical = canonical_spec(spec, self.secrets, ephemeral)
+        image_id = self.api.inspect_image(spec.image)["Id"]
+        labels = {
+            **spec.labels,
+            **L.ownership(project),
+            L.RESOURCE: spec.name,
+            L.ROLE: spec.role,
+            L.OWNER: spec.owner,
+            L.SOURCE: str(spec.source),
+            L.SPEC_HASH: spec_hash(canonical),
+            L.SPEC: canonical_json(canonical),
+            L.IMAGE_ID: image_id,
+            L.IMAGE_REF: spec.image,
+        }
+        if spec.replace is not None and spec.replace.version:
+            labels[L.VERSION] = spec.replace.version
+        env = {
+            key: self._secret(value.secret, action) if isinstance(value, SecretRef) else value
+            for key, value in spec.env.items()
+        }
+        mounts = [
+            docker.types.Mount(
+                target=m.target,
+                source=volume_name(project, m.volume) if m.volume else m.bind,
+                type="volume" if m.volume else "bind",
+                read_only=m.read_only,
+            )
+            for m in spec.mounts
+        ]
+        if spec.network_mode and spec.network_mode.startswith("container:"):
+            network_mode = "container:" + container_name(
+                project, spec.network_mode.removeprefix("container:")
+            )
+        elif spec.network_mode:
+            network_mode = spec.network_mode
+        elif spec.networks:
+            network_mode = network_name(project, spec.networks[0])
+        else:
+            network_mode = None
+        host_kwargs: dict[str, Any] = {
+            "mounts": mounts,
+            "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
+            "group_add": list(spec.group_add) or None,
+            "network_mode": network_mode,
+            "privileged": spec.privileged,
+        }
+        if publish and spec.ports:
+            host_kwargs["port_bindings"] = {
+                f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) for p in spec.ports
+            }
+        if spec.limits.memory_bytes:
+            host_kwargs["mem_limit"] = spec.limits.memory_bytes
+            host_kwargs["memswap_limit"] = -1
+        if spec.limits.cpus:
+            host_kwargs["cpu_period"] = 100_000
+            host_kwargs["cpu_quota"] = round(spec.limits.cpus * 100_000)
+        networking = None
+        if spec.networks and not spec.network_mode:
+            networking = self.api.create_networking_config(
+                {
+                    network_name(project, spec.networks[0]): self.api.create_endpoint_config(
+                        aliases=[spec.name] if alias else None
+                    )
+                }
+            )
+        health = None
+        if spec.healthcheck is not None:
+            hc = spec.healthcheck
+            health = {
+                "test": list(hc.test),
+                "interval": int(hc.interval_s * _NS),
+                "timeout": int(hc.timeout_s * _NS),
+                "retries": hc.retries,
+                "start_period": int(hc.start_period_s * _NS),
+            }
+        created = self.api.create_container(
+            spec.image,
+            name=engine_name,
+            command=list(spec.command) if spec.command is not None else None,
+            entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+            environment=env,
+            labels=labels,
+            host_config=self.api.create_host_config(**host_kwargs),
+            networking_config=networking,
+            healthcheck=health,
+            user=spec.user or "",
+            working_dir=spec.working_dir,
+            ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
+            stop_timeout=spec.stop_timeout_s,
+            detach=True,
+        )
+        container_id: str = created["Id"]
+        try:
+            for extra in spec.networks[1:] if not spec.network_mode else ():
+                self.api.connect_container_to_network(
+                    container_id,
+                    network_name(project, extra),
+                    aliases=[spec.name] if alias else None,
+                )
+            for file in spec.files:
+                put_file(
+                    self.api,
+                    container_id,
+                    file.target,
+                    file.content.encode(),
+                    mode=file.mode,
+                    uid=file.uid,
+                    gid=file.gid,
+                )
+            for secret_file in spec.secret_files:
+                value = self.secrets.get(secret_file.secret)
+                if value is None and secret_file.secret in ephemeral:
+                    continue  # e.g. no auth key minted: the node already has its state
+                put_file(
+                    self.api,
+                    container_id,
+                    secret_file.target,
+                    self._secret(secret_file.secret, action).encode(),
+                    mode=secret_file.mode,
+                    uid=secret_file.uid,
+                    gid=secret_file.gid,
+                )
+        except BaseException:
+            self._discard(container_id)
+            raise
+        return container_id
+
+    def _discard(self, container_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_container(container_id, force=True, v=False)
+
+    def _start_and_gate(self, container_id: str, spec: ContainerSpec, ctx: ExecContext) -> None:
+        self.api.start(container_id)
+        wait_healthy(self.api, container_id, spec, ctx.progress, self.secrets.redact)
+
+    def _create(self, action: Action, ctx: ExecContext) -> None:
+        spec = self._spec(action, ctx)
+        engine = container_name(ctx.desired.project, spec.name)
+        container_id = self._build(spec, ctx, action, engine)
+        try:
+            self._start_and_gate(container_id, spec, ctx)
+        except GateFailure:
+            self._discard(container_id)
+            raise
+
+    def _recreate(self, action: Action, ctx: ExecContext) -> None:
+        spec = self._spec(action, ctx)
+        old_id = action.params["replace"]
+        engine = container_name(ctx.desired.project, spec.name)
+        before = action.params.get("before")
+        if before:
+            policy = spec.replace
+            what = (policy.before_description if policy else None) or " ".join(before)
+            ctx.progress(f"{spec.name}: {what}")
+            code, output = self._exec(
+                old_id, list(before), {}, policy.before_user if policy else None
+            )
+            if code != 0:
+                raise ApplyError(
+                    action.id,
+                    f"{what!r} exited with code {code}; {spec.name} was not replaced and keeps "
+                    "running",
+                    tuple(ctx.completed),
+                    tuple(self.secrets.redact(line) for line in output.splitlines()[-15:]),
+                )
+        if action.params.get("strategy") == "start-first":
+            # Prove the new spec beside the old one (which keeps serving) first.
+            candidate = self._build(
+                spec, ctx, action, engine + NEXT_SUFFIX, publish=False, alias=not spec.ports
+            )
+            try:
+                self._start_and_gate(candidate, spec, ctx)
+            except GateFailure:
+                self._discard(candidate)
+                raise
+            if not spec.ports:
+                self.api.stop(old_id, timeout=spec.stop_timeout_s)
+                self.api.remove_container(old_id, v=False)
+                self.api.rename(candidate, engine)
+                return
+            self._discard(candidate)
+        self._swap(spec, ctx, action, old_id, engine)
+
+    def _swap(
+        self, spec: ContainerSpec, ctx: ExecContext, action: Action, old_id: str, engine: str
+    ) -> None:
+        """Stop the old container, start the new one; on failure put the old one back."""
+        self.api.rename(old_id, engine + OLD_SUFFIX)
+        self.api.stop(old_id, timeout=spec.stop_timeout_s)
+        new_id: str | None = None
+        try:
+            new_id = self._build(spec, ctx, action, engine)
+            self._start_and_gate(new_id, spec, ctx)
+        except BaseException:
+            if new_id is not None:
+                self._discard(new_id)
+            self.api.rename(old_id, engine)
+            self.api.start(old_id)
+            ctx.progress(f"rolled back: the previous {spec.name} container is running again")
+            raise
+        self.api.remove_container(old_id, v=False)
+
+    def _run_job(self, action: Action, ctx: ExecContext) -> None:
+        spec = self._spec(action, ctx)
+        previous = action.params.get("replace")
+        if previous:
+            self._discard(previous)
+        container_id = self._build(
+            spec, ctx, action, container_name(ctx.desired.project, spec.name)
+        )
+        self.api.start(container_id)
+        wait_job(self.api, container_id, spec, ctx.progress, self.secrets.redact)
+
+    def _update(self, action: Action, ctx: ExecContext) -> None:
+        spec = self._spec(action, ctx)
+        container_id = action.params["container_id"]
+        if action.params.get("update"):
+            kwargs: dict[str, Any] = {
+                "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
+                "cpu_period": 100_000 if spec.limits.cpus else None,
+                "cpu_quota": round(spec.limits.cpus * 100_000) if spec.limits.cpus else -1,
+            }
+            if spec.limits.memory_bytes:
+                kwargs["mem_limit"] = spec.limits.memory_bytes
+                kwargs["memswap_limit"] = -1
+            self.api.update_container(container_id, **kwargs)
+        if action.params.get("start"):
+            self._start_and_gate(container_id, spec, ctx)
+
+    # -- bootstrap --------------------------------------------------------------------
+    def _exec(
+        self, container: str, command: list[str], env: dict[str, str], user: str | None
+    ) -> tuple[int, str]:
+        exec_id = self.api.exec_create(
+            container, command, environment=env or None, user=user or ""
+        )["Id"]
+        output = self.api.exec_start(exec_id)
+        code = self.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return int(code if code is not None else -1), text
+
+    def _bootstrap(self, action: Action, ctx: ExecContext) -> None:
+        step = next(s for s in ctx.desired.bootstrap if s.id == action.params["step"])
+        container = container_name(ctx.desired.project, step.container)
+        env = {
+            key: self._secret(value.secret, action) if isinstance(value, SecretRef) else value
+            for key, value in step.env.items()
+        }
+        if step.probe is not None:
+            code, _ = self._exec(container, list(step.probe), env, step.user)
+            if code == 0:
+                ctx.progress(f"{step.id}: already done (probe passed)")
+                return
+        ctx.progress(f"{step.id}: {step.description}")
+        code, output = self._exec(container, list(step.command), env, step.user)
+        if code != 0:
+            details = (
+                ("output hidden: this step produces a secret",)
+                if step.capture_secret
+                else tuple(self.secrets.redact(line) for line in output.splitlines()[-15:])
+            )
+            raise ApplyError(
+                action.id,
+                f"bootstrap step {step.id!r} exited with code {code}",
+                tuple(ctx.completed),
+                details,
+            )
+        if step.capture_secret:
+            value = output.strip()
+            if not value:
+                raise ApplyError(
+                    action.id,
+                    f"bootstrap step {step.id!r} printed no value for "
+                    f"secret {step.capture_secret!r}",
+                    tuple(ctx.completed),
+                )
+            self.secrets.put(step.capture_secret, value, persist=True)
+
+    def logs(self, container_id: str) -> tuple[str, ...]:
+        return tuple(self.secrets.redact(line) for line in last_logs(self.api, container_id))

@@ -1,0 +1,133 @@
+"""Waiting for a container to prove itself: healthy, running, or (jobs) exited 0.
+
+Polls `inspect` (cheap, local) and reports progress; on failure says which check failed,
+with the healthcheck's last output and the container's last log lines (redacted by the
+caller's `redact`, since logs may echo a secret).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import docker
+
+from reconciler.resources import ContainerSpec
+
+__all__ = ["GateFailure", "last_logs", "wait_healthy", "wait_job"]
+
+SETTLE_S = 1.0  # a container without healthcheck must still run after this long
+POLL_S = 0.25
+
+
+class GateFailure(Exception):
+    """The health gate failed: `check` names what failed, `details` is diagnostic text."""
+
+    def __init__(self, check: str, details: tuple[str, ...]) -> None:
+        super().__init__(check)
+        self.check = check
+        self.details = details
+
+
+def last_logs(api: docker.APIClient, container_id: str, lines: int = 15) -> tuple[str, ...]:
+    try:
+        raw = api.logs(container_id, stdout=True, stderr=True, tail=lines)
+    except docker.errors.APIError:
+        return ()
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return tuple(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _describe(spec: ContainerSpec) -> str:
+    if spec.healthcheck is None:
+        return "container must keep running"
+    test = spec.healthcheck.test
+    shown = " ".join(test[1:]) if test and test[0] in ("CMD", "CMD-SHELL") else " ".join(test)
+    return f"healthcheck `{shown[:120]}`"
+
+
+def wait_healthy(
+    api: docker.APIClient,
+    container_id: str,
+    spec: ContainerSpec,
+    progress: Callable[[str], None],
+    redact: Callable[[str], str],
+) -> None:
+    """Return when the container is healthy (or running, without a healthcheck)."""
+    started = time.monotonic()
+    deadline = started + spec.health_timeout_s
+    announced = False
+    while True:
+        state = api.inspect_container(container_id)["State"]
+        status = state.get("Status")
+        health = state.get("Health")
+        if status in ("exited", "dead"):
+            raise GateFailure(
+                f"{spec.name} exited with code {state.get('ExitCode')} while starting "
+                f"({_describe(spec)})",
+                tuple(redact(line) for line in last_logs(api, container_id)),
+            )
+        if spec.healthcheck is None:
+            if status == "running" and time.monotonic() - started >= SETTLE_S:
+                return
+        elif health is not None:
+            if health.get("Status") == "healthy":
+                return
+            if health.get("Status") == "unhealthy":
+                raise _unhealthy(api, container_id, spec, health, redact)
+        if time.monotonic() > deadline:
+            raise _unhealthy(api, container_id, spec, health or {}, redact, timed_out=True)
+        if not announced and time.monotonic() - started > 2:
+            progress(
+                f"waiting for {spec.name} to become healthy ({_describe(spec)}, "
+                f"up to {spec.health_timeout_s:g}s)"
+            )
+            announced = True
+        time.sleep(POLL_S)
+
+
+def _unhealthy(
+    api: docker.APIClient,
+    container_id: str,
+    spec: ContainerSpec,
+    health: dict,
+    redact: Callable[[str], str],
+    *,
+    timed_out: bool = False,
+) -> GateFailure:
+    probes = health.get("Log") or []
+    details: list[str] = []
+    if probes:
+        last = probes[-1]
+        output = redact(str(last.get("Output", "")).strip())
+        details.append(f"last check: exit {last.get('ExitCode')}: {output[-400:]}")
+    logs = last_logs(api, container_id)
+    if logs:
+        details.append("last log lines:")
+        details.extend(redact(line) for line in logs)
+    verdict = f"not healthy after {spec.health_timeout_s:g}s" if timed_out else "reported unhealthy"
+    return GateFailure(f"{spec.name} {verdict}: {_describe(spec)} failed", tuple(details))
+
+
+def wait_job(
+    api: docker.APIClient,
+    container_id: str,
+    spec: ContainerSpec,
+    progress: Callable[[str], None],
+    redact: Callable[[str], str],
+) -> None:
+    """Return when the job exited 0; raise GateFailure otherwise (or on timeout)."""
+    progress(f"running job {spec.name} (up to {spec.health_timeout_s:g}s)")
+    try:
+        result = api.wait(container_id, timeout=spec.health_timeout_s)
+    except Exception as exc:  # requests' ReadTimeout / ConnectionError
+        raise GateFailure(
+            f"job {spec.name} did not finish within {spec.health_timeout_s:g}s ({exc})",
+            tuple(redact(line) for line in last_logs(api, container_id)),
+        ) from exc
+    code = int(result.get("StatusCode", -1))
+    if code != 0:
+        raise GateFailure(
+            f"job {spec.name} exited with code {code}",
+            tuple(redact(line) for line in last_logs(api, container_id)),
+        )
