@@ -111,3 +111,32 @@ def test_credentials_resolve_like_gitops_apply(repo: Path) -> None:
 def test_missing_credentials_say_how_to_set_them(repo: Path) -> None:
     with pytest.raises(PipelineBuildError, match="set REGISTRY_PASSWORD in the environment"):
         registry_credentials(repo, environ={})
+
+
+REGISTRY_YAML = """\
+kind: Registry
+name: registry
+port: 20555
+users:
+  - name: ci
+    password_secret: registry-ci-password
+  - name: deploy
+    password_secret: registry-deploy-password
+"""
+
+
+def test_declared_registry_gives_user_password_secret_and_port(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.pipeline.images import registry_address
+
+    (repo / "gitops" / "registry").mkdir(parents=True)
+    (repo / "gitops" / "registry" / "registry.yaml").write_text(REGISTRY_YAML)
+    env = {"REGISTRY_CI_PASSWORD": "pw-ci", "REGISTRY_DEPLOY_PASSWORD": "pw-deploy"}
+    assert registry_credentials(repo, environ=env) == Credentials("ci", "pw-ci")
+    chosen = registry_credentials(repo, environ={**env, "REGISTRY_USER": "deploy"})
+    assert chosen == Credentials("deploy", "pw-deploy")
+    monkeypatch.delenv("REGISTRY_ADDRESS", raising=False)
+    assert registry_address(repo) == "127.0.0.1:20555"
+    monkeypatch.setenv("REGISTRY_ADDRESS", "http://registry.tailnet.example:5000/")
+    assert registry_address(repo) == "registry.tailnet.example:5000"

@@ -5,9 +5,10 @@ on failure. Configuration comes from the environment, as in a Forgejo Actions jo
 
     FACTORY_BASE_IMAGE   base image for the builds (default: the Dockerfiles' upstream one)
     FACTORY_WHEELHOUSE   1 = host-prepared wheels, builds install with no index (offline)
-    REGISTRY_ADDRESS     host:port of the private registry (default 127.0.0.1:5000)
-    registry credentials the secrets `registry_username`/`registry_password`, resolved as
-                         `gitops apply` resolves every secret (env, .env, .secrets/)
+    REGISTRY_ADDRESS     host:port of the registry (default: the declared one's host port)
+    REGISTRY_USER        which declared registry user pushes (default: the first)
+    credentials          that user's `password_secret`, resolved as `gitops apply` resolves
+                         every secret (environment, .env, .secrets/)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from reconciler.pipeline.build import (
     prepare_wheelhouse,
     requirements,
 )
+from reconciler.pipeline.declared import DeclarationError
 from reconciler.pipeline.gitinfo import GitError, read_commit
 from reconciler.pipeline.images import (
     Record,
@@ -70,7 +72,7 @@ def cmd_build(root: Path) -> int:
             client,
             root,
             spec,
-            registry=registry_address(),
+            registry=registry_address(root),
             commit=commit,
             base_image=base_image,
             offline=offline,
@@ -142,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.step == "overrides":
             return cmd_overrides(root, from_registry=args.from_registry)
         return cmd_build(root) if args.step == "build" else cmd_push(root)
-    except (PipelineBuildError, GitError) as exc:
+    except (PipelineBuildError, GitError, DeclarationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

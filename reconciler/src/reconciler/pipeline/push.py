@@ -15,7 +15,7 @@ and no value is ever logged.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 
 from reconciler.errors import SecretsError
 from reconciler.pipeline.build import PipelineBuildError
+from reconciler.pipeline.declared import declared_registry, pipeline_user
 from reconciler.pipeline.images import BuiltImage, Record, present_images, registry_address
 from reconciler.registry_api import RegistryClient, RegistryError
 from reconciler.resources import SecretRequirement
@@ -33,7 +34,7 @@ from reconciler.stack import SecretsConfig
 
 Log = Callable[[str], None]
 USERNAME, PASSWORD = "registry_username", "registry_password"
-_HELP = "the registry kind's credentials (gitops/registry/); in Forgejo, a repository secret"
+_HELP = "a registry user's password (gitops/registry/); in Forgejo, a repository secret"
 
 
 @dataclass(frozen=True)
@@ -55,27 +56,40 @@ def _secrets_config(root: Path) -> SecretsConfig:
     return SecretsConfig()
 
 
-def registry_credentials(root: Path, environ: dict[str, str] | None = None) -> Credentials:
-    """Resolve the registry credentials like `gitops apply` does; PipelineBuildError if unset."""
+def registry_credentials(root: Path, environ: Mapping[str, str] | None = None) -> Credentials:
+    """Resolve the push credentials like `gitops apply` resolves secrets.
+
+    The user is a declared registry user (gitops/registry/, env REGISTRY_USER picks one) and
+    the password its `password_secret`; with no declared registry, the secrets
+    `registry_username` and `registry_password`. PipelineBuildError when one is unset.
+    """
+    environ = os.environ if environ is None else environ
+    registry = declared_registry(root)
+    if registry is not None:
+        user = pipeline_user(registry, environ.get("REGISTRY_USER"))
+        username: str | None = user.name
+        names: tuple[str, ...] = (user.password_secret or f"{registry.name}-{user.name}-password",)
+    else:
+        username, names = None, (USERNAME, PASSWORD)
     config = _secrets_config(root)
     gitops = root / "gitops"
     requirements = tuple(
-        SecretRequirement(name=name, needed_by=("nox -s push",), help=_HELP)
-        for name in (USERNAME, PASSWORD)
+        SecretRequirement(name=name, needed_by=("nox -s push",), help=_HELP) for name in names
     )
     try:
         store = SecretStore(
             "pipeline",
             requirements,
-            environ=os.environ if environ is None else environ,
+            environ=environ,
             env_file=(gitops / config.env_file).resolve(),
             secrets_dir=(gitops / config.dir).resolve(),
         )
     except SecretsError as exc:
         raise PipelineBuildError(str(exc)) from exc
-    username, password = store.get(USERNAME), store.get(PASSWORD)
+    username = username if username is not None else store.get(USERNAME)
+    password = store.get(names[-1])
     if username is None or password is None:  # SecretStore raises first; kept for typing
-        raise PipelineBuildError(f"{USERNAME}/{PASSWORD} could not be resolved")
+        raise PipelineBuildError(f"{'/'.join(names)} could not be resolved")
     return Credentials(username, password)
 
 
@@ -125,7 +139,7 @@ def push_image(
 def registry_client(root: Path) -> tuple[RegistryClient, str]:
     """A registry API client with the resolved credentials, and the registry address."""
     creds = registry_credentials(root)
-    address = registry_address()
+    address = registry_address(root)
     scheme = os.environ.get("REGISTRY_SCHEME", "http" if _is_loopback(address) else "https")
     return RegistryClient(f"{scheme}://{address}", creds.username, creds.password), address
 
@@ -162,7 +176,7 @@ def push_all(root: Path, client: docker.DockerClient, record: Record, log: Log) 
             raise PipelineBuildError(f"registry {address} is not answering: {exc}") from exc
         if not ping.authenticated:
             raise PipelineBuildError(
-                f"registry {address} refused the credentials ({USERNAME}/{PASSWORD})"
+                f"registry {address} refused the credentials of {creds.username!r}"
             )
         for image in record.images:
             if not image.repository.startswith(address + "/"):

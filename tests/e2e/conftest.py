@@ -1,0 +1,47 @@
+"""Fixtures for the whole-system tests: the real Docker engine with the offline images.
+
+Everything these tests create on the engine carries the label PIPELINE_LABEL (and names
+starting with `pipe2e`), and is removed afterwards; the offline base image is kept.
+Host ports come from the pipeline's range 20500-20999.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from e2e_support import BASE_IMAGE, REGISTRY_IMAGE, ROOT, has_image, run
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"the e2e tests need the real Docker engine: {exc}")
+    if not has_image(client, BASE_IMAGE):
+        run(["bash", str(ROOT / "scripts" / "build-base-image.sh")])
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def registry_image(engine: docker.DockerClient) -> str:
+    """Debian's docker-registry as an image (images/registry/), built once and kept by tag."""
+    if not has_image(engine, REGISTRY_IMAGE):
+        run(["bash", str(ROOT / "images" / "registry" / "fetch-debs.sh")])
+        run(
+            ["docker", "build", "-q", "-t", REGISTRY_IMAGE, "--build-arg",
+             f"BASE_IMAGE={BASE_IMAGE}", str(ROOT / "images" / "registry")]
+        )  # fmt: skip
+    return REGISTRY_IMAGE
+
+
+@pytest.fixture(scope="session")
+def python_bin() -> Path:
+    """The directory of the interpreter running the tests (nox's venv: gitops, pre-commit)."""
+    return Path(sys.executable).parent
