@@ -3,7 +3,9 @@ uvicorn server on a loopback port of ANALYTICS's range (20000-20499)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-
 from factory_analytics.config import AnalyticsConfig, ProbeConfig
 from factory_analytics.web.app import create_app
+
 from tests.seed import NOW, seed
 
 PORT_RANGE = range(20000, 20500)
@@ -32,10 +34,24 @@ def free_port() -> int:
     raise RuntimeError("no free port in 20000-20499")
 
 
-@pytest.fixture
-def seeded_config(tmp_path: Path) -> AnalyticsConfig:
-    db = tmp_path / "analytics.db"
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Seeded once per session; tests that change it get a copy (`seeded_config`)."""
+    db = tmp_path_factory.mktemp("seeded") / "analytics.db"
     seed(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
+@pytest.fixture
+def seeded_config(seeded_db: Path, tmp_path: Path) -> AnalyticsConfig:
+    db = tmp_path / "analytics.db"
+    shutil.copyfile(seeded_db, db)
+    return _config(db)
+
+
+def _config(db: Path) -> AnalyticsConfig:
     return AnalyticsConfig(
         database=db,
         probes=[
@@ -54,12 +70,12 @@ def seeded_config(tmp_path: Path) -> AnalyticsConfig:
     )
 
 
-@pytest.fixture
-def api(seeded_config: AnalyticsConfig) -> Iterator[httpx.Client]:
-    """The seeded API over a real loopback socket (sync tests, no event loop juggling)."""
-    with serve(create_app(seeded_config, None, clock=lambda: NOW)) as base_url:
-        with httpx.Client(base_url=base_url, timeout=10) as client:
-            yield client
+@pytest.fixture(scope="session")
+def api(seeded_db: Path) -> Iterator[httpx.Client]:
+    """The seeded API over a real loopback socket (read-only tests share it)."""
+    app = create_app(_config(seeded_db), None, clock=lambda: NOW)
+    with serve(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
+        yield client
 
 
 class _Server(uvicorn.Server):
@@ -67,13 +83,19 @@ class _Server(uvicorn.Server):
         pass
 
 
-class serve:  # noqa: N801 - used as a context manager like a function
+class serve:
     """Run an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
 
     def __init__(self, app: object) -> None:
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                proxy_headers=False, access_log=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            proxy_headers=False,
+            access_log=False,
+        )
         self.server = _Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

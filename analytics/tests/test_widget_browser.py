@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT_DIR = Path(os.environ.get("ANALYTICS_SCREENSHOT_DIR", Path(__file__).parent / "artifacts"))
+SCREENSHOT_DIR = Path(
+    os.environ.get("ANALYTICS_SCREENSHOT_DIR", Path(__file__).parent / "artifacts")
+)
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -39,8 +41,14 @@ def browser():
 def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.goto(url)
@@ -68,7 +76,9 @@ def test_widget_renders_and_matches_the_api(browser, api: httpx.Client) -> None:
     assert float(kpi("kpi-cpu")) == system["now"]["cpu_pct"]
 
     # one bar per day, each the day's request count
-    bars = page.eval_on_selector_all("#usage-chart rect.bar", "els => els.map(e => Number(e.dataset.value))")
+    bars = page.eval_on_selector_all(
+        "#usage-chart rect.bar", "els => els.map(e => Number(e.dataset.value))"
+    )
     assert bars == [p["requests"] for p in usage["series"]]
 
     rows = page.eval_on_selector_all(

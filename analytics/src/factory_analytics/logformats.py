@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from factory_analytics.routes import BAD_REQUEST
 from factory_analytics.timeutil import parse_iso
 
 Format = Literal["auto", "combined", "uvicorn", "json"]
@@ -155,6 +156,8 @@ def parse_uvicorn(line: str) -> AccessRecord | Unparseable | str:
     clean = _ANSI.sub("", line) if "\x1b" in line else line
     m = _UVICORN.match(clean)
     if m is None:
+        if ' - "' in clean:
+            return Unparseable("broken uvicorn access line")
         if _LEVEL_PREFIX.match(clean):
             return IGNORED  # uvicorn/app log line that is not an access line
         return Unparseable("not a uvicorn access line")
@@ -274,7 +277,7 @@ def _split_request(request: str) -> tuple[str, str]:
     parts = request.split(" ")
     if len(parts) >= 2 and parts[0].isalpha() and parts[0].isupper():
         return parts[0], parts[1]
-    return "-", "(bad request)"
+    return "-", BAD_REQUEST
 
 
 def _unescape(text: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from urllib.parse import unquote
 
 NOT_FOUND = "(not found)"
+BAD_REQUEST = "(bad request)"  # a request line that was not HTTP (TLS on the HTTP port, junk)
 
 FACTORY_ROUTES: tuple[str, ...] = (
     # health / system
@@ -144,6 +145,8 @@ class RouteTable:
         return result
 
     def _resolve(self, raw: str, status: int) -> str:
+        if raw == BAD_REQUEST:
+            return BAD_REQUEST
         path = unquote(raw.split("?", 1)[0].split("#", 1)[0]) or "/"
         if not path.startswith("/"):
             # absolute-form request targets (proxies): http://host/path

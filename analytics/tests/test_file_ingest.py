@@ -1,0 +1,198 @@
+"""Ingesting a log file: cursor across restarts, rotation in the middle of a read, truncation,
+half-written lines, unparseable lines counted and sampled, identity and routes resolved."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from factory_analytics.collectors import logfiles
+from factory_analytics.collectors.ingest import LogIngester
+from factory_analytics.collectors.logfiles import FileLines
+from factory_analytics.store import writes
+from factory_analytics.store.db import open_database
+from factory_analytics.store.writes import DeviceObservation
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def line(i: int, login: str = "-", client: str = "100.64.0.2") -> str:
+    return (
+        f"{client} - - [25/Nov/2026:10:{i // 60 % 60:02d}:{i % 60:02d} +0000] "
+        f'"GET /health-monitoring/uptime/node{i % 3}?token=s3cret HTTP/1.1" 200 10 "-" "ua" '
+        f'0.0{i % 10} "{login}"\n'
+    )
+
+
+def ingester(db: Path, log: Path) -> LogIngester:
+    return LogIngester(open_database(db), "sidecar", FileLines(log), "auto", clock=lambda: 1.0e9)
+
+
+def count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+
+
+def rollup_total(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT coalesce(sum(requests), 0) FROM route_hourly").fetchone()[0]
+
+
+def test_restart_neither_loses_nor_double_counts(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text("".join(line(i) for i in range(100)))
+    first = ingester(db, log)
+    assert first.poll() == 100
+    first.conn.close()
+    with log.open("a") as fh:
+        fh.write("".join(line(i) for i in range(100, 130)))
+    second = ingester(db, log)  # a new process: cursor comes from the database
+    assert second.poll() == 30
+    assert second.poll() == 0
+    assert count(db) == 130 == rollup_total(db)
+
+
+def test_rotation_in_the_middle_of_a_read(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    writer = log.open("a", buffering=1)
+    writer.write("".join(line(i) for i in range(50)))
+    ing = ingester(db, log)
+    assert ing.poll() == 50
+    # the writer keeps writing to the old file, logrotate renames it, a new file starts,
+    # and only then does the writer reopen: lines 50-69 exist only in access.log.1
+    writer.write("".join(line(i) for i in range(50, 60)))
+    os.rename(log, tmp_path / "access.log.1")
+    writer.write("".join(line(i) for i in range(60, 70)))
+    writer.close()
+    log.write_text("".join(line(i) for i in range(70, 85)))
+    assert ing.poll() == 35
+    assert count(db) == 85
+    with sqlite3.connect(db) as conn:
+        times = [r[0] for r in conn.execute("SELECT ts_ms FROM requests ORDER BY id")]
+    assert len(set(times)) == 85  # each line once
+
+
+def test_rotation_while_a_chunk_is_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rotated file bigger than one read is drained over several chunks before the new one."""
+    monkeypatch.setattr(logfiles, "MAX_READ", 4096)
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text("".join(line(i) for i in range(10)))
+    ing = ingester(db, log)
+    assert ing.poll() == 10
+    with log.open("a") as fh:
+        fh.write("".join(line(i) for i in range(10, 400)))
+    os.rename(log, tmp_path / "access.log.1")
+    log.write_text("".join(line(i) for i in range(400, 420)))
+    assert ing.poll() == 410
+    assert count(db) == 420
+
+
+def test_truncation_copytruncate_starts_over(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text("".join(line(i) for i in range(40)))
+    ing = ingester(db, log)
+    ing.poll()
+    log.write_text("".join(line(i) for i in range(40, 45)))  # same inode, shorter
+    assert ing.poll() == 5
+    assert count(db) == 45
+
+
+def test_half_written_line_waits_for_its_newline(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    full = line(1)
+    log.write_text(line(0) + full[:30])
+    ing = ingester(db, log)
+    assert ing.poll() == 1
+    with log.open("a") as fh:
+        fh.write(full[30:])
+    assert ing.poll() == 1
+    assert count(db) == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT unparseable FROM sources").fetchone()[0] == 0
+
+
+def test_unparseable_lines_are_counted_and_sampled_never_fatal(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    body = (FIXTURES / "nginx_combined.log").read_text()
+    log.write_text(body + "".join(f"garbage {i} {'ü' * 400}\n" for i in range(30)) + line(5))
+    ing = ingester(db, log)
+    assert ing.poll() == 41
+    with sqlite3.connect(db) as conn:
+        lines, parsed, bad = conn.execute(
+            "SELECT lines, parsed, unparseable FROM sources"
+        ).fetchone()
+        samples = conn.execute("SELECT line FROM bad_lines ORDER BY id").fetchall()
+    assert (lines, parsed, bad) == (41, 8, 33)
+    assert len(samples) == writes.BAD_LINE_SAMPLES  # the newest 20 only
+    assert samples[-1][0].startswith("garbage 29")
+    assert all(len(s[0]) <= writes.BAD_LINE_CHARS for s in samples)
+
+
+def test_query_strings_are_never_stored_and_routes_are_templated(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text("".join(line(i) for i in range(6)))
+    ingester(db, log).poll()
+    with sqlite3.connect(db) as conn:
+        paths = {r[0] for r in conn.execute("SELECT path FROM requests")}
+        routes = {r[0] for r in conn.execute("SELECT route FROM route_hourly")}
+    assert not any("s3cret" in p for p in paths)
+    assert routes == {"/health-monitoring/uptime/{hostname}"}
+
+
+def test_identity_from_header_else_tailnet_address(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    conn = open_database(db)
+    writes.write_presence(
+        conn,
+        1.0e9,
+        [
+            DeviceObservation(
+                "n1",
+                "ana-laptop",
+                None,
+                "ana@example.com",
+                [],
+                "macOS",
+                ["100.64.0.2", "fd7a:115c:a1e0::2"],
+                True,
+                True,
+                None,
+            ),
+            DeviceObservation(
+                "n2",
+                "ci-runner",
+                None,
+                "tagged-devices",
+                ["tag:ci"],
+                "linux",
+                ["100.64.0.9"],
+                True,
+                True,
+                None,
+            ),
+        ],
+    )
+    log.write_text(
+        line(0, login="josé@example.com", client="100.64.0.2")  # header wins, device by address
+        + line(1, client="fd7a:115c:a1e0::2")  # no header: the device's user
+        + line(2, client="100.64.0.9")  # tagged device: a device but no person
+        + line(3, client="203.0.113.5")  # outside the tailnet: anonymous
+    )
+    ingester(db, log).poll()
+    rows = conn.execute("SELECT user, device FROM requests ORDER BY id").fetchall()
+    assert rows == [
+        ("josé@example.com", "ana-laptop"),
+        ("ana@example.com", "ana-laptop"),
+        (None, "ci-runner"),
+        (None, None),
+    ]
+
+
+def test_missing_file_is_not_an_error_until_it_appears(tmp_path: Path) -> None:
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    ing = ingester(db, log)
+    assert ing.poll() == 0
+    log.write_text(line(0))
+    assert ing.poll() == 1
