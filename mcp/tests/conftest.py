@@ -36,12 +36,21 @@ def analytics() -> analytics_stub.AnalyticsScenario:
     return analytics_stub.AnalyticsScenario()
 
 
-def make_deps(scenario: factory_stub.Scenario, analytics: analytics_stub.AnalyticsScenario,
-              env: dict[str, str] | None = None, *, real_network: bool = False) -> Deps:
-    settings = load_settings({
-        "FACTORY_API_URL": FACTORY_URL, "ANALYTICS_URL": ANALYTICS_URL,
-        "ANALYTICS_TOKEN": "analytics-secret", **(env or {}),
-    })
+def make_deps(
+    scenario: factory_stub.Scenario,
+    analytics: analytics_stub.AnalyticsScenario,
+    env: dict[str, str] | None = None,
+    *,
+    real_network: bool = False,
+) -> Deps:
+    settings = load_settings(
+        {
+            "FACTORY_API_URL": FACTORY_URL,
+            "ANALYTICS_URL": ANALYTICS_URL,
+            "ANALYTICS_TOKEN": "analytics-secret",
+            **(env or {}),
+        }
+    )
     return build_deps(
         settings,
         transport=None if real_network else httpx.ASGITransport(factory_stub.build_app(scenario)),

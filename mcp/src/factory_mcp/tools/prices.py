@@ -379,7 +379,7 @@ async def price_history(
             mean_by_period_eur_kwh=_by_period([(p.tariff_period, p.price_eur_kwh) for p in points]),
             cheapest=cheapest,
             dearest=dearest,
-            days=days,
+            days=days if offset == 0 else [],  # per-day stats come with the first page
             offset=offset,
             hours=page,
             truncated=next_cursor is not None,

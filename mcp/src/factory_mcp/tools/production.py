@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
@@ -21,7 +22,7 @@ from factory_mcp.deps import Deps
 from factory_mcp.paging import decode_cursor, fingerprint, fit_page
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
-from factory_mcp.timeutil import hour_start, iso, localise, to_local
+from factory_mcp.timeutil import from_aware, hour_start, iso, localise, to_local
 from factory_mcp.tools.common import TIMEZONE, Out, need_dict, read_only, round4
 from factory_mcp.upstream import UpstreamError
 
@@ -247,7 +248,8 @@ async def recommendation(
                 )
             temperature = weather.temperature if temperature is None else temperature
             humidity = weather.humidity if humidity is None else humidity
-            inputs_from.append(f"weather: {weather.source} at {weather.timestamp}")
+            observed = iso(api_time(weather.timestamp)) if weather.timestamp else "unknown time"
+            inputs_from.append(f"weather: {weather.source} at {observed}")
     body = need_dict(
         await deps.factory.post(
             "/predict/production-recommendation",
@@ -289,8 +291,7 @@ async def recommendation(
 
 
 def api_time(text: str) -> datetime:
-    from factory_mcp.timeutil import from_aware
-
+    """REE and weather timestamps are UTC-aware ISO strings."""
     return from_aware(text)
 
 
@@ -396,8 +397,6 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
 
 
 def _parse_day(text: str | None) -> date | None:
-    from mcp.server.mcpserver.exceptions import ToolError
-
     if text is None:
         return None
     try:
