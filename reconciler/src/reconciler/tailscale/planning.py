@@ -17,8 +17,10 @@ cannot get a key without credentials) becomes a note.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from reconciler.actions import Action, FieldChange
 from reconciler.resources import DesiredState
@@ -30,7 +32,7 @@ from reconciler.tailscale.policy import decide_policy
 __all__ = ["NO_CREDENTIALS", "TailnetObserved", "desired_items", "plan_tailnet"]
 
 PROVIDER = "tailscale"
-NO_CREDENTIALS = "tailscale: skipped: no Tailscale credentials"
+NO_CREDENTIALS = "skipped: no Tailscale credentials"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,14 @@ def desired_items(
     return settings, policy, nodes
 
 
+def _as_data(normalised: str) -> Any:
+    """Normalised JSON back to data, so the renderer diffs it line by line."""
+    try:
+        return json.loads(normalised)
+    except ValueError:
+        return normalised
+
+
 def _policy_action(
     settings: TailnetSettings, policy: DesiredPolicy, observed: PolicyFile
 ) -> Action | None:
@@ -73,7 +83,9 @@ def _policy_action(
         causes=decision.causes,
         changes=(
             FieldChange(
-                field="policy", before=decision.observed_normalised, after=policy.normalised
+                field="policy",
+                before=_as_data(decision.observed_normalised),
+                after=json.loads(policy.normalised),
             ),
         ),
         source=settings.policy_source,
@@ -134,7 +146,7 @@ def _device_actions(
             )
         else:
             notes.append(
-                f"tailscale: device {d.hostname} ({d.node_id}): {d.cause}; not removed "
+                f"device {d.hostname} ({d.node_id}): {d.cause}; not removed "
                 "(opt in under prune: in gitops/tailscale/tailnet.yaml)"
             )
     for hostname in sorted(desired_tags):
@@ -142,7 +154,7 @@ def _device_actions(
             all(dev.hostname != hostname for dev in observed.devices)
             and hostname in settings.devices
         ):
-            notes.append(f"tailscale: device {hostname} is declared but not in the tailnet yet")
+            notes.append(f"device {hostname} is declared but not in the tailnet yet")
     return actions, notes
 
 
@@ -243,14 +255,14 @@ def plan_tailnet(
     if settings is None:
         if nodes:
             return [], [
-                "tailscale: services declare tailscale: sidecars but there is no Tailnet "
+                "services declare tailscale: sidecars but there is no Tailnet "
                 "document (gitops/tailscale/tailnet.yaml); no auth keys can be minted"
             ]
         return [], []
     if not observed.credentials:
         notes = [NO_CREDENTIALS]
         notes += [
-            f"tailscale: sidecar {n.container} cannot get an auth key without credentials; "
+            f"sidecar {n.container} cannot get an auth key without credentials; "
             "it will wait for an interactive login"
             for n in nodes
             if not observed.node_state.get(n.container)

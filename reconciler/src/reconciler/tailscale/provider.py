@@ -37,13 +37,16 @@ from reconciler.tailscale.api import (
     TailscalePreconditionFailed,
 )
 from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
-from reconciler.tailscale.planning import TailnetObserved, desired_items, plan_tailnet
+from reconciler.tailscale.planning import (
+    NO_CREDENTIALS,
+    TailnetObserved,
+    desired_items,
+    plan_tailnet,
+)
 from reconciler.tailscale.policy import marked_text
 from reconciler.tailscale.sidecar import STATE_DIR
 
 __all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
-
-from reconciler.tailscale.planning import NO_CREDENTIALS
 
 ClientFactory = Callable[[TailnetSettings, TailscaleCredentials], TailscaleClient]
 
@@ -82,6 +85,12 @@ class TailscaleProvider:
     name: str = "tailscale"
     notes: list[str] = field(default_factory=list)
     _client: TailscaleClient | None = None
+
+    def close(self) -> None:
+        """Close the API client's connections (the engine may call it after apply)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # -- observe --------------------------------------------------------------------------
     def _client_for(self, settings: TailnetSettings) -> TailscaleClient | None:
@@ -167,7 +176,7 @@ class TailscaleProvider:
         settings, policy, nodes = desired_items(ctx.desired)
         client = self._client_for(settings) if settings is not None else None
         if client is None:
-            raise ApplyError(action.id, NO_CREDENTIALS.removeprefix("tailscale: "))
+            raise ApplyError(action.id, NO_CREDENTIALS)
         try:
             self._dispatch(client, action, ctx, policy, nodes)
         except TailscalePreconditionFailed:

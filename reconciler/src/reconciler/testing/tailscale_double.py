@@ -22,11 +22,12 @@ methods, bodies, status codes and headers:
 - faults: :meth:`TailscaleAPIDouble.inject_fault` answers the next matching requests with,
   e.g., ``429`` + ``Retry-After``, or a 5xx.
 
-Deviations, stated rather than hidden: the ETag is the sha256 of this double's canonical form
-of the policy (the real one hashes ``hujson.Format`` output, which this does not replicate;
-clients must treat ETags as opaque anyway); the wording of per-test failure strings and of
-auth errors is the double's own (unverified). Test helpers that the real API has no endpoint
-for (a console edit, a node logging in with a key, time passing) are plain methods.
+Deviations, stated rather than hidden: the ETag is the sha256 of the policy text with
+indentation and blank lines ignored (the real one hashes ``hujson.Format`` output, which this
+approximates: comments count, layout does not; clients must treat ETags as opaque anyway);
+the wording of per-test failure strings and of auth errors is the double's own (unverified).
+Test helpers that the real API has no endpoint for (a console edit, a node logging in with a
+key, time passing) are plain methods.
 
 Usage::
 
@@ -293,7 +294,7 @@ class TailscaleAPIDouble:
     @property
     def etag(self) -> str:
         """The current policy's ETag, quoted as in the header."""
-        return f'"{hashlib.sha256(hujson.normalise(self.policy_text).encode()).hexdigest()}"'
+        return f'"{hashlib.sha256(_formatted(self.policy_text).encode()).hexdigest()}"'
 
     def keys_created(self) -> int:
         return len(self.keys)
@@ -672,6 +673,13 @@ class TailscaleAPIDouble:
                 self.search_paths = [str(p) for p in paths]
             return _Reply(200, {"searchPaths": self.search_paths})
         raise _error(404, f"no route for dns/{what}")
+
+
+def _formatted(text: str) -> str:
+    """Stand-in for ``hujson.Format``: indentation, trailing spaces and blank lines do not
+    count, comments and everything else do (a comment edited in the console changes the
+    ETag, as it does for real)."""
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""Plan, apply and drift of the tailnet against the Tailscale API test double (real HTTP),
+through the real compile, planner and executor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from reconciler.errors import SecretsError
+from reconciler.render import unified_diff
+from reconciler.tailscale import hujson
+from reconciler.tailscale.policy import read_marker
+from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
+
+from .stack import POLICY, Engine, Tree
+
+
+@pytest.fixture
+def ts() -> Iterator[RunningDouble]:
+    with serve_tailscale_double() as running:
+        yield running
+
+
+@pytest.fixture
+def engine(tmp_path: Path, ts: RunningDouble) -> Iterator[Engine]:
+    tree = Tree(root=tmp_path, api_url=ts.base_url)
+    engine = Engine(tree=tree, ts=ts, environ={"TAILSCALE_API_KEY": ts.api_token})
+    yield engine
+    engine.close()
+
+
+def policy_sets(ts: RunningDouble) -> list:
+    return [r for r in ts.api.requests if r.method == "POST" and r.path.endswith("/acl")]
+
+
+def ids(plan) -> list[str]:
+    return [a.id for a in plan.actions]
+
+
+def test_first_apply_then_plan_is_empty(engine: Engine, ts: RunningDouble):
+    plan = engine.plan()
+    assert ids(plan) == [
+        "tailscale:dns:nameservers",
+        "tailscale:dns:preferences",
+        "tailscale:policy",
+    ]
+    policy = plan.action("tailscale:policy")
+    assert policy.causes == ("differs from the tailnet (no record of a gitops apply there)",)
+    assert any(
+        line.startswith("+") and '"tagOwners"' in line for line in unified_diff(policy).splitlines()
+    )
+    result = engine.apply(plan)
+    assert result.ok, result.failed
+    assert hujson.normalise(ts.api.policy_text) == hujson.normalise(POLICY)
+    assert read_marker(ts.api.policy_text) == hujson.normalised_digest(POLICY)
+    assert ts.api.nameservers == ["1.1.1.1"]
+    assert ts.api.magic_dns is True
+    again = engine.plan()
+    assert again.empty, ids(again)
+
+
+def test_formatting_and_comment_changes_in_git_plan_nothing(engine: Engine):
+    engine.apply(engine.plan())
+    engine.tree.policy = "// reformatted\n" + POLICY.replace("\n  ", "\n      ").replace(
+        '"tag:factory": ["autogroup:admin"],', '"tag:factory": [ "autogroup:admin" ], // owner'
+    )
+    assert engine.plan().empty
+
+
+def test_a_change_in_git_is_named_as_such_with_a_diff(engine: Engine, ts: RunningDouble):
+    engine.apply(engine.plan())
+    engine.tree.policy = POLICY.replace('"tag:ci": ["tag:factory"],', '"tag:ci": ["tag:app"],')
+    plan = engine.plan()
+    assert ids(plan) == ["tailscale:policy"]
+    action = plan.action("tailscale:policy")
+    assert action.causes == ("changed in git",)
+    changed = [line for line in unified_diff(action).splitlines() if line[:1] in "+-"]
+    assert [line.split()[-1] for line in changed[2:]] == ['"tag:factory"', '"tag:app"']
+    assert engine.apply(plan).ok
+    assert "tag:app" in ts.api.policy["tagOwners"]["tag:ci"]
+
+
+def test_a_console_edit_is_told_apart_from_a_git_change(engine: Engine, ts: RunningDouble):
+    engine.apply(engine.plan())
+    edited = ts.api.policy_text.replace('"tag:ci": ["tag:factory"],', '"tag:ci": ["tag:app"],')
+    ts.api.console_edit_policy(edited)
+    action = engine.plan().action("tailscale:policy")
+    assert action.causes[0].startswith("edited in the admin console since the last apply")
+    assert "reverts the console edit" in action.causes[0]
+
+
+def test_console_edit_between_plan_and_apply_gives_412_and_changes_nothing(
+    engine: Engine, ts: RunningDouble
+):
+    engine.apply(engine.plan())
+    engine.tree.policy = POLICY.replace('"tag:ci": ["tag:factory"],', '"tag:ci": ["tag:app"],')
+    plan = engine.plan()
+    console = ts.api.policy_text.replace("// test tailnet policy", "// edited by a person")
+    ts.api.console_edit_policy(console)
+    result = engine.apply(plan)
+    assert not result.ok
+    assert result.failed.action_id == "tailscale:policy"
+    assert "edited in the admin console after this plan" in result.failed.reason
+    assert "nothing was overwritten" in result.failed.reason
+    assert ts.api.policy_text == console
+    assert policy_sets(ts)[-1].headers["if-match"] == plan.action("tailscale:policy").params["etag"]
+
+
+def test_a_failing_policy_test_blocks_the_apply(engine: Engine, ts: RunningDouble):
+    engine.apply(engine.plan())
+    before = ts.api.policy_text
+    sets_before = len(policy_sets(ts))
+    engine.tree.policy = POLICY.replace('"deny": ["tag:app:22"]', '"deny": ["tag:app:443"]')
+    result = engine.apply(engine.plan())
+    assert not result.ok
+    assert "the tailnet refused" in result.failed.reason
+    assert "test(s) failed" in result.failed.reason
+    assert any("tag:app:443" in line for line in result.failed.details)
+    assert ts.api.policy_text == before
+    assert len(policy_sets(ts)) == sets_before  # only validate ran
+
+
+def test_a_declared_tag_change_reaches_the_device(engine: Engine, ts: RunningDouble):
+    device = ts.api.add_device("builder", tags=["tag:factory"])
+    engine.tree.devices = {"builder": ["tag:ci"]}
+    engine.apply(engine.plan())
+    assert ts.api.devices[device["nodeId"]]["tags"] == ["tag:ci"]
+    engine.tree.devices = {"builder": ["tag:app", "tag:ci"]}
+    plan = engine.plan()
+    action = plan.action("tailscale:device:builder")
+    assert action.verb == "set-device-tags"
+    assert action.changes[0].before == ["tag:ci"]
+    assert action.changes[0].after == ["tag:app", "tag:ci"]
+    assert engine.apply(plan).ok
+    assert ts.api.devices[device["nodeId"]]["tags"] == ["tag:app", "tag:ci"]
+    assert engine.plan().empty
+
+
+def test_duplicates_and_stale_nodes_are_reported_and_pruned_only_when_opted_in(
+    engine: Engine, ts: RunningDouble
+):
+    now = datetime.now(UTC)
+    keeper = ts.api.add_device("builder", tags=["tag:ci"])
+    dup = ts.api.add_device("builder", tags=["tag:ci"], name="builder-1.tail1234.ts.net")
+    ts.api.set_offline(dup["nodeId"], now - timedelta(days=3))
+    laptop = ts.api.add_device("laptop", user="alice@example.com")
+    ts.api.set_offline(laptop["nodeId"], now - timedelta(days=60))
+    engine.tree.devices = {"builder": ["tag:ci"]}
+    engine.apply(engine.plan())
+    plan = engine.plan()
+    assert plan.empty
+    notes = "\n".join(plan.notes)
+    assert (
+        f"device builder ({dup['nodeId']}): duplicate of builder (builder-1, offline 3d)" in notes
+    )
+    assert "device laptop" in notes
+    assert "never pruned" in notes
+    engine.tree.prune_dups = True
+    engine.tree.prune_stale = True
+    plan = engine.plan()
+    assert ids(plan) == [f"tailscale:device-delete:{dup['nodeId']}"]
+    assert engine.apply(plan).ok
+    assert set(ts.api.devices) == {keeper["nodeId"], laptop["nodeId"]}
+
+
+def test_without_credentials_the_tailnet_is_skipped(tmp_path: Path, ts: RunningDouble):
+    engine = Engine(tree=Tree(root=tmp_path, api_url=ts.base_url), ts=ts, environ={})
+    plan = engine.plan()
+    engine.close()
+    assert plan.empty
+    assert plan.notes == ("tailscale: skipped: no Tailscale credentials",)
+    assert ts.api.requests == []
+
+
+def test_required_credentials_missing_stop_the_plan(tmp_path: Path, ts: RunningDouble):
+    tree = Tree(root=tmp_path, api_url=ts.base_url, required=True)
+    engine = Engine(tree=tree, ts=ts, environ={})
+    with pytest.raises(SecretsError) as caught:
+        engine.plan()
+    message = str(caught.value)
+    assert "secret 'tailscale_api_key' is not set (needed by Tailnet/factory)" in message
+    assert "TAILSCALE_API_KEY" in message
+
+
+def test_rate_limits_during_plan_are_waited_out(engine: Engine, ts: RunningDouble):
+    ts.api.inject_fault(429, retry_after="2", path_contains="/devices")
+    plan = engine.plan()
+    assert "tailscale:policy" in ids(plan)
+    assert len(ts.api.calls("GET", "/devices")) == 2
