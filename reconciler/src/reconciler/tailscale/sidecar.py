@@ -214,8 +214,11 @@ def compile_sidecar(
         name=name,
         image=sidecar.image,
         env=dict(sorted(env.items())),
+        # an undeclared volume is reported once, by _check, at tailscale.state_volume
         mounts=(
-            (Mount(target=STATE_DIR, volume=sidecar.state_volume),) if sidecar.state_volume else ()
+            (Mount(target=STATE_DIR, volume=sidecar.state_volume),)
+            if sidecar.state_volume in ctx.stack.volumes
+            else ()
         ),
         files=files,
         secret_files=(SecretFile(secret=secret, target=AUTHKEY_PATH, mode=0o400),),
