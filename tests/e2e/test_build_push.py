@@ -108,7 +108,7 @@ def test_build_push_verify_and_rebuild_from_cache(
                 f"{ADDRESS}/factory/{image['service']}:main",
             ]
         )
-        assert config["User"] == "10001:10001"
+        assert config["User"] == "1000:1000"  # gitops secret_files are owned by uid 1000
         assert config["Healthcheck"]["Test"][0] == "CMD"
         assert config["Labels"]["org.opencontainers.image.revision"] == sha
         assert config["Labels"]["org.opencontainers.image.created"].endswith("Z")

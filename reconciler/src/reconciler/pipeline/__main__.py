@@ -6,6 +6,7 @@ on failure. Configuration comes from the environment, as in a Forgejo Actions jo
     FACTORY_BASE_IMAGE   base image for the builds (default: the Dockerfiles' upstream one)
     FACTORY_WHEELHOUSE   1 = host-prepared wheels, builds install with no index (offline)
     REGISTRY_ADDRESS     host:port of the registry (default: the declared one's host port)
+    REGISTRY_API_URL     the registry API as this process reaches it (default: from the address)
     REGISTRY_USER        which declared registry user pushes (default: the first)
     credentials          that user's `password_secret`, resolved as `gitops apply` resolves
                          every secret (environment, .env, .secrets/)

@@ -63,7 +63,8 @@ def registry_credentials(root: Path, environ: Mapping[str, str] | None = None) -
     the password its `password_secret`; with no declared registry, the secrets
     `registry_username` and `registry_password`. PipelineBuildError when one is unset.
     """
-    environ = os.environ if environ is None else environ
+    # An unset Forgejo secret reaches the job as an empty variable: that is "not set".
+    environ = {k: v for k, v in (os.environ if environ is None else environ).items() if v}
     registry = declared_registry(root)
     if registry is not None:
         user = pipeline_user(registry, environ.get("REGISTRY_USER"))
@@ -140,8 +141,20 @@ def registry_client(root: Path) -> tuple[RegistryClient, str]:
     """A registry API client with the resolved credentials, and the registry address."""
     creds = registry_credentials(root)
     address = registry_address(root)
-    scheme = os.environ.get("REGISTRY_SCHEME", "http" if _is_loopback(address) else "https")
-    return RegistryClient(f"{scheme}://{address}", creds.username, creds.password), address
+    return RegistryClient(api_url(address), creds.username, creds.password), address
+
+
+def api_url(address: str) -> str:
+    """Where this process reaches the registry's API.
+
+    The engine pushes to `address` from the host's point of view; a job running in a
+    container on the stack network reaches the same registry by name instead, so
+    REGISTRY_API_URL (a Forgejo variable, e.g. http://registry:5000) overrides it.
+    """
+    explicit = os.environ.get("REGISTRY_API_URL", "").strip()
+    if explicit:
+        return explicit.rstrip("/")
+    return f"{'http' if _is_loopback(address) else 'https'}://{address}"
 
 
 def pushed_digests(root: Path, commit: str, log: Log) -> dict[str, str]:
