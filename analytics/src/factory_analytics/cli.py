@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from factory_analytics import __version__
@@ -72,6 +73,11 @@ def _serve(config, host: str, port: int, log_level: str) -> int:  # type: ignore
     token = read_token()
     service = Service(config)
     app = create_app(config, token)
+    # uvicorn shuts down on SIGTERM/SIGINT and then re-raises the signal to the handler that
+    # was installed before it ran: a no-op here, so the collectors are stopped cleanly below
+    # and `docker stop` ends with exit code 0 instead of a kill.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     service.start()
     try:
         # proxy headers off: only the socket peer decides access (web/auth.py)

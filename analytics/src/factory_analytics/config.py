@@ -42,7 +42,7 @@ class RetentionConfig(_Model):
 class TailnetConfig(_Model):
     enabled: bool = True
     tailnet: str = "-"
-    interval_seconds: int = Field(300, ge=10, le=86400)
+    interval_seconds: int = Field(300, ge=1, le=86400)
     api_url: str = "https://api.tailscale.com/api/v2"
 
 
