@@ -203,7 +203,10 @@ def diagnostics_from(
 
 def _message(errors: list[dict[str, Any]], path: tuple[str | int, ...]) -> str:
     value = errors[0].get("input")
-    shown = f", got {value!r}" if isinstance(value, str | int | float | bool) else ""
+    if value is None and "input" in errors[0]:
+        shown = ", got nothing (null)"
+    else:
+        shown = f", got {value!r}" if isinstance(value, str | int | float | bool) else ""
     if len(path) == 2 and path[0] == "env" and len(errors) > 1:
         return f"expected a string or {{secret: NAME}}{shown}"
     texts = []

@@ -23,7 +23,13 @@ from reconciler.errors import ApplyError
 from reconciler.hashing import canonical_json, canonical_spec, spec_hash
 from reconciler.providers.base import ExecContext
 from reconciler.providers.docker.archive import put_file
-from reconciler.providers.docker.health import GateFailure, last_logs, wait_healthy, wait_job
+from reconciler.providers.docker.health import (
+    GateFailure,
+    last_logs,
+    wait_healthy,
+    wait_job,
+    wait_restored,
+)
 from reconciler.providers.docker.names import (
     NEXT_SUFFIX,
     OLD_SUFFIX,
@@ -362,7 +368,10 @@ class DockerExecutor:
                 self._discard(new_id)
             self.api.rename(old_id, engine)
             self.api.start(old_id)
-            ctx.progress(f"rolled back: the previous {spec.name} container is running again")
+            if wait_restored(self.api, old_id, spec.health_timeout_s):
+                ctx.progress(f"rolled back: the previous {spec.name} container serves again")
+            else:
+                ctx.progress(f"rolled back, but the previous {spec.name} is not healthy either")
             raise
         self.api.remove_container(old_id, v=False)
 

@@ -14,7 +14,7 @@ import docker
 
 from reconciler.resources import ContainerSpec
 
-__all__ = ["GateFailure", "last_logs", "wait_healthy", "wait_job"]
+__all__ = ["GateFailure", "last_logs", "wait_healthy", "wait_job", "wait_restored"]
 
 SETTLE_S = 1.0  # a container without healthcheck must still run after this long
 POLL_S = 0.25
@@ -131,3 +131,20 @@ def wait_job(
             f"job {spec.name} exited with code {code}",
             tuple(redact(line) for line in last_logs(api, container_id)),
         )
+
+
+def wait_restored(api: docker.APIClient, container_id: str, timeout_s: float) -> bool:
+    """After a rollback: wait (bounded) until the old container is healthy again, judged by
+    its own healthcheck (or running, without one). Returns False when it did not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = api.inspect_container(container_id)["State"]
+        if state.get("Status") in ("exited", "dead"):
+            return False
+        health = state.get("Health")
+        if health is None and state.get("Status") == "running":
+            return True
+        if health is not None and health.get("Status") == "healthy":
+            return True
+        time.sleep(POLL_S)
+    return False

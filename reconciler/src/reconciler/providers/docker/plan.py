@@ -468,7 +468,7 @@ def _container_action(
         causes.append(f"not attached to network {', '.join(missing_networks)}")
     if spec.limits.memory_bytes is None and current.memory > 0:
         causes.append("memory limit removed (cannot be unset in place)")
-    if not job and current.health == "unhealthy" and not causes:
+    if not job and current.status == "running" and current.health == "unhealthy" and not causes:
         causes.append("container is unhealthy")
     if causes:
         policy = spec.replace
