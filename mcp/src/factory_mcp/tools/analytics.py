@@ -23,10 +23,8 @@ from factory_mcp.timeutil import TimestampError, from_aware, iso
 from factory_mcp.tools.common import Out, read_only
 from factory_mcp.upstream import Upstream, UpstreamError
 
-Days = Annotated[
-    int | None, Field(ge=1, le=365, description="Window: today and the N-1 UTC days before")
-]
-Hours = Annotated[int | None, Field(ge=1, le=8760, description="Window: this hour and N-1 before")]
+Days = Annotated[int | None, Field(ge=1, le=365, description="Last N UTC days")]
+Hours = Annotated[int | None, Field(ge=1, le=8760, description="Last N hours (not with days)")]
 
 
 class _Loose(BaseModel):
@@ -73,6 +71,7 @@ class Usage(Out):
     per_user: list[UserUsage]
     top_endpoints: list[EndpointShare]
     busiest_period: str | None
+    omitted: int = 0
 
 
 class Device(Out):
@@ -219,19 +218,27 @@ async def usage(deps: Deps, days: int | None, hours: int | None, top: int) -> Us
         f"on {totals.get('active_devices', 0)} devices between {window.start} and "
         f"{window.end}; top users: {who}."
     )
-    return Usage(
-        summary=summary,
-        window=window,
-        requests=int(totals.get("requests", 0)),
-        active_users=int(totals.get("active_users", 0)),
-        active_devices=int(totals.get("active_devices", 0)),
-        anonymous_requests=int(totals.get("anonymous_requests", 0)),
-        client_errors=int(totals.get("client_errors", 0)),
-        server_errors=int(totals.get("server_errors", 0)),
-        per_user=users,
-        top_endpoints=routes,
-        busiest_period=(_t(busiest.get("start")) if busiest and busiest.get("requests") else None),
-    )
+
+    def build(count: int, omitted: int) -> Usage:
+        return Usage(
+            summary=summary,
+            window=window,
+            requests=int(totals.get("requests", 0)),
+            active_users=int(totals.get("active_users", 0)),
+            active_devices=int(totals.get("active_devices", 0)),
+            anonymous_requests=int(totals.get("anonymous_requests", 0)),
+            client_errors=int(totals.get("client_errors", 0)),
+            server_errors=int(totals.get("server_errors", 0)),
+            per_user=users[:count],
+            top_endpoints=routes[:count],
+            busiest_period=(
+                _t(busiest.get("start")) if busiest and busiest.get("requests") else None
+            ),
+            omitted=omitted,
+        )
+
+    longest = max(len(users), len(routes))
+    return _shrink(lambda items, omitted: build(len(items), omitted), list(range(longest)))
 
 
 async def devices(deps: Deps, days: int | None, online_only: bool) -> Devices:
@@ -353,10 +360,10 @@ async def performance(deps: Deps, days: int | None, hours: int | None, top: int)
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
     @server.tool(
         name="get_usage",
-        annotations=read_only("Factory usage"),
+        annotations=read_only("Usage"),
         description=(
-            "Who used the factory system (tailnet users and devices), how often (requests, "
-            "4xx/5xx counts) and which endpoints, over the last N days or hours (UTC days/hours). "
+            "Who used the factory (tailnet users, devices), how often (requests, 4xx/5xx) and "
+            "which endpoints, over the last N UTC days or hours. "
             'Use for \'who used the system yesterday?\'. Example: {"days": 2} or {"hours": 24}.'
         ),
     )

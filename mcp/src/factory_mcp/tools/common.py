@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from factory_mcp.tariff import Period
 from factory_mcp.upstream import UpstreamError
@@ -31,7 +31,7 @@ class Out(BaseModel):
 
 
 class PricePoint(Out):
-    start: str = Field(description="Hour start, ISO 8601 with UTC offset (Madrid local time)")
+    start: str
     price_eur_kwh: float
     tariff_period: Period
 

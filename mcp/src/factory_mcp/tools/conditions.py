@@ -19,7 +19,7 @@ from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, from_naive_utc, iso
-from factory_mcp.tools.common import TIMEZONE, Out, need_dict, read_only
+from factory_mcp.tools.common import Out, need_dict, read_only
 from factory_mcp.upstream import UpstreamError
 
 Severity = Literal["info", "warning", "high", "critical"]
@@ -33,18 +33,13 @@ class CurrentWeather(Out):
     age_minutes: int | None
     stale: bool
     source: str | None
-    station: str | None
     temperature_c: float | None
-    temperature_min_c: float | None
-    temperature_max_c: float | None
     humidity_pct: float | None
     pressure_hpa: float | None
     wind_speed: float | None = Field(description="Unit unverified: m/s (OpenWeatherMap) or km/h")
     wind_direction_deg: float | None
     precipitation_mm: float | None
     description: str | None
-    location: str = "Linares (Jaén), Spain"
-    timezone: str = TIMEZONE
 
 
 class Alert(Out):
@@ -97,10 +92,7 @@ async def current_weather(deps: Deps) -> CurrentWeather:
         age_minutes=age,
         stale=stale,
         source=data.source,
-        station=data.station_id,
         temperature_c=data.temperature,
-        temperature_min_c=data.temperature_min,
-        temperature_max_c=data.temperature_max,
         humidity_pct=data.humidity,
         pressure_hpa=data.pressure,
         wind_speed=data.wind_speed,
@@ -237,11 +229,10 @@ async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
     @server.tool(
         name="get_current_weather",
-        annotations=read_only("Current weather at the factory"),
+        annotations=read_only("Current weather"),
         description=(
-            "Latest weather observation at the factory in Linares (Jaén): temperature (°C), "
-            "humidity (%), pressure (hPa), wind, precipitation (mm), with source (AEMET or "
-            "OpenWeatherMap), observation time and age. Use for 'is it too hot for tempering?'. "
+            "Latest weather at the factory (Linares, Jaén): temperature °C, humidity %, pressure "
+            "hPa, wind, precipitation mm, source and age. Use for 'is it too hot for tempering?'. "
             "Example: {}."
         ),
     )
@@ -250,13 +241,12 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
 
     @server.tool(
         name="get_alerts",
-        annotations=read_only("Factory alerts"),
+        annotations=read_only("Alerts"),
         description=(
-            "All active alerts merged from three sources, each alert with its source and "
-            "severity (info < warning < high < critical): predictive (price spikes, heat waves in "
-            "the next 24-72 h), current conditions (price, temperature, humidity now) and "
-            "infrastructure (offline tailnet nodes). complete=false names any source that could "
-            "not be read. Use for 'anything I should worry about?'. "
+            "Active alerts merged from predictive (price spikes, heat in the next 24-72 h), "
+            "current conditions and infrastructure (offline tailnet nodes), each with source and "
+            "severity (info < warning < high < critical); complete=false names a source that "
+            "could not be read. Use for 'anything to worry about?'. "
             'Example: {"min_severity": "warning"}.'
         ),
     )

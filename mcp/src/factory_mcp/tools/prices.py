@@ -54,7 +54,6 @@ class CurrentPrice(Out):
     stale: bool = Field(description="True when the newest stored price is older than this hour")
     age_minutes: int = Field(description="Minutes since hour_start")
     tariff_period: Period
-    tariff_period_name: str
     day_kind: str
     price_band: str
     current_tariff_period: Period
@@ -131,11 +130,10 @@ class Window(Out):
     duration_hours: int
     avg_price_eur_kwh: float | None
     quality: str | None
-    tariff_periods: list[Period] = Field(description="2.0TD periods of its hours, computed here")
-    factory_label: str | None = Field(description="The period the factory API gave")
+    tariff_periods: list[Period] = Field(description="Correct 2.0TD periods of its hours")
+    factory_label: str | None
     label_corrected: bool
     estimated_savings_eur: float | None = None
-    process: str | None = None
 
 
 class OptimalWindows(Out):
@@ -144,7 +142,6 @@ class OptimalWindows(Out):
     optimal: list[Window]
     avoid: list[Window]
     notes: list[str]
-    timezone: str = TIMEZONE
 
 
 def _by_period(points: list[tuple[Period, float]]) -> dict[str, float | None]:
@@ -191,7 +188,6 @@ async def current_price(deps: Deps) -> CurrentPrice:
         stale=stale,
         age_minutes=age,
         tariff_period=period,
-        tariff_period_name=PERIOD_NAMES[period],
         day_kind=day_kind(local.date()),
         price_band=price_band(row.price_eur_kwh),
         current_tariff_period=period_at(now),
@@ -406,7 +402,6 @@ def _window(raw: api.OptimalWindow, start: datetime, *, avoid: bool) -> Window:
         factory_label=raw.tariff_period,
         label_corrected=bool(raw.tariff_period) and [raw.tariff_period] != sorted(periods),
         estimated_savings_eur=raw.estimated_savings_eur,
-        process=raw.recommended_process,
     )
 
 
@@ -455,14 +450,12 @@ async def optimal_windows(deps: Deps, days: int) -> OptimalWindows:
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
     @server.tool(
         name="get_current_price",
-        annotations=read_only("Current electricity price"),
+        annotations=read_only("Current price"),
         description=(
-            "Electricity price (PVPC, €/kWh) for the current hour in Spain, with its 2.0TD tariff "
-            "period computed for Europe/Madrid (weekends and national holidays are P3). Use for "
-            "'what does electricity cost right now?'. If the factory has no price for this hour, "
-            "the "
-            "result says stale=true with the age: never present that price as current. "
-            "Example: {} -> 0.1187 €/kWh, P2."
+            "Electricity price (PVPC, €/kWh) of the current hour with its 2.0TD period "
+            "(Europe/Madrid; weekends and national holidays are P3). Use for 'what does "
+            "electricity cost now?'. stale=true means no price exists for this hour: never "
+            "present it as current. Example: {}"
         ),
     )
     async def get_current_price() -> Annotated[CallToolResult, CurrentPrice]:
@@ -470,18 +463,17 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
 
     @server.tool(
         name="get_price_forecast",
-        annotations=read_only("Electricity price forecast"),
+        annotations=read_only("Price forecast"),
         description=(
-            "Forecast of hourly prices (€/kWh) for the next 1-168 hours from the factory's Prophet "
-            "model, with confidence bounds and the 2.0TD period of each hour. Summary first "
-            "(min/mean/max, cheapest and dearest hours, mean per period), then hours, paged. Use "
-            "for 'when will electricity be cheap?'. Example: {\"hours\": 48}."
+            "Hourly price forecast (€/kWh, Prophet) for the next 1-168 hours with bounds and 2.0TD "
+            "periods: summary (min/mean/max, cheapest and dearest hours, mean per period), then "
+            "hours, paged. Use for 'when will electricity be cheap?'. Example: {\"hours\": 48}"
         ),
     )
     async def get_price_forecast(
         hours: Annotated[int, Field(ge=1, le=168, description="Horizon in hours (1-168)")] = 24,
-        limit: Annotated[int, Field(ge=1, le=168, description="Max hourly rows in this page")] = 48,
-        cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Field(ge=1, le=168, description="Rows per page")] = 48,
+        cursor: Annotated[str | None, Field(description="next_cursor to continue")] = None,
     ) -> Annotated[CallToolResult, PriceForecast]:
         return await runner.run(
             "get_price_forecast", lambda: price_forecast(deps, hours, limit, cursor)
@@ -489,13 +481,12 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
 
     @server.tool(
         name="get_price_history",
-        annotations=read_only("Price history and statistics"),
+        annotations=read_only("Price history"),
         description=(
-            "Stored hourly prices (€/kWh) for Madrid-local days (1-31 days): stats for the range "
-            "and per day (min/max/mean/median, mean per 2.0TD period, cheapest and dearest hour, "
-            "missing hours). Hourly rows only with include_hours=true, paged. Use for 'what did "
-            "electricity cost yesterday / last week?'. "
-            'Example: {"start_date": "2026-11-20", "end_date": "2026-11-24"}.'
+            "Past hourly prices (€/kWh) for 1-31 Madrid-local days: range and per-day stats "
+            "(min/max/mean/median, mean per 2.0TD period, missing hours); hourly rows with "
+            "include_hours=true, paged. Use for 'what did electricity cost last week?'. "
+            'Example: {"start_date": "2026-11-20", "end_date": "2026-11-24"}'
         ),
     )
     async def get_price_history(
@@ -504,8 +495,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
             date | None, Field(description="Last local day (inclusive), default start_date")
         ] = None,
         include_hours: Annotated[bool, Field(description="Also return hourly rows")] = False,
-        limit: Annotated[int, Field(ge=1, le=200, description="Max hourly rows in this page")] = 48,
-        cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Rows per page")] = 48,
+        cursor: Annotated[str | None, Field(description="next_cursor to continue")] = None,
     ) -> Annotated[CallToolResult, PriceHistory]:
         return await runner.run(
             "get_price_history",
@@ -514,13 +505,11 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
 
     @server.tool(
         name="get_optimal_windows",
-        annotations=read_only("Optimal production windows"),
+        annotations=read_only("Optimal windows"),
         description=(
-            "Cheapest time windows to run energy-hungry processes (conching, tempering) in the "
-            "next "
-            "1-14 days, and windows to avoid, with average forecast price (€/kWh), quality and the "
-            "correct 2.0TD periods. Use for 'when should we run the conching this week?'. "
-            'Example: {"days": 7}.'
+            "Cheapest windows for energy-hungry processes (conching, tempering) in the next 1-14 "
+            "days and windows to avoid: start/end, mean forecast €/kWh, quality, correct 2.0TD "
+            "periods. Use for 'when should we run the conching this week?'. Example: {\"days\": 7}"
         ),
     )
     async def get_optimal_windows(

@@ -23,7 +23,7 @@ from factory_mcp.paging import decode_cursor, fingerprint, fit_page
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
 from factory_mcp.timeutil import from_aware, hour_start, iso, localise, to_local
-from factory_mcp.tools.common import TIMEZONE, Out, need_dict, read_only, round4
+from factory_mcp.tools.common import Out, need_dict, read_only, round4
 from factory_mcp.upstream import UpstreamError
 
 
@@ -71,7 +71,6 @@ class ProductionPlan(Out):
     batches: list[Batch]
     truncated: bool
     next_cursor: str | None
-    timezone: str = TIMEZONE
 
 
 class Recommendation(Out):
@@ -333,12 +332,11 @@ async def savings(deps: Deps) -> Savings:
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
     @server.tool(
         name="get_production_plan",
-        annotations=read_only("Daily production plan"),
+        annotations=read_only("Production plan"),
         description=(
-            "The factory optimiser's 24-hour production plan for one day: batches (paged), an "
-            "hourly timeline with price (€/kWh), 2.0TD period and process, energy (kWh), cost (€) "
-            "and savings against the fixed 08-16 h baseline. Use for 'plan tomorrow's production' "
-            "or 'what does making 300 kg on Friday cost?'. "
+            "The optimiser's 24-hour plan for one day: hourly timeline (€/kWh, 2.0TD period, "
+            "process), batches (paged), energy kWh, cost € and savings versus the fixed 08-16 h "
+            "baseline. Use for 'what does making 300 kg on Friday cost?'. "
             'Example: {"date": "2026-11-26", "target_kg": 200}.'
         ),
     )
@@ -352,8 +350,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         target_kg: Annotated[
             float, Field(gt=0, le=2000, description="Chocolate to make, kg")
         ] = 200,
-        limit: Annotated[int, Field(ge=1, le=100, description="Max batches in this page")] = 20,
-        cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Batches per page")] = 20,
+        cursor: Annotated[str | None, Field(description="next_cursor to continue")] = None,
     ) -> Annotated[CallToolResult, ProductionPlan]:
         day = _parse_day(date)
         return await runner.run(
@@ -364,10 +362,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_production_recommendation",
         annotations=read_only("Production recommendation"),
         description=(
-            "Recommended production level (Optimal, Moderate, Reduced or Halt) for an electricity "
-            "price (€/kWh), temperature (°C) and humidity (%). Omitted values are taken from the "
-            "current price and weather. Use for 'should we produce now?' or 'what if the price "
-            'were 0.25?\'. Example: {"price_eur_kwh": 0.25, "temperature_c": 30}.'
+            "Production level (Optimal, Moderate, Reduced or Halt) for a price (€/kWh), "
+            "temperature (°C) and humidity (%); omitted values come from current conditions. Use "
+            "for 'should we produce now?'. Example: {\"price_eur_kwh\": 0.25}"
         ),
     )
     async def get_production_recommendation(
@@ -386,9 +383,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_savings",
         annotations=read_only("Theoretical savings"),
         description=(
-            "The factory's savings figures (€ per day, week, month, year). They are THEORETICAL "
-            "constants from machine specs and assumed period prices, not measurements: always say "
-            "so when quoting them. Use for 'how much do we save by shifting production?'. "
+            "The factory's savings (€ per day, week, month, year): THEORETICAL constants from "
+            "machine specs and assumed prices, not measurements; say so when quoting them. Use "
+            "for 'how much do we save?'. "
             "Example: {}."
         ),
     )

@@ -166,12 +166,11 @@ async def system_health(deps: Deps) -> SystemHealth:
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
     @server.tool(
         name="get_system_health",
-        annotations=read_only("Factory system health"),
+        annotations=read_only("System health"),
         description=(
-            "One health report of the factory API: liveness, readiness (database), version, how "
-            "old the newest prices and weather are (hours), and the price-forecast model's status "
-            "and metrics, with a list of problems and what they mean. Use for 'is everything "
-            "working?' or when another tool reports stale data. Example: {}."
+            "Factory API health in one report: liveness, readiness (database), version, age of "
+            "the newest prices and weather (hours), forecast model status, and problems with what "
+            "they mean. Use for 'is everything working?' or after stale data. Example: {}"
         ),
     )
     async def get_system_health() -> Annotated[CallToolResult, SystemHealth]:

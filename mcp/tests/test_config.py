@@ -1,0 +1,78 @@
+"""Configuration errors name the variable and the fix; secrets never leak into reprs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from factory_mcp.config import ConfigError, load_settings
+from factory_mcp.http_app import check_bind
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.factory_api_url == "http://127.0.0.1:8000"
+    assert settings.tool_deadline_s == 45
+    assert settings.analytics_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        (
+            {"FACTORY_API_URL": "factory:8000"},
+            "FACTORY_API_URL='factory:8000' is not an http(s) URL",
+        ),
+        ({"ANALYTICS_URL": "ftp://x"}, "ANALYTICS_URL"),
+        ({"FACTORY_MCP_DEADLINE": "soon"}, "FACTORY_MCP_DEADLINE='soon' is not a number"),
+        ({"FACTORY_MCP_DEADLINE": "120"}, "use a value from 1 to 55"),
+        ({"FACTORY_MCP_REQUEST_TIMEOUT": "40", "FACTORY_MCP_DEADLINE": "20"}, "exceeds"),
+        ({"MCP_AUTH_TOKEN": "a", "MCP_AUTH_TOKEN_FILE": "/x"}, "not both"),
+        ({"MCP_AUTH_TOKEN_FILE": "/nonexistent/token"}, "cannot be read"),
+        ({"FACTORY_MCP_LOG_LEVEL": "LOUD"}, "FACTORY_MCP_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_are_explained(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=None) as caught:
+        load_settings(env)
+    assert fragment in str(caught.value)
+
+
+def test_token_file_is_read_and_never_shown(tmp_path) -> None:
+    path = tmp_path / "token"
+    path.write_text("s3cret-token\n")
+    settings = load_settings({"MCP_AUTH_TOKEN_FILE": str(path)})
+    assert settings.auth_token is not None
+    assert settings.auth_token.get_secret_value() == "s3cret-token"
+    assert "s3cret" not in repr(settings)
+
+
+def test_non_loopback_without_token_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MCP_AUTH_TOKEN"):
+        check_bind(load_settings({}), "0.0.0.0")
+    check_bind(load_settings({}), "127.0.0.1")
+    check_bind(load_settings({"MCP_AUTH_TOKEN": "t"}), "0.0.0.0")
+
+
+def test_cli_exits_2_with_the_message() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factory_mcp.cli",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--check",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without a bearer token" in result.stderr
+    assert result.stdout == ""
