@@ -24,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,10 +168,13 @@ class TailscaleClient:
             auth=self._auth,
             headers={"User-Agent": user_agent},
         )
+        # Connections are closed when the client is collected even if nobody calls close()
+        # (an engine embedding many providers need not track their clients).
+        self._finalizer = weakref.finalize(self, self._http.close)
 
     # -- plumbing --------------------------------------------------------------------------
     def close(self) -> None:
-        self._http.close()
+        self._finalizer()
 
     def __enter__(self) -> TailscaleClient:
         return self
