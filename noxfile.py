@@ -112,6 +112,20 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", target, *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False, tags=["e2e-real"])
+def e2e_real_tailscale(session: nox.Session) -> None:
+    """Tailscale sidecar with the real image and API (needs TAILSCALE_API_KEY; pulls)."""
+    session.install("-e", "./reconciler[test]")
+    session.run("bash", "scripts/build-base-image.sh", external=True)
+    session.run(
+        "pytest",
+        "reconciler/tests/tailscale/test_e2e_real.py",
+        "-rs",
+        *session.posargs,
+        env={"TAILSCALE_E2E_REAL": "1"},
+    )
+
+
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; writes bench/RESULTS.md sections."""
