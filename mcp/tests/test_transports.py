@@ -1,0 +1,208 @@
+"""Streamable HTTP (bearer, DNS rebinding, probes, stateless) and stdio, over real sockets/pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from factory_mcp.http_app import build_http_app
+from factory_mcp.server import build_server
+from factory_mcp.testing import factory_stub
+from factory_mcp.testing.serve import free_port, serve
+
+from .conftest import ERAS, make_deps, structured
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+@contextmanager
+def mcp_http(
+    scenario,
+    analytics,
+    *,
+    token: str | None = TOKEN,
+    stateless: bool = False,
+    json_response: bool = False,
+) -> Iterator[str]:
+    env = {"MCP_AUTH_TOKEN": token} if token else {}
+    deps = make_deps(scenario, analytics, env)
+    app = build_http_app(
+        build_server(deps), deps, host="127.0.0.1", stateless=stateless, json_response=json_response
+    )
+    with serve(app, free_port(19500, 19999)) as url:
+        yield url
+
+
+def authed(token: str = TOKEN) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def test_bearer_token_is_required_and_plain(scenario, analytics) -> None:
+    with mcp_http(scenario, analytics) as url:
+        missing = httpx.post(f"{url}/mcp", json=INIT, headers=MCP_HEADERS)
+        wrong = httpx.post(
+            f"{url}/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": "Bearer nope"}
+        )
+        good = httpx.post(
+            f"{url}/mcp", json=INIT, headers={**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+        )
+        prm = httpx.get(
+            f"{url}/.well-known/oauth-protected-resource/mcp",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    assert missing.status_code == 401
+    assert missing.json() == {"error": "unauthorized", "message": "missing bearer token"}
+    assert "resource_metadata" not in missing.headers["www-authenticate"]
+    assert wrong.status_code == 401
+    assert wrong.json()["message"] == "wrong bearer token"
+    assert good.status_code == 200
+    assert prm.status_code == 404  # no OAuth metadata in static-token mode
+
+
+def test_probes_are_open_and_readyz_checks_the_factory(scenario, analytics) -> None:
+    with mcp_http(scenario, analytics) as url:
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+        ready = httpx.get(f"{url}/readyz")
+    assert ready.status_code == 200
+    scenario.ready = False
+    with mcp_http(scenario, analytics) as url:
+        not_ready = httpx.get(f"{url}/readyz")
+    assert not_ready.status_code == 503
+    assert "not ready" in not_ready.json()["factory_api"]
+
+
+def test_readyz_reports_an_unreachable_factory(scenario, analytics) -> None:
+    deps = make_deps(
+        scenario,
+        analytics,
+        {"FACTORY_API_URL": "http://127.0.0.1:19598", "FACTORY_MCP_RETRIES": "0"},
+        real_network=True,
+    )
+    app = build_http_app(build_server(deps), deps, host="127.0.0.1")
+    with serve(app, free_port(19500, 19999)) as url:
+        answer = httpx.get(f"{url}/readyz")
+    assert answer.status_code == 503
+    assert "Cannot reach the factory API" in answer.json()["factory_api"]
+
+
+def test_dns_rebinding_protection(scenario, analytics) -> None:
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {TOKEN}"}
+    with mcp_http(scenario, analytics) as url:
+        evil_host = httpx.post(f"{url}/mcp", json=INIT, headers={**headers, "Host": "evil.example"})
+        evil_origin = httpx.post(
+            f"{url}/mcp", json=INIT, headers={**headers, "Origin": "http://evil.example"}
+        )
+        local_origin = httpx.post(
+            f"{url}/mcp", json=INIT, headers={**headers, "Origin": "http://localhost:6274"}
+        )
+    assert evil_host.status_code == 421
+    assert evil_origin.status_code == 403
+    assert local_origin.status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("era", sorted(ERAS))
+@pytest.mark.parametrize("stateless", [False, True], ids=["sessions", "stateless"])
+async def test_tool_call_over_http(scenario, analytics, era, stateless) -> None:
+    with mcp_http(scenario, analytics, stateless=stateless, json_response=stateless) as url:
+        async with authed() as http:
+            transport = streamable_http_client(f"{url}/mcp", http_client=http)
+            async with Client(transport, mode=era) as client:
+                assert client.protocol_version == ERAS[era]
+                out = structured(await client.call_tool("get_current_price", {}))
+                tools = (await client.list_tools()).tools
+    assert out["tariff_period"] == "P1"
+    assert len(tools) == 13
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _read_json_line(proc: subprocess.Popen[bytes], want_id: int, timeout: float) -> dict:
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not selector.select(timeout=0.5):
+            continue
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, "server closed stdout"
+        message = json.loads(line)  # every stdout line must be a JSON-RPC message
+        assert message["jsonrpc"] == "2.0"
+        if message.get("id") == want_id:
+            return message
+    raise AssertionError(f"no answer to request {want_id} within {timeout} s")
+
+
+def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) -> None:
+    with serve(factory_stub.build_app(scenario), free_port(19500, 19999)) as stub_url:
+        env = {**os.environ, "FACTORY_API_URL": stub_url, "PYTHONUNBUFFERED": "1"}
+        env.pop("MCP_AUTH_TOKEN", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "factory_mcp.cli"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            send = [
+                INIT,
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "tools/call",
+                    "params": {"name": "get_current_price", "arguments": {}},
+                },
+            ]
+            for message in send:
+                proc.stdin.write((json.dumps(message) + "\n").encode())  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+            answer = _read_json_line(proc, 2, timeout=30)
+        finally:
+            proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+    result = answer["result"]
+    assert result["isError"] is False
+    # The stand-in's clock is fixed in 2026-11; the real clock makes that price stale.
+    assert result["structuredContent"]["stale"] in (True, False)
+    calls = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    call = next(c for c in calls if c.get("tool") == "get_current_price")
+    assert call["outcome"] == "ok"
+    assert call["upstream_status"] == 200
+    assert call["result_chars"] > 100
+    assert "duration_ms" in call
