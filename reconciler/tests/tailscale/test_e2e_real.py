@@ -25,10 +25,9 @@ from pathlib import Path
 import docker
 import pytest
 from reconciler.cli import run
+from reconciler.labels import project_filter
 from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 from reconciler.tailscale.config import DEFAULT_SIDECAR_IMAGE
-
-from reconciler import labels
 
 pytestmark = [
     pytest.mark.docker,
@@ -63,7 +62,7 @@ def project(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     yield name, gitops
     client = docker.from_env()
-    selector = {"label": labels.project_filter(name)}
+    selector = {"label": project_filter(name)}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True)
     for network in client.networks.list(filters=selector):

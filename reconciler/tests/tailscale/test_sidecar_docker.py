@@ -20,9 +20,8 @@ import docker
 import docker.errors
 import pytest
 from reconciler.cli import run
+from reconciler.labels import project_filter
 from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
-
-from reconciler import labels
 
 from .stack import Tree
 from .standin import standin_image
@@ -70,7 +69,7 @@ def tree(tmp_path: Path, ts: RunningDouble, client: docker.DockerClient) -> Iter
     )
     tree.services = {"app": SERVICE.format(tags="tag:app", image=image)}
     yield tree
-    selector = {"label": labels.project_filter(tree.project)}
+    selector = {"label": project_filter(tree.project)}
     for container in client.containers.list(all=True, filters=selector):
         container.remove(force=True)
     for network in client.networks.list(filters=selector):
