@@ -41,6 +41,7 @@ class IdentityResolver:
     def __init__(self, by_address: dict[str, DeviceIdentity] | None = None) -> None:
         self._by_address = by_address or {}
         self._cache: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
+        self._by_client: dict[str | None, tuple[str | None, str | None]] = {}
 
     @classmethod
     def from_database(cls, conn: sqlite3.Connection) -> IdentityResolver:
@@ -54,6 +55,14 @@ class IdentityResolver:
         return cls(by_address)
 
     def resolve(self, login: str | None, client: str | None) -> tuple[str | None, str | None]:
+        if login is None:  # the common case: one lookup by address, no tuple
+            found = self._by_client.get(client)
+            if found is None:
+                found = self._resolve(None, client)
+                if len(self._by_client) > 20_000:
+                    self._by_client.clear()
+                self._by_client[client] = found
+            return found
         key = (login, client)
         found = self._cache.get(key)
         if found is None:

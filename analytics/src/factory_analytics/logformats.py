@@ -98,7 +98,7 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
     fast = _COMBINED_FAST.match(line)
     if fast is not None:
         client, remote_user, when, method, path, status, size, rt, login_text = fast.groups()
-        ts = _time_cache.get(when) or _combined_time(when)
+        ts = _combined_time(when)
         if ts is not None:
             login = login_text if login_text and login_text != "-" else None
             if login is None and remote_user != "-":
@@ -251,11 +251,25 @@ def _json_duration(doc: dict[str, Any]) -> float | None:
 
 
 def _combined_time(text: str) -> float | None:
-    cached = _time_cache.get(text)
-    if cached is not None:
-        return cached
+    """`25/Nov/2026:10:18:16 +0000` → epoch seconds. The minute (with its zone) is parsed
+    once and cached, because sparse logs have a new second on nearly every line."""
+    if len(text) == 26 and text[17] == ":":
+        minute_key = text[:17] + text[20:]
+        base = _time_cache.get(minute_key)
+        if base is None:
+            base = _parse_combined_time(text[:17] + ":00" + text[20:])
+            if base is None:
+                return None
+            if len(_time_cache) > 10_000:
+                _time_cache.clear()
+            _time_cache[minute_key] = base
+        seconds = text[18:20]
+        return base + int(seconds) if seconds.isdigit() else None
+    return _parse_combined_time(text)
+
+
+def _parse_combined_time(text: str) -> float | None:
     try:
-        # 25/Nov/2026:10:18:16 +0000
         day, mon, rest = text.split("/", 2)
         year, hh, mm, ss_zone = rest.split(":", 3)
         ss, zone = ss_zone.split(" ")
@@ -266,11 +280,7 @@ def _combined_time(text: str) -> float | None:
         )
     except (ValueError, KeyError, IndexError):
         return None
-    value = moment.astimezone(UTC).timestamp()
-    if len(_time_cache) > 10_000:
-        _time_cache.clear()
-    _time_cache[text] = value
-    return value
+    return moment.astimezone(UTC).timestamp()
 
 
 def _split_request(request: str) -> tuple[str, str]:

@@ -117,7 +117,9 @@ class RouteTable:
         self._dynamic: list[tuple[tuple[str, ...], str, bool]] = []
         for template in templates:
             self.add(template)
-        self._cache: dict[tuple[str, bool], str] = {}
+        # two caches (404 or not) keyed by the raw path: no tuple per lookup on the hot path
+        self._cache: dict[str, str] = {}
+        self._cache_404: dict[str, str] = {}
 
     def add(self, template: str) -> None:
         """Register one template; `{name}` matches one segment, `{name:path}` the rest."""
@@ -134,14 +136,14 @@ class RouteTable:
 
     def template(self, path: str, status: int = 200) -> str:
         """The route template for `path` (query string and fragment ignored)."""
-        key = (path, status == 404)  # 404 only matters for unknown paths
-        cached = self._cache.get(key)
+        cache = self._cache_404 if status == 404 else self._cache
+        cached = cache.get(path)
         if cached is not None:
             return cached
         result = self._resolve(path, status)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = result
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[path] = result
         return result
 
     def _resolve(self, raw: str, status: int) -> str:

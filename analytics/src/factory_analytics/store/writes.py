@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from factory_analytics import histogram
@@ -71,17 +71,6 @@ def ensure_source(
     return SourceState(source_id, json.loads(cursor))
 
 
-@dataclass
-class _RouteAgg:
-    requests: int = 0
-    client_errors: int = 0
-    server_errors: int = 0
-    timed: int = 0
-    dur_sum: float = 0.0
-    dur_max: float | None = None
-    hist: dict[int, int] = field(default_factory=dict)
-
-
 class AccessBatch:
     """Accumulates parsed lines of one source (raw rows + rollup deltas) until `commit`."""
 
@@ -90,7 +79,7 @@ class AccessBatch:
         self._routes = routes
         self._identity = identity
         self.raw: list[tuple[Any, ...]] = []
-        self.route_aggs: dict[tuple[int, str, str], _RouteAgg] = {}
+        self.route_aggs: dict[tuple[int, str, str], list[Any]] = {}
         self.user_aggs: dict[tuple[int, str, str], list[int]] = {}
         self.lines = 0
         self.ignored = 0
@@ -102,7 +91,8 @@ class AccessBatch:
         self.add_many([(rec, fallback_ts)])
 
     def add_many(self, items: list[tuple[AccessRecord, float]]) -> None:
-        """Count parsed requests: the hot loop of ingestion, hence the local bindings."""
+        """Count parsed requests: the hot loop of ingestion, hence the local bindings and the
+        plain lists ([requests, 4xx, 5xx, timed, sum ms, max ms, histogram]) for rollups."""
         template = self._routes.template
         resolve = self._identity.resolve
         bucket_of = histogram.bucket_of
@@ -112,22 +102,23 @@ class AccessBatch:
         source_id = self.source_id
         last_ts = self.last_ts if self.last_ts is not None else 0.0
         for rec, fallback_ts in items:
-            ts = rec.ts if rec.ts is not None else fallback_ts
+            ts = rec.ts
+            if ts is None:
+                ts = fallback_ts
             status = rec.status
             path = rec.path
+            method = rec.method
+            duration = rec.duration_ms
             route = template(path, status)
             user, device = resolve(rec.login, rec.client)
             hour = int(ts // HOUR) * HOUR
-            client_error = 1 if 400 <= status < 500 else 0
-            server_error = 1 if status >= 500 else 0
-            duration = rec.duration_ms
             if "?" in path:
                 path = path.split("?", 1)[0]
             raw_append(
                 (
                     int(ts * 1000),
                     source_id,
-                    rec.method,
+                    method,
                     route,
                     path[:MAX_PATH_CHARS],
                     status,
@@ -138,29 +129,31 @@ class AccessBatch:
                     device,
                 )
             )
-            key = (hour, rec.method, route)
+            key = (hour, method, route)
             agg = route_aggs.get(key)
             if agg is None:
-                agg = route_aggs[key] = _RouteAgg()
-            agg.requests += 1
-            agg.client_errors += client_error
-            agg.server_errors += server_error
-            if duration is not None:
-                agg.timed += 1
-                agg.dur_sum += duration
-                if agg.dur_max is None or duration > agg.dur_max:
-                    agg.dur_max = duration
-                hist = agg.hist
-                bucket = bucket_of(duration)
-                hist[bucket] = hist.get(bucket, 0) + 1
+                agg = route_aggs[key] = [0, 0, 0, 0, 0.0, None, {}]
+            agg[0] += 1
             ukey = (hour, user or "", device or "")
             uagg = user_aggs.get(ukey)
             if uagg is None:
-                user_aggs[ukey] = [1, client_error, server_error]
-            else:
-                uagg[0] += 1
-                uagg[1] += client_error
-                uagg[2] += server_error
+                uagg = user_aggs[ukey] = [0, 0, 0]
+            uagg[0] += 1
+            if status >= 400:
+                if status >= 500:
+                    agg[2] += 1
+                    uagg[2] += 1
+                else:
+                    agg[1] += 1
+                    uagg[1] += 1
+            if duration is not None:
+                agg[3] += 1
+                agg[4] += duration
+                if agg[5] is None or duration > agg[5]:
+                    agg[5] = duration
+                hist = agg[6]
+                bucket = bucket_of(duration)
+                hist[bucket] = hist.get(bucket, 0) + 1
             if ts > last_ts:
                 last_ts = ts
         self.lines += len(items)
@@ -204,15 +197,23 @@ class AccessBatch:
                     self.source_id,
                     method,
                     route,
-                    a.requests,
-                    a.client_errors,
-                    a.server_errors,
-                    a.timed,
-                    a.dur_sum,
-                    a.dur_max,
-                    histogram.encode(a.hist),
+                    requests,
+                    client_errors,
+                    server_errors,
+                    timed,
+                    dur_sum,
+                    dur_max,
+                    histogram.encode(hist),
                 )
-                for (hour, method, route), a in self.route_aggs.items()
+                for (hour, method, route), (
+                    requests,
+                    client_errors,
+                    server_errors,
+                    timed,
+                    dur_sum,
+                    dur_max,
+                    hist,
+                ) in self.route_aggs.items()
             ],
         )
         conn.executemany(
