@@ -37,10 +37,11 @@
 
   // Bars (e.g. requests per day) with an optional line (e.g. active users) on its own scale.
   function barLine(container, points, opts) {
-    const W = 900, H = 220, L = 44, R = 40, T = 14, B = 26;
+    const W = 900, H = 200, L = 44, R = 40, T = 14, B = 26;
     const svg = frame(container, W, H);
     const maxBar = niceMax(Math.max(0, ...points.map((p) => p.bar)));
-    const maxLine = niceMax(Math.max(1, ...points.map((p) => p.line)));
+    // headroom so the line never sits on the top edge
+    const maxLine = niceMax(Math.max(1, ...points.map((p) => p.line)) * 1.2);
     const iw = W - L - R, ih = H - T - B;
     const step = iw / Math.max(1, points.length);
     for (let i = 0; i <= 4; i++) {
