@@ -153,10 +153,13 @@ def test_duplicates_and_stale_nodes_are_reported_and_pruned_only_when_opted_in(
     assert plan.empty
     notes = "\n".join(plan.notes)
     assert (
-        f"device builder ({dup['nodeId']}): duplicate of builder (builder-1, offline 3d)" in notes
-    )
-    assert "device laptop" in notes
-    assert "never pruned" in notes
+        f"tailscale: device builder ({dup['nodeId']}): duplicate of builder (builder-1, "
+        "offline 3d); not removed (opt in under prune: in gitops/tailscale/tailnet.yaml)"
+    ) in notes
+    assert (
+        f"tailscale: device laptop ({laptop['nodeId']}): stale: offline 60d; "
+        "not managed by this stack, never removed"
+    ) in notes
     engine.tree.prune_dups = True
     engine.tree.prune_stale = True
     plan = engine.plan()

@@ -33,6 +33,7 @@ class DeviceDecision:
     cause: str
     tags_before: tuple[str, ...] = ()
     tags_after: tuple[str, ...] = ()
+    managed: bool = True  # belongs to this stack (a declared hostname or a managed tag)
 
 
 def human_age(delta: timedelta) -> str:
@@ -92,8 +93,6 @@ def decide_devices(
             else:
                 what += f", offline {human_age(age)})"
             ours = hostname in desired_tags or bool(managed_tags & set(dup.tags))
-            if not ours:
-                what += " not managed by this stack; never pruned"
             removable = (
                 prune_duplicates_after is not None
                 and ours
@@ -112,9 +111,13 @@ def decide_devices(
         ours = device.hostname in desired_tags or bool(managed_tags & set(device.tags))
         removable = prune_stale_after is not None and ours and age >= prune_stale_after
         cause = f"stale: offline {human_age(age)}"
-        if not ours:
-            cause += " (not managed by this stack; never pruned)"
         decisions.append(
-            DeviceDecision("delete" if removable else "note", device.hostname, device.ref, cause)
+            DeviceDecision(
+                "delete" if removable else "note",
+                device.hostname,
+                device.ref,
+                cause,
+                managed=ours,
+            )
         )
     return decisions

@@ -145,10 +145,12 @@ def _device_actions(
                 )
             )
         else:
-            notes.append(
-                f"device {d.hostname} ({d.node_id}): {d.cause}; not removed "
-                "(opt in under prune: in gitops/tailscale/tailnet.yaml)"
+            why = (
+                "not removed (opt in under prune: in gitops/tailscale/tailnet.yaml)"
+                if d.managed
+                else "not managed by this stack, never removed"
             )
+            notes.append(f"device {d.hostname} ({d.node_id}): {d.cause}; {why}")
     for hostname in sorted(desired_tags):
         if (
             all(dev.hostname != hostname for dev in observed.devices)
