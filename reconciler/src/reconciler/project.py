@@ -30,12 +30,15 @@ class Project:
 def load_project(gitops_dir: Path) -> Project:
     gitops_dir = gitops_dir.resolve()
     documents = load_documents(gitops_dir)
-    stack, parsed = parse(documents)
+    stack, parsed, problems = parse(documents)
+    if stack is None:
+        raise ConfigError(problems)
     stack_doc = next(
         (d for d in documents if isinstance(d.data, dict) and d.data.get("kind") == "Stack"),
         None,
     )
-    desired, problems = compile_stack(stack, stack_doc, parsed, gitops_dir)
+    desired, compile_problems = compile_stack(stack, stack_doc, parsed, gitops_dir)
+    problems.extend(compile_problems)
     owners: dict[str, Document] = {p.ref: p.document for p in parsed}
     problems.extend(check_desired(desired, owners))
     if problems:

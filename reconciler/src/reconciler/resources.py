@@ -196,6 +196,9 @@ class BootstrapStep(_Frozen):
     user: str | None = None
     capture_secret: str | None = None
     after: tuple[str, ...] = ()  # other step ids that must run first
+    # other containers whose creation/recreation also schedules this step (e.g. a runner's
+    # registration, run in the Forgejo container, when the runner or its secret changes)
+    triggers: tuple[str, ...] = ()
     description: str
     owner: str
     source: SourceLocation

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import ConfigError, Diagnostic
+from reconciler.errors import Diagnostic
 from reconciler.kinds import kind_specs
 from reconciler.kinds.base import KindModel, KindSpec
 from reconciler.load import Document
@@ -46,8 +46,11 @@ def format_path(loc: tuple[str | int, ...]) -> str:
     return text
 
 
-def parse(documents: list[Document]) -> tuple[Stack, list[ParsedDocument]]:
-    """Validate every document against its kind's model; raise all problems at once."""
+def parse(
+    documents: list[Document],
+) -> tuple[Stack | None, list[ParsedDocument], list[Diagnostic]]:
+    """Validate every document against its kind's model. Returns what validated plus every
+    problem, so the caller can still run the cross-file checks on the valid part."""
     specs = kind_specs()
     problems: list[Diagnostic] = []
     stacks: list[tuple[Document, Stack]] = []
@@ -108,9 +111,7 @@ def parse(documents: list[Document]) -> tuple[Stack, list[ParsedDocument]]:
                 doc.start, "kind", f"a second Stack document (first at {stacks[0][0].start})"
             )
         )
-    if problems:
-        raise ConfigError(problems)
-    return stacks[0][1], parsed
+    return (stacks[0][1] if stacks else None), parsed, problems
 
 
 def _data_path(data: Any, loc: tuple[Any, ...], error_type: str) -> tuple[str | int, ...]:

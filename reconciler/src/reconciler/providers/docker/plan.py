@@ -552,6 +552,9 @@ def _bootstrap_actions(
             reasons.append(f"container {step.container} is new")
         elif step.container in container_actions and step.probe is not None:
             reasons.append(f"container {step.container} (re)started; probe will be checked")
+        elif any(name in recreated for name in step.triggers):
+            new = sorted(name for name in step.triggers if name in recreated)
+            reasons.append(f"container {', '.join(new)} is new; probe will be checked")
         elif step.probe is not None and observed.probes.get(step.id) is not True:
             reasons.append("probe says not done")
         if any(after in scheduled for after in step.after) and not reasons:
