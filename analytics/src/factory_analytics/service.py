@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import docker.errors
 
-from factory_analytics.collectors.dockerlogs import DockerLines
+from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
 from factory_analytics.collectors.logfiles import FileLines
 from factory_analytics.collectors.probes import ProbeCollector
@@ -58,7 +57,7 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._connections: list[sqlite3.Connection] = []
         open_database(config.database).close()  # migrate once, before anything else
-        self._docker = docker_client
+        self._docker = DockerConnector(docker_client)
         self._tailscale = tailscale_client
         self.tasks = self._build_tasks()
 
@@ -67,27 +66,13 @@ class Service:
         self._connections.append(conn)
         return conn
 
-    def _docker_client(self) -> docker.DockerClient | None:
-        if self._docker is None:
-            try:
-                self._docker = docker.from_env()
-                self._docker.ping()
-            except docker.errors.DockerException as exc:
-                log.warning("Docker API not reachable (%s): container logs/stats disabled", exc)
-                self._docker = None
-        return self._docker
-
     def _build_tasks(self) -> list[Task]:
         cfg = self.config
         tasks: list[Task] = []
         for source in cfg.logs:
             reader: LineSource
             if source.container:
-                client = self._docker_client()
-                if client is None:
-                    log.warning("log source %s skipped: no Docker API", source.name)
-                    continue
-                reader = DockerLines(client, source.container)
+                reader = DockerLines(self._docker, source.container)
             else:
                 reader = FileLines(Path(str(source.file)))
             ingester = LogIngester(self._conn(), source.name, reader, source.format, source.routes)
@@ -104,8 +89,8 @@ class Service:
                 )
         if cfg.system.enabled:
             stats = None
-            if cfg.system.containers and self._docker_client() is not None:
-                stats = ContainerStats(self._docker_client(), cfg.system.container_label)
+            if cfg.system.containers:
+                stats = ContainerStats(self._docker, cfg.system.container_label)
             system = SystemCollector(self._conn(), cfg.system.disk_path, stats)
             tasks.append(Task("system", cfg.system.interval_seconds, system.poll))
         for probe in cfg.probes:

@@ -9,6 +9,7 @@ is read from its first line. Lines without a time of their own (uvicorn) get Doc
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +24,47 @@ class LogSourceError(RuntimeError):
     """The source cannot be read now (container missing, engine unreachable)."""
 
 
+class DockerConnector:
+    """The Docker client, built on first use and again after the engine was unreachable, so a
+    service started before dockerd (or without the socket yet) recovers on its own."""
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def get(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                try:
+                    client = docker.from_env()
+                    client.ping()
+                except docker.errors.DockerException as exc:
+                    raise LogSourceError(
+                        f"Docker API not reachable ({exc}); mount /var/run/docker.sock or set"
+                        " DOCKER_HOST"
+                    ) from exc
+                self._client = client
+            return self._client
+
+    def reset(self) -> None:
+        with self._lock:
+            self._client = None
+
+
+def connector(client: docker.DockerClient | DockerConnector) -> DockerConnector:
+    return client if isinstance(client, DockerConnector) else DockerConnector(client)
+
+
 class DockerLines:
     kind = "docker"
 
-    def __init__(self, client: docker.DockerClient, container: str) -> None:
-        self._client = client
+    def __init__(self, client: docker.DockerClient | DockerConnector, container: str) -> None:
+        self._docker = connector(client)
         self.target = container
 
     def read(self, cursor: dict[str, Any], now: float) -> tuple[list[tuple[str, float]], dict]:
         try:
-            container = self._client.containers.get(self.target)
+            container = self._docker.get().containers.get(self.target)
             if cursor.get("id") != container.id:
                 cursor = {"id": container.id, "ns": 0, "n": 0}
             since_s = int(cursor["ns"] // 1_000_000_000)
@@ -43,6 +75,7 @@ class DockerLines:
         except docker.errors.NotFound as exc:
             raise LogSourceError(f"container {self.target!r} not found") from exc
         except docker.errors.DockerException as exc:
+            self._docker.reset()
             raise LogSourceError(f"Docker API: {exc}") from exc
         base_ns, skip = int(cursor["ns"]), int(cursor["n"])
         last_ns, count = base_ns, skip

@@ -18,6 +18,7 @@ import docker
 import docker.errors
 import psutil
 
+from factory_analytics.collectors.dockerlogs import DockerConnector, connector
 from factory_analytics.store.samples import (
     ContainerSample,
     HostSample,
@@ -54,14 +55,16 @@ def host_sample(disk_path: str, at: float) -> HostSample:
 class ContainerStats:
     """Keeps the previous cumulative counters per container to compute CPU deltas."""
 
-    def __init__(self, client: docker.DockerClient, label: str | None = None) -> None:
-        self.client = client
+    def __init__(
+        self, client: docker.DockerClient | DockerConnector, label: str | None = None
+    ) -> None:
+        self._docker = connector(client)
         self.label = label
         self._previous: dict[str, tuple[int, int]] = {}
 
     def sample(self) -> list[ContainerSample]:
         filters = {"label": self.label} if self.label else {}
-        containers = self.client.containers.list(filters=filters)
+        containers = self._docker.get().containers.list(filters=filters)
         out = []
         for container in sorted(containers, key=lambda c: c.name):
             try:
