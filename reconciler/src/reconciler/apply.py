@@ -23,6 +23,7 @@ class ApplyResult:
     completed: list[str] = field(default_factory=list)
     failed: ApplyError | None = None
     seconds: float = 0.0
+    attempted: int = 0
     durations: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -44,6 +45,7 @@ def execute_plan(
         if pull_failures and action.verb != CoreVerb.PULL_IMAGE:
             break
         on_action(index, total, f"{action.verb} {action.resource}")
+        result.attempted = index
         began = time.monotonic()
         try:
             providers[action.provider].execute(action, ctx)

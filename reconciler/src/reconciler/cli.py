@@ -257,8 +257,9 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
     console.print(f"[red]Apply failed[/red] at {failed.action_id}: {failed.reason}")
     for line in failed.details:
         console.print(f"  {line}", markup=False, highlight=False)
-    skipped = len(plan.actions) - done - 1
-    console.print(f"{done} action(s) completed, {max(skipped, 0)} not attempted.")
+    failed_count = result.attempted - done
+    skipped = len(plan.actions) - result.attempted
+    console.print(f"{done} action(s) completed, {failed_count} failed, {skipped} not attempted.")
 
 
 def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
