@@ -7,12 +7,16 @@ description (which would cost context on every `tools/list`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import Completion, PromptReference
 from pydantic import Field
 
 from factory_mcp.tariff import TARIFF_TABLE
+from factory_mcp.timeutil import to_local
 
 GUIDE_URI = "factory://reference/tariff-and-units"
 
@@ -41,7 +45,31 @@ excellent < 0.08, optimal < 0.12, acceptable < 0.20, expensive < 0.30, avoid >= 
 """
 
 
-def register(server: MCPServer) -> None:
+def suggestions(prompt: str, argument: str, now: datetime) -> list[str]:
+    """Values worth offering for a prompt argument (dates start tomorrow, Madrid time)."""
+    if argument == "date":
+        today = to_local(now).date()
+        return [(today + timedelta(days=i)).isoformat() for i in range(1, 8)]
+    if argument == "target_kg":
+        return ["100", "200", "300", "500", "1000"]
+    if argument == "days" and prompt == "weekly_energy_plan":
+        return [str(d) for d in range(1, 15)]
+    return []
+
+
+def register(server: MCPServer, now: Callable[[], datetime]) -> None:
+    @server.completion()
+    async def complete(ref: Any, argument: Any, _context: Any) -> Completion | None:
+        """Argument completion for the prompts (clients show these as suggestions)."""
+        if not isinstance(ref, PromptReference):
+            return None
+        values = [
+            v
+            for v in suggestions(ref.name, argument.name, now())
+            if v.startswith(argument.value or "")
+        ]
+        return Completion(values=values, total=len(values), has_more=False)
+
     @server.resource(
         GUIDE_URI,
         name="tariff-and-units",

@@ -33,6 +33,6 @@ def build_server(deps: Deps) -> MCPServer:
     runner = ToolRunner(deps.settings.tool_deadline_s)
     for module in (prices, production, conditions, system, analytics):
         module.register(server, deps, runner)
-    guide.register(server)
+    guide.register(server, deps.now)
     schema.compact_tools(server)
     return server
