@@ -100,6 +100,7 @@ def test_first_apply_creates_everything_and_generates_the_secret(
     secret_file = stack.root / ".secrets" / "token"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(secret_file.parent.stat().st_mode) == 0o700
+    assert secret_value(stack) not in plan.out + result.out
     a = container(docker_client, stack, "web-a")
     assert a.labels[L.PROJECT] == stack.project
     assert a.labels[L.SPEC_HASH].startswith("sha256:")
