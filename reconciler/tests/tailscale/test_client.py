@@ -258,3 +258,40 @@ def test_credentials_from_env(tmp_path):
     )
     assert isinstance(oauth, OAuthClient)
     assert oauth.client_id == "cid"
+
+
+def test_an_oauth_token_is_not_used_past_its_expiry(ts: RunningDouble):
+    ts.api.oauth_token_lifetime = 30  # inside the client's refresh margin: always stale
+    client_id, secret = ts.api.add_oauth_client()
+    credentials = OAuthClient(client_id=client_id, client_secret=SecretStr(secret))
+    with TailscaleClient(credentials, base_url=ts.base_url) as client:
+        client.get_nameservers()
+        client.get_nameservers()
+        assert client.oauth_exchanges == 2
+
+
+def test_oauth_scopes_are_enforced_by_the_double(ts: RunningDouble):
+    client_id, secret = ts.api.add_oauth_client(scopes=("policy_file:read",))
+    credentials = OAuthClient(client_id=client_id, client_secret=SecretStr(secret))
+    with TailscaleClient(credentials, base_url=ts.base_url) as client:
+        assert client.validate_policy(POLICY).ok  # validate needs only :read
+        with pytest.raises(TailscaleAuthError) as caught:
+            client.set_policy(POLICY, if_match=ts.api.etag)
+        assert caught.value.status == 403
+        with pytest.raises(TailscaleAuthError):
+            client.list_devices()
+
+
+def test_fields_all_falls_back_when_shared_in_devices_break_it(
+    client: TailscaleClient, ts: RunningDouble
+):
+    ts.api.add_device("mine")
+    full = client.list_devices(fields="all")
+    assert full[0].model_extra["clientConnectivity"]["clientSupports"]["udp"] is True
+    ts.api.add_device("shared-in", external=True)
+    devices = client.list_devices(fields="all")
+    assert sorted(d.hostname for d in devices) == ["mine", "shared-in"]
+    assert [r.query["fields"] for r in ts.api.calls("GET", "/devices")][-2:] == [
+        ["all"],
+        ["default"],
+    ]

@@ -273,9 +273,19 @@ class TailscaleClient:
 
     # -- devices ---------------------------------------------------------------------------
     def list_devices(self, *, fields: str = "default", **filters: str) -> list[Device]:
-        """All devices; ``filters`` are the API's exact-match query filters (ANDed)."""
+        """All devices; ``filters`` are the API's exact-match query filters (ANDed).
+
+        ``fields="all"`` falls back to the default fields when the API answers 404, which it
+        does for tailnets with shared-in devices since Oct 2026."""
         params = {"fields": fields, **filters}
-        response = self._request("GET", self._tailnet_path("devices"), params=params)
+        try:
+            response = self._request("GET", self._tailnet_path("devices"), params=params)
+        except TailscaleNotFound:
+            if fields != "all":
+                raise
+            # fields=all 404s when the tailnet has shared-in devices (tailscale#21721)
+            params["fields"] = "default"
+            response = self._request("GET", self._tailnet_path("devices"), params=params)
         return [Device.model_validate(d) for d in response.json().get("devices", [])]
 
     def get_device(self, device_id: str, *, fields: str = "default") -> Device:

@@ -23,7 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.actions import Action, FieldChange
+from reconciler.errors import PlanError
 from reconciler.resources import DesiredState
+from reconciler.source import SourceLocation
 from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.tailscale.devices import decide_devices
 from reconciler.tailscale.models import Device, PolicyFile
@@ -93,14 +95,36 @@ def _policy_action(
     )
 
 
-def _device_actions(
-    settings: TailnetSettings, nodes: list[SidecarNode], observed: TailnetObserved
-) -> tuple[list[Action], list[str]]:
+def desired_device_tags(
+    settings: TailnetSettings, nodes: list[SidecarNode]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, SourceLocation]]:
+    """Hostname → tags from tailnet.yaml and every sidecar; conflicts are a PlanError."""
     desired_tags = dict(settings.devices)
     sources = dict(settings.device_sources)
     for node in nodes:
-        desired_tags.setdefault(node.hostname, node.tags)
-        sources.setdefault(node.hostname, node.source)
+        if node.hostname in desired_tags and desired_tags[node.hostname] != node.tags:
+            raise PlanError(
+                f"tailscale: hostname {node.hostname!r} is declared twice with different tags: "
+                f"{', '.join(node.tags)} at {node.source} and "
+                f"{', '.join(desired_tags[node.hostname])} at {sources[node.hostname]}; "
+                "give each node its own hostname, or the same tags"
+            )
+        if node.hostname in sources and any(
+            n.hostname == node.hostname and n.container != node.container for n in nodes
+        ):
+            raise PlanError(
+                f"tailscale: two sidecars use the hostname {node.hostname!r} "
+                f"({sources[node.hostname]} and {node.source}); each node needs its own"
+            )
+        desired_tags[node.hostname] = node.tags
+        sources[node.hostname] = node.source
+    return desired_tags, sources
+
+
+def _device_actions(
+    settings: TailnetSettings, nodes: list[SidecarNode], observed: TailnetObserved
+) -> tuple[list[Action], list[str]]:
+    desired_tags, sources = desired_device_tags(settings, nodes)
     managed = frozenset(t for tags in desired_tags.values() for t in tags)
     seconds = lambda value: timedelta(seconds=value) if value is not None else None  # noqa: E731
     decisions = decide_devices(

@@ -161,6 +161,7 @@ class TailscaleAPIDouble:
     requests: list[RecordedRequest] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    oauth_token_lifetime: int = 3600  # seconds, as `expires_in`
     _tokens: dict[str, _Token] = field(default_factory=dict)
     _oauth_clients: dict[str, _OAuthClientRecord] = field(default_factory=dict)
     _key_secrets: dict[str, str] = field(default_factory=dict)  # sha256(secret) -> key id
@@ -213,6 +214,7 @@ class TailscaleAPIDouble:
         last_seen: datetime | None = None,
         name: str | None = None,
         os: str = "linux",
+        external: bool = False,
     ) -> dict[str, Any]:
         """Put a device on the tailnet (as if a node had joined); returns its API record."""
         with self._lock:
@@ -235,7 +237,7 @@ class TailscaleAPIDouble:
                 "connectedToControl": connected,
                 "expires": None if tags else _iso(self.now + timedelta(days=180)),
                 "keyExpiryDisabled": bool(tags),
-                "isExternal": False,
+                "isExternal": external,
                 "isEphemeral": False,
                 "blocksIncomingConnections": False,
                 "machineKey": f"mkey:{secrets.token_hex(32)}",
@@ -444,7 +446,14 @@ class TailscaleAPIDouble:
             self._tokens[access] = _Token(
                 scopes, self.now + timedelta(hours=1), client.tags, "oauth"
             )
-        return _Reply(200, {"access_token": access, "token_type": "Bearer", "expires_in": 3600})
+        return _Reply(
+            200,
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": self.oauth_token_lifetime,
+            },
+        )
 
     # -- policy -----------------------------------------------------------------------------
     def _get_policy(self, query: dict[str, list[str]], headers: dict[str, str]) -> _Reply:
@@ -541,6 +550,9 @@ class TailscaleAPIDouble:
 
     def _list_devices(self, query: dict[str, list[str]]) -> _Reply:
         fields = query.get("fields", ["default"])[0]
+        if fields == "all" and any(d["isExternal"] for d in self.devices.values()):
+            # since Oct 2026 (tailscale/tailscale#21721): shared-in devices break fields=all
+            raise _error(404, "not found")
         filters = {k: v[0] for k, v in query.items() if k != "fields"}
         out = []
         for record in self.devices.values():
