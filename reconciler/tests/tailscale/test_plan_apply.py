@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from reconciler.cli import run
 from reconciler.errors import SecretsError
+from reconciler.labels import project_filter
 from reconciler.render import unified_diff
 from reconciler.tailscale import hujson
 from reconciler.tailscale.policy import read_marker
@@ -192,3 +194,28 @@ def test_rate_limits_during_plan_are_waited_out(engine: Engine, ts: RunningDoubl
     plan = engine.plan()
     assert "tailscale:policy" in ids(plan)
     assert len(ts.api.calls("GET", "/devices")) == 2
+
+
+@pytest.mark.docker
+def test_drift_through_the_cli_names_a_console_edit(engine: Engine, ts: RunningDouble, capsys):
+    docker = pytest.importorskip("docker")
+    client = docker.from_env()
+    engine.tree.project = f"tsdrift-{ts.api_token[-6:]}"
+    engine.tree.write()
+    gitops = ["--dir", str(engine.tree.gitops)]
+    env = {"TAILSCALE_API_KEY": ts.api_token}
+    options = {"docker_client": client}
+    try:
+        assert run([*gitops, "apply", "--yes"], environ=env, options=options) == 0
+        assert run([*gitops, "drift"], environ=env, options=options) == 0
+        edited = ts.api.policy_text.replace('"tag:ci": ["tag:factory"]', '"tag:ci": ["tag:app"]')
+        ts.api.console_edit_policy(edited)
+        capsys.readouterr()
+        assert run([*gitops, "drift"], environ=env, options=options) == 2
+        out = " ".join(capsys.readouterr().out.split())
+        assert "set-policy" in out
+        assert "edited in the admin console since the last apply" in out
+    finally:
+        for network in client.networks.list(filters={"label": project_filter(engine.tree.project)}):
+            network.remove()
+        client.close()
