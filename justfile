@@ -46,3 +46,7 @@ bench *ARGS:
 # Build the offline Debian base image used instead of pulling
 base-image:
     bash scripts/build-base-image.sh
+
+# Run the e2e tests against the real images/APIs (every nox session tagged e2e-real; pulls)
+e2e-real *ARGS:
+    nox -t e2e-real -- {{ARGS}}
