@@ -9,7 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from factory_analytics.collectors.dockerlogs import DockerLines, LogSourceError, parse_docker_time
+from factory_analytics.collectors.dockerlogs import (
+    DockerConnector,
+    DockerLines,
+    LogSourceError,
+    parse_docker_time,
+)
 from factory_analytics.collectors.ingest import LogIngester
 from factory_analytics.collectors.system import ContainerStats
 from factory_analytics.store.db import open_database
@@ -142,3 +147,17 @@ def test_docker_time_parsing() -> None:
     assert parse_docker_time("2026-11-25T10:18:16.5Z") == 1795601896500000000
     assert parse_docker_time("2026-11-25T10:18:16Z") == 1795601896000000000
     assert parse_docker_time("garbage") is None
+
+
+def test_unreachable_engine_is_a_source_error_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    ingester = LogIngester(
+        open_database(tmp_path / "a.db"), "svc", DockerLines(DockerConnector(), "x")
+    )
+    with pytest.raises(LogSourceError, match=r"mount /var/run/docker\.sock or set DOCKER_HOST"):
+        ingester.poll()
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        assert "not reachable" in conn.execute("SELECT last_error FROM sources").fetchone()[0]
+    ingester.conn.close()

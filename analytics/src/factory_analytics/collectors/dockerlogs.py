@@ -9,12 +9,15 @@ is read from its first line. Lines without a time of their own (uvicorn) get Doc
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import docker
 import docker.errors
+import requests
+from docker.constants import DEFAULT_DOCKER_API_VERSION
 
 MAX_LINES = 50_000
 _second_cache: dict[str, int] = {}
@@ -35,10 +38,22 @@ class DockerConnector:
     def get(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
+                host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+                socket_path = host.removeprefix("unix://")
+                if host.startswith("unix://") and not os.path.exists(socket_path):
+                    raise LogSourceError(
+                        f"Docker API not reachable ({socket_path} does not exist); mount"
+                        " /var/run/docker.sock or set DOCKER_HOST"
+                    )
+                client = None
                 try:
-                    client = docker.from_env()
+                    # a pinned API version: `auto` would contact the engine inside the
+                    # constructor and leak its socket when the engine is not there
+                    client = docker.from_env(version=DEFAULT_DOCKER_API_VERSION)
                     client.ping()
-                except docker.errors.DockerException as exc:
+                except (docker.errors.DockerException, requests.RequestException) as exc:
+                    if client is not None:
+                        client.close()
                     raise LogSourceError(
                         f"Docker API not reachable ({exc}); mount /var/run/docker.sock or set"
                         " DOCKER_HOST"
@@ -74,7 +89,7 @@ class DockerLines:
             raw: bytes = container.logs(**kwargs)
         except docker.errors.NotFound as exc:
             raise LogSourceError(f"container {self.target!r} not found") from exc
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             self._docker.reset()
             raise LogSourceError(f"Docker API: {exc}") from exc
         base_ns, skip = int(cursor["ns"]), int(cursor["n"])
