@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -145,6 +146,7 @@ def daemon(args: list[str]) -> int:
         groups=sorted(os.getgroups()),
     )
     print(f"runner {uuid} declared to {url} with labels {labels}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         time.sleep(3600)
 

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -233,6 +234,7 @@ def web() -> int:
     server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 - in a container
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"Forgejo stand-in {VERSION} listening on :{port}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1: exit on `docker stop`
     while True:
         time.sleep(3600)
 

@@ -210,6 +210,7 @@ def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
                 container=forgejo.name,
                 command=register_command(pool, who, forgejo.name),
                 probe=register_probe(pool, who, forgejo.name),
+                triggers=(runner,),
                 env={"RUNNER_SECRET_TAIL": SecretRef(secret=who.tail_secret)},
                 description=f"register runner {runner} ({who.uuid}) with {forgejo.name}",
                 owner=ctx.document,

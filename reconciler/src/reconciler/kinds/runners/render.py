@@ -173,12 +173,19 @@ case "$tail_secret" in
 esac
 sed "s/{TOKEN_PLACEHOLDER}/$tail_secret/" {q(template)} > {q(target)}
 unset tail_secret
+# This shell is PID 1: pass SIGTERM on, so `docker stop` lets the runner finish gracefully.
+child=""
+trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child"; fi; exit 0' TERM INT
 attempt=0
-until forgejo-runner daemon --config {q(config)}; do
+while :; do
+  forgejo-runner daemon --config {q(config)} &
+  child=$!
+  if wait "$child"; then exit 0; fi
+  child=""
   attempt=$((attempt + 1))
-  if [ "$attempt" -ge 60 ]; then echo "gitops: the runner kept failing, giving up" >&2; exit 1; fi
-  echo "gitops: runner exited; retrying in 5s (registration may be pending)" >&2
-  sleep 5
+  if [ "$attempt" -ge 100 ]; then echo "gitops: the runner kept failing, giving up" >&2; exit 1; fi
+  echo "gitops: runner exited; retrying in 3s (registration may be pending)" >&2
+  sleep 3
 done
 """
 
@@ -218,15 +225,25 @@ def register_command(pool: RunnerPool, who: RunnerIdentity, forgejo: str) -> tup
 
 
 def register_probe(pool: RunnerPool, who: RunnerIdentity, forgejo: str) -> tuple[str, ...]:
-    """Exit 0 when this exact registration (same secret, labels, scope) was done."""
-    script = f'test "$(head -n 1 "{MARKER_DIR}/$2/$1" 2>/dev/null)" = "$3-$({_SECRET_DIGEST})"'
+    """Exit 0 when this registration (labels, scope, and the secret when known) was done.
+
+    observe runs probes without the step's env (no secrets there), so without
+    RUNNER_SECRET_TAIL only the secret-free part is compared; the executor's probe right
+    before the command has it and also compares the secret's digest, so a rotated secret
+    (which recreates the runner, a trigger of this step) is registered again."""
+    script = (
+        f'state="$(head -n 1 "{MARKER_DIR}/$2/$1" 2>/dev/null)"; '
+        'if [ -n "${RUNNER_SECRET_TAIL:-}" ]; then '
+        f'test "$state" = "$3-$({_SECRET_DIGEST})"; '
+        'else case "$state" in "$3-"*) exit 0 ;; *) exit 1 ;; esac; fi'
+    )
     return ("sh", "-c", script, who.secret_prefix, who.name, pool.name, _state(pool, who, forgejo))
 
 
 def prune_probe(pool: RunnerPool) -> tuple[str, ...]:
     """Exit 0 when no runner of this pool is registered that the pool no longer declares."""
     script = (
-        f'cd "{MARKER_DIR}/$0" 2>/dev/null || exit 0; shift; '
+        f'cd "{MARKER_DIR}/$0" 2>/dev/null || exit 0; '
         'for f in *; do [ -e "$f" ] || continue; keep=no; '
         'for n in "$@"; do [ "$f" = "$n" ] && keep=yes; done; '
         '[ "$keep" = yes ] || exit 1; done'
@@ -241,7 +258,7 @@ def prune_command(pool: RunnerPool) -> tuple[str, ...]:
     Forgejo ≤ 14 has no API or CLI to delete a runner; the revoked entry stays listed as
     offline until `cron.cleanup_offline_runners` or an admin removes it."""
     script = (
-        f'cd "{MARKER_DIR}/$0" 2>/dev/null || exit 0; shift; '
+        f'cd "{MARKER_DIR}/$0" 2>/dev/null || exit 0; '
         'for f in *; do [ -e "$f" ] || continue; keep=no; '
         'for n in "$@"; do [ "$f" = "$n" ] && keep=yes; done; [ "$keep" = yes ] && continue; '
         'prefix="$(sed -n 2p "$f")"; '
