@@ -221,7 +221,7 @@ class TailscaleClient:
             attempt += 1
 
     def _backoff(self, attempt: int) -> float:
-        return self.backoff_seconds * (2**attempt)
+        return float(self.backoff_seconds * 2.0**attempt)
 
     def _retry_delay(
         self, response: httpx.Response, attempt: int, *, idempotent: bool

@@ -263,7 +263,8 @@ class _Parser:
             self.advance()
         raw = self.text[start : self.i]
         try:
-            return json.loads(raw)
+            number: int | float = json.loads(raw)
+            return number
         except json.JSONDecodeError:
             raise HuJSONError(f"invalid number {raw!r}", at.line, at.column) from None
 

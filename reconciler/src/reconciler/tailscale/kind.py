@@ -11,6 +11,8 @@ note and the rest of the stack still reconciles.
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from reconciler.errors import Diagnostic
 from reconciler.kinds import register_kind, register_service_extension
 from reconciler.kinds.base import CompileContext, KindSpec, ServiceExtension
@@ -141,7 +143,7 @@ def compile_tailnet(doc: TailnetDoc, ctx: CompileContext) -> Compiled:
         policy_source=ctx.here("policy") if doc.policy else None,
         source=ctx.here(),
     )
-    items: tuple = (settings,) if policy is None else (settings, policy)
+    items: tuple[BaseModel, ...] = (settings,) if policy is None else (settings, policy)
     return Compiled(secrets=_secret_requirements(doc, ctx), extra={"tailscale": items})
 
 

@@ -121,19 +121,22 @@ def desired_device_tags(
     return desired_tags, sources
 
 
+def _seconds(value: int | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
 def _device_actions(
     settings: TailnetSettings, nodes: list[SidecarNode], observed: TailnetObserved
 ) -> tuple[list[Action], list[str]]:
     desired_tags, sources = desired_device_tags(settings, nodes)
     managed = frozenset(t for tags in desired_tags.values() for t in tags)
-    seconds = lambda value: timedelta(seconds=value) if value is not None else None  # noqa: E731
     decisions = decide_devices(
         observed.devices,
         desired_tags,
         managed_tags=managed,
         now=observed.now,
-        prune_duplicates_after=seconds(settings.prune_duplicates_after_s),
-        prune_stale_after=seconds(settings.prune_stale_after_s),
+        prune_duplicates_after=_seconds(settings.prune_duplicates_after_s),
+        prune_stale_after=_seconds(settings.prune_stale_after_s),
         stale_report_after=timedelta(seconds=settings.stale_report_after_s),
     )
     actions: list[Action] = []

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -92,7 +93,9 @@ _CHECKED_SECTIONS = ("acls", "grants", "tests", "ssh", "autoApprovers")
 _TAG = re.compile(r"\btag:[A-Za-z0-9-]+")
 
 
-def _walk(value: object, path: tuple[str | int, ...]):
+def _walk(
+    value: object, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(value, dict):
         for key, item in value.items():
             yield (*path, key), key
@@ -183,6 +186,7 @@ def decide_policy(desired: DesiredPolicy, observed: PolicyFile) -> PolicyDecisio
         return PolicyDecision((), "", observed_normalised, observed.etag, console_edited=False)
     marker = read_marker(observed.text)
     console_edited = marker is not None and marker != observed_digest
+    causes: tuple[str, ...]
     if marker is None:
         causes = ("differs from the tailnet (no record of a gitops apply there)",)
         console_edited = False

@@ -143,7 +143,9 @@ def _allowed(src: str, dst: str, proto: str | None, policy: dict[str, Any]) -> b
     return False
 
 
-def run_tests(policy: dict[str, Any], tests: list[dict[str, Any]] | None = None) -> list[dict]:
+def run_tests(
+    policy: dict[str, Any], tests: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Run ACL tests; return the ``data`` entries of the failing users (empty = all pass)."""
     failures: dict[str, list[str]] = {}
     for test in (policy.get("tests") or []) if tests is None else tests:

@@ -307,7 +307,8 @@ class TailscaleAPIDouble:
 
     @property
     def policy(self) -> dict[str, Any]:
-        return hujson.parse(self.policy_text).value
+        value: dict[str, Any] = hujson.parse(self.policy_text).value
+        return value
 
     # -- request handling -------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Reply:
@@ -475,7 +476,7 @@ class TailscaleAPIDouble:
             raise _error(400, "policy must be a JSON object")
         return text, value
 
-    def _check_policy(self, value: dict[str, Any]) -> tuple[str, list[dict]] | None:
+    def _check_policy(self, value: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
         problems = policy_problems(value)
         if problems:
             return "; ".join(problems), []
@@ -609,9 +610,9 @@ class TailscaleAPIDouble:
         payload = _json_body(body)
         key_type = payload.get("keyType", "auth")
         capabilities = payload.get("capabilities")
-        if key_type == "auth" and (
-            not isinstance(capabilities, dict) or "devices" not in capabilities
-        ):
+        if key_type != "auth":
+            raise _error(400, f"keyType {key_type!r} is not modelled by this test double")
+        if not isinstance(capabilities, dict) or not isinstance(capabilities.get("devices"), dict):
             raise _error(400, "capabilities.devices is required")
         description = str(payload.get("description") or "")
         if len(description) > 50:
@@ -772,8 +773,8 @@ def serve_tailscale_double(
     )
     thread.start()
     try:
-        host, bound = server.server_address[:2]
-        yield RunningDouble(api=api, base_url=f"http://{host}:{bound}/api/v2", api_token=token)
+        bound = server.server_address[1]
+        yield RunningDouble(api=api, base_url=f"http://127.0.0.1:{bound}/api/v2", api_token=token)
     finally:
         server.shutdown()
         server.server_close()
