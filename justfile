@@ -43,6 +43,10 @@ test *ARGS:
 bench *ARGS:
     nox -s bench -- {{ARGS}}
 
+# Garbage-collect the private registry (stops it for a few seconds; `just registry-gc --dry-run`)
+registry-gc *ARGS:
+    nox -s registry_gc -- {{ARGS}}
+
 # Build the offline Debian base image used instead of pulling
 base-image:
     bash scripts/build-base-image.sh

@@ -127,6 +127,27 @@ def e2e_real_tailscale(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def registry_gc(session: nox.Session) -> None:
+    """Garbage-collect the private registry (stopped for the collection; `-- --dry-run`)."""
+    _install_reconciler(session)
+    session.run("python", "-m", "reconciler.kinds.registry.gc", "--dir", "gitops", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False, tags=["e2e-real"])
+def e2e_real_kinds(session: nox.Session) -> None:
+    """Registry, Forgejo and runners with the real upstream images (pulls them)."""
+    session.install("-e", "./reconciler[test]")
+    session.run(
+        "pytest",
+        "reconciler/tests/kinds/test_registry_e2e.py",
+        "reconciler/tests/kinds/test_forgejo_real_e2e.py",
+        "-rs",
+        *session.posargs,
+        env={"GITOPS_E2E_REAL": "1"},
+    )
+
+
+@nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; writes bench/RESULTS.md sections."""
     for package in _present():

@@ -9,6 +9,7 @@ changed password recreating the registry.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -76,7 +77,9 @@ def client() -> docker.DockerClient:
 def stack(tmp_path_factory: pytest.TempPathFactory, client: docker.DockerClient):
     stack = GitopsStack(tmp_path_factory.mktemp("registry"))
     stack.write_stack()
-    stack.write("registry/registry.yaml", registry_yaml(registry_image(client)))
+    # `just e2e-real` (GITOPS_E2E_REAL=1): the upstream image, pulled by the reconciler.
+    image = "registry:2.8" if os.environ.get("GITOPS_E2E_REAL") else registry_image(client)
+    stack.write("registry/registry.yaml", registry_yaml(image))
     stack.apply()
     yield stack
     stack.cleanup(client)
