@@ -573,3 +573,22 @@ def build_app(scenario: Scenario) -> Starlette:
         savings,
     ]
     return Starlette(routes=routes)
+
+
+def main() -> None:
+    """`python -m factory_mcp.testing.factory_stub --port N`: serve the stand-in (bench use)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve the factory API stand-in on loopback.")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    scenario = Scenario(now=datetime.now(UTC))
+    uvicorn.run(
+        build_app(scenario), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )
+
+
+if __name__ == "__main__":
+    main()

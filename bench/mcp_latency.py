@@ -1,0 +1,245 @@
+"""Bench: latency factory-mcp adds to a call of the factory API, and 50 concurrent clients.
+
+Side by side in one run, against the same factory API stand-in served by uvicorn on loopback:
+- peer: a direct httpx GET of /ree/prices/latest (what a hand-written client would do);
+- subject: the MCP tool `get_current_price` (which makes that same GET) through the deployed
+  path: `factory-mcp --transport http` in its own process, an MCP client over streamable HTTP
+  with a bearer token, the tool's cache disabled so every call reaches the stand-in.
+The added latency is subject minus peer at p50 and p99. Then 50 MCP clients run concurrently
+and every call must succeed. Targets: p50 < 3 ms added, p99 < 15 ms added, 0 errors.
+
+Run: python bench/mcp_latency.py [--calls 400] [--no-write]
+(needs the mcp package installed: pip install -e ./mcp). Results go to stdout and to the
+mcp_latency section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+START, END = "<!-- mcp_latency:start -->", "<!-- mcp_latency:end -->"
+TOKEN = "bench-token-" + os.urandom(8).hex()
+PORTS = (19900, 19999)
+
+
+def free_port() -> int:
+    for port in range(*PORTS):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 19900-19999")
+
+
+def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def direct(stub: str, calls: int) -> list[float]:
+    out = []
+    async with httpx.AsyncClient() as client:
+        for i in range(calls + 20):
+            started = time.perf_counter()
+            response = await client.get(f"{stub}/ree/prices/latest")
+            elapsed = (time.perf_counter() - started) * 1000
+            response.raise_for_status()
+            if i >= 20:
+                out.append(elapsed)
+    return out
+
+
+async def via_mcp(mcp_url: str, calls: int) -> list[float]:
+    out = []
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
+        for i in range(calls + 20):
+            started = time.perf_counter()
+            result = await client.call_tool("get_current_price", {})
+            elapsed = (time.perf_counter() - started) * 1000
+            if result.is_error:
+                raise RuntimeError(result.content[0].text)
+            if i >= 20:
+                out.append(elapsed)
+    return out
+
+
+async def concurrent(
+    mcp_url: str, clients: int, calls_each: int
+) -> tuple[int, int, float, list[float]]:
+    errors = 0
+    latencies: list[float] = []
+
+    async def one() -> None:
+        nonlocal errors
+        try:
+            async with (
+                httpx2.AsyncClient(
+                    headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+                ) as http,
+                Client(streamable_http_client(mcp_url, http_client=http)) as client,
+            ):
+                for _ in range(calls_each):
+                    started = time.perf_counter()
+                    result = await client.call_tool("get_current_price", {})
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    errors += bool(result.is_error)
+        except Exception as exc:  # a failed session counts as errors for all its calls
+            print(f"client failed: {exc!r}", file=sys.stderr)
+            errors += calls_each
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for _ in range(clients):
+            group.start_soon(one)
+    return clients * calls_each, errors, time.perf_counter() - started, latencies
+
+
+def write_section(text: str) -> None:
+    current = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else (
+            "# Benchmark results\n\nEach section is written by its benchmark, with the command that "
+            "produced it. Numbers are from the machine named in the section.\n"
+        )
+    )
+    section = f"{START}\n{text.rstrip()}\n{END}\n"
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
+        current = head + section + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        current = current.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(current)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=400, help="sequential calls per side")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent MCP clients")
+    parser.add_argument("--calls-each", type=int, default=20, help="calls per concurrent client")
+    parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
+    parser.add_argument(
+        "--server-args",
+        default="",
+        help="extra factory-mcp flags, e.g. '--stateless --json-response'",
+    )
+    args = parser.parse_args()
+
+    stub_port, mcp_port = free_port(), None
+    stub = subprocess.Popen(
+        [sys.executable, "-m", "factory_mcp.testing.factory_stub", "--port", str(stub_port)]
+    )
+    procs = [stub]
+    try:
+        stub_url = f"http://127.0.0.1:{stub_port}"
+        wait_for(f"{stub_url}/health", stub)
+        mcp_port = free_port()
+        env = {
+            **os.environ,
+            "FACTORY_API_URL": stub_url,
+            "MCP_AUTH_TOKEN": TOKEN,
+            "FACTORY_MCP_CACHE_TTL": "0",
+            "FACTORY_MCP_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "factory_mcp.cli",
+                "--transport",
+                "http",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mcp_port),
+                *shlex.split(args.server_args),
+            ],
+            env=env,
+        )
+        procs.append(server)
+        wait_for(f"http://127.0.0.1:{mcp_port}/healthz", server)
+        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+
+        base = anyio.run(direct, stub_url, args.calls)
+        tool = anyio.run(via_mcp, mcp_url, args.calls)
+        total, errors, seconds, loaded = anyio.run(
+            concurrent, mcp_url, args.clients, args.calls_each
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    p50 = pct(tool, 0.5) - pct(base, 0.5)
+    p99 = pct(tool, 0.99) - pct(base, 0.99)
+    ok = p50 < 3 and p99 < 15 and errors == 0
+    command = "python bench/mcp_latency.py" + (
+        f" --calls {args.calls}" if args.calls != 400 else ""
+    )
+    text = f"""## MCP server: latency added to a factory API call (`bench/mcp_latency.py`)
+
+Command: `{command}` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end, loopback)
+
+Peer: direct httpx GET `/ree/prices/latest` on the factory API stand-in (uvicorn). Subject:
+MCP tool `get_current_price` (same GET inside) via `factory-mcp --transport http` in its own
+process, streamable HTTP with a bearer token, cache off. {args.calls} sequential calls each after 20 warm-up calls.
+
+| | p50 ms | p99 ms | mean ms |
+|---|---|---|---|
+| direct httpx → stand-in | {pct(base, 0.5):.2f} | {pct(base, 0.99):.2f} | {statistics.mean(base):.2f} |
+| MCP tool over HTTP → stand-in | {pct(tool, 0.5):.2f} | {pct(tool, 0.99):.2f} | {statistics.mean(tool):.2f} |
+| **added by MCP** | **{p50:.2f}** (target < 3) | **{p99:.2f}** (target < 15) | {statistics.mean(tool) - statistics.mean(base):.2f} |
+
+Concurrency: {args.clients} MCP clients (own sessions) × {args.calls_each} calls = {total} calls in {seconds:.2f} s
+({total / seconds:.0f} calls/s), **{errors} errors**; latency under load p50 {pct(loaded, 0.5):.1f} ms, p99 {pct(loaded, 0.99):.1f} ms.
+
+Verdict: {"targets met" if ok else "TARGETS MISSED"}.
+"""
+    print(text)
+    if not args.no_write:
+        write_section(text)
+    print(shlex.join(["wrote", str(RESULTS)]) if not args.no_write else "", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
