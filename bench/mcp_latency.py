@@ -29,8 +29,9 @@ from pathlib import Path
 import anyio
 import httpx
 import httpx2
-from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+
+from mcp import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -135,8 +136,8 @@ def write_section(text: str) -> None:
         RESULTS.read_text()
         if RESULTS.exists()
         else (
-            "# Benchmark results\n\nEach section is written by its benchmark, with the command that "
-            "produced it. Numbers are from the machine named in the section.\n"
+            "# Benchmark results\n\nEach section is written by its benchmark, with the "
+            "command that produced it. Numbers are from the machine named in the section.\n"
         )
     )
     section = f"{START}\n{text.rstrip()}\n{END}\n"
@@ -215,25 +216,39 @@ def main() -> int:
     command = "python bench/mcp_latency.py" + (
         f" --calls {args.calls}" if args.calls != 400 else ""
     )
-    text = f"""## MCP server: latency added to a factory API call (`bench/mcp_latency.py`)
-
-Command: `{command}` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end, loopback)
-
-Peer: direct httpx GET `/ree/prices/latest` on the factory API stand-in (uvicorn). Subject:
-MCP tool `get_current_price` (same GET inside) via `factory-mcp --transport http` in its own
-process, streamable HTTP with a bearer token, cache off. {args.calls} sequential calls each after 20 warm-up calls.
-
-| | p50 ms | p99 ms | mean ms |
-|---|---|---|---|
-| direct httpx → stand-in | {pct(base, 0.5):.2f} | {pct(base, 0.99):.2f} | {statistics.mean(base):.2f} |
-| MCP tool over HTTP → stand-in | {pct(tool, 0.5):.2f} | {pct(tool, 0.99):.2f} | {statistics.mean(tool):.2f} |
-| **added by MCP** | **{p50:.2f}** (target < 3) | **{p99:.2f}** (target < 15) | {statistics.mean(tool) - statistics.mean(base):.2f} |
-
-Concurrency: {args.clients} MCP clients (own sessions) × {args.calls_each} calls = {total} calls in {seconds:.2f} s
-({total / seconds:.0f} calls/s), **{errors} errors**; latency under load p50 {pct(loaded, 0.5):.1f} ms, p99 {pct(loaded, 0.99):.1f} ms.
-
-Verdict: {"targets met" if ok else "TARGETS MISSED"}.
-"""
+    base_mean, tool_mean = statistics.mean(base), statistics.mean(tool)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    machine = (
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    lines = [
+        "## MCP server: latency added to a factory API call (`bench/mcp_latency.py`)",
+        "",
+        f"Command: `{command}` ({when}; {machine}; loopback)",
+        "",
+        "Peer: direct httpx GET `/ree/prices/latest` on the factory API stand-in (uvicorn).",
+        "Subject: MCP tool `get_current_price` (the same GET inside) through",
+        "`factory-mcp --transport http` in its own process, streamable HTTP with a bearer",
+        f"token, cache off. {args.calls} sequential calls each, after 20 warm-up calls.",
+        "",
+        "| | p50 ms | p99 ms | mean ms |",
+        "|---|---|---|---|",
+        f"| direct httpx to stand-in | {pct(base, 0.5):.2f} | {pct(base, 0.99):.2f} "
+        f"| {base_mean:.2f} |",
+        f"| MCP tool over HTTP to stand-in | {pct(tool, 0.5):.2f} | {pct(tool, 0.99):.2f} "
+        f"| {tool_mean:.2f} |",
+        f"| **added by MCP** | **{p50:.2f}** (target < 3) | **{p99:.2f}** (target < 15) "
+        f"| {tool_mean - base_mean:.2f} |",
+        "",
+        f"Concurrency: {args.clients} MCP clients (own sessions) x {args.calls_each} calls = "
+        f"{total} calls in {seconds:.2f} s ({total / seconds:.0f} calls/s), "
+        f"**{errors} errors**; latency under load p50 {pct(loaded, 0.5):.1f} ms, "
+        f"p99 {pct(loaded, 0.99):.1f} ms.",
+        "",
+        f"Verdict: {'targets met' if ok else 'TARGETS MISSED'}.",
+    ]
+    text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
         write_section(text)
