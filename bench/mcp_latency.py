@@ -213,9 +213,7 @@ def main() -> int:
     p50 = pct(tool, 0.5) - pct(base, 0.5)
     p99 = pct(tool, 0.99) - pct(base, 0.99)
     ok = p50 < 3 and p99 < 15 and errors == 0
-    command = "python bench/mcp_latency.py" + (
-        f" --calls {args.calls}" if args.calls != 400 else ""
-    )
+    command = shlex.join(["python", "bench/mcp_latency.py", *sys.argv[1:]])
     base_mean, tool_mean = statistics.mean(base), statistics.mean(tool)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = (
