@@ -1,0 +1,68 @@
+"""The repository's own gitops/ (Forgejo, two runners, the registry) planned on an empty
+engine, on plain data: what is created, in which order, and that it is deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reconciler.planner import assemble
+from reconciler.project import load_project
+from reconciler.providers.base import PlanContext
+from reconciler.providers.docker.observe import DockerObserved
+from reconciler.providers.docker.plan import plan_docker
+from reconciler.secrets import SecretStore
+
+GITOPS = Path(__file__).resolve().parents[3] / "gitops"
+
+
+@pytest.fixture(scope="module")
+def plan_ids(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    project = load_project(GITOPS)
+    tmp = tmp_path_factory.mktemp("plan")
+    secrets = SecretStore(
+        project.desired.project,
+        project.desired.secrets,
+        environ={},
+        env_file=tmp / ".env",
+        secrets_dir=tmp / ".secrets",
+    )
+    ctx = PlanContext(
+        desired=project.desired,
+        secrets=secrets,
+        secrets_to_generate=frozenset(secrets.to_generate),
+    )
+    first = assemble(project.desired.project, plan_docker(DockerObserved(), ctx))
+    again = assemble(project.desired.project, plan_docker(DockerObserved(), ctx))
+    assert first == again  # deterministic
+    return [action.id for action in first.actions]
+
+
+def before(ids: list[str], first: str, then: str) -> bool:
+    return ids.index(first) < ids.index(then)
+
+
+def test_everything_is_created_and_bootstrapped(plan_ids: list[str]) -> None:
+    for name in ("forgejo", "registry", "runner-1", "runner-2"):
+        assert f"docker:container:{name}" in plan_ids
+    for step in (
+        "forgejo:backup-dir",
+        "forgejo:admin-user",
+        "forgejo:automation-token",
+        "factory:register:runner-1",
+        "factory:register:runner-2",
+        "factory:prune",
+    ):
+        assert f"docker:bootstrap:{step}" in plan_ids
+
+
+def test_order_forgejo_then_its_steps_then_runners(plan_ids: list[str]) -> None:
+    forgejo = "docker:container:forgejo"
+    admin = "docker:bootstrap:forgejo:admin-user"
+    assert before(plan_ids, forgejo, admin)
+    assert before(plan_ids, admin, "docker:bootstrap:forgejo:automation-token")
+    for runner in ("runner-1", "runner-2"):
+        assert before(plan_ids, forgejo, f"docker:container:{runner}")
+        register = f"docker:bootstrap:factory:register:{runner}"
+        assert before(plan_ids, forgejo, register)
+        assert before(plan_ids, register, "docker:bootstrap:factory:prune")
