@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from reconciler.errors import PlanError
-from reconciler.resources import ContainerSpec, Healthcheck, PortSpec
+from reconciler.resources import ContainerSpec, DesiredState, Healthcheck, PortSpec
 from reconciler.source import SourceLocation
 from reconciler.tailscale import hujson
 from reconciler.tailscale.desired import SidecarNode, TailnetSettings
 from reconciler.tailscale.devices import decide_devices
 from reconciler.tailscale.models import Device, PolicyFile
-from reconciler.tailscale.planning import desired_device_tags
+from reconciler.tailscale.planning import TailnetObserved, desired_device_tags, plan_tailnet
 from reconciler.tailscale.policy import DesiredPolicy, decide_policy, marked_text
 from reconciler.tailscale.sidecar import listened_ports, serve_config
 from reconciler.testing._policy_checks import policy_problems, run_tests
@@ -243,4 +243,28 @@ def test_the_double_refuses_undeclared_tags_and_groups():
     assert policy_problems(policy) == [
         'group "group:x" is not defined in groups',
         'tag "tag:y" is not defined in tagOwners',
+    ]
+
+
+def test_keys_are_minted_only_for_nodes_without_state():
+    app, web = node("app", "app", ("tag:a",)), node("web", "web", ("tag:a",))
+    desired = DesiredState(project="p", extra={"tailscale": (settings({}), app, web)})
+    observed = TailnetObserved(
+        declared=True,
+        credentials=True,
+        now=NOW,
+        devices=[device("web", "n1", tags=["tag:a"], online=False, seen_days=0.5)],
+        node_state={"app-tailscale": True, "web-tailscale": False},
+    )
+    actions, notes = plan_tailnet(desired, observed)
+    (mint,) = actions
+    assert (mint.id, mint.verb, mint.provides) == (
+        "tailscale:authkey:web-tailscale",
+        "mint-auth-key",
+        ("secret:s",),
+    )
+    assert "registers as web-1" in mint.causes[0]
+    assert notes == [
+        "sidecar app-tailscale has state but node app is not in the tailnet (deleted in the "
+        "console?); remove that container so the next apply mints a key and it logs in again"
     ]

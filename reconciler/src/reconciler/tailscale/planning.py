@@ -249,18 +249,35 @@ def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[A
     return actions
 
 
-def _key_actions(nodes: list[SidecarNode], observed: TailnetObserved) -> list[Action]:
-    actions = []
+def _key_actions(
+    nodes: list[SidecarNode], observed: TailnetObserved
+) -> tuple[list[Action], list[str]]:
+    """Mint a key for each node without state; note the two states a key cannot fix."""
+    actions: list[Action] = []
+    notes: list[str] = []
+    hosts = {d.hostname for d in observed.devices}
     for node in nodes:
         if observed.node_state.get(node.container):
+            if node.hostname not in hosts:
+                notes.append(
+                    f"sidecar {node.container} has state but node {node.hostname} is not in "
+                    "the tailnet (deleted in the console?); remove that container so the "
+                    "next apply mints a key and it logs in again"
+                )
             continue
+        cause = "node has no state yet"
+        if node.hostname in hosts:
+            cause += (
+                f"; a device {node.hostname} already exists, so the new node registers as "
+                f"{node.hostname}-1 and the old one shows as a duplicate"
+            )
         actions.append(
             Action(
                 id=f"tailscale:authkey:{node.container}",
                 provider=PROVIDER,
                 verb="mint-auth-key",
                 resource=f"auth key for node {node.hostname}",
-                causes=("node has no state yet",),
+                causes=(cause,),
                 changes=(FieldChange(field="tags", before=None, after=list(node.tags)),),
                 provides=(f"secret:{node.secret}",),
                 source=node.source,
@@ -273,7 +290,7 @@ def _key_actions(nodes: list[SidecarNode], observed: TailnetObserved) -> list[Ac
                 },
             )
         )
-    return actions
+    return actions, notes
 
 
 def plan_tailnet(
@@ -305,7 +322,9 @@ def plan_tailnet(
     device_actions, notes = _device_actions(settings, nodes, observed)
     actions += device_actions
     actions += _dns_actions(settings, observed)
-    actions += _key_actions(nodes, observed)
+    key_actions, key_notes = _key_actions(nodes, observed)
+    actions += key_actions
+    notes += key_notes
     policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")
     # New tags must exist in tagOwners before devices or keys use them: policy first.
     ordered = [
