@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(args, "log_level", "info").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # one line per Tailscale poll and probe is noise; failures are logged by the service
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
         if args.command == "check":

@@ -54,6 +54,10 @@ class IdentityResolver:
                 by_address[_canonical(address)] = DeviceIdentity(hostname, owner)
         return cls(by_address)
 
+    def client_cache(self) -> dict[str | None, tuple[str | None, str | None]]:
+        """address → (user, device) for requests without a login header; `resolve` fills it."""
+        return self._by_client
+
     def resolve(self, login: str | None, client: str | None) -> tuple[str | None, str | None]:
         if login is None:  # the common case: one lookup by address, no tuple
             found = self._by_client.get(client)

@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from factory_analytics.routes import BAD_REQUEST
 from factory_analytics.timeutil import parse_iso
@@ -26,10 +26,10 @@ Format = Literal["auto", "combined", "uvicorn", "json"]
 FORMATS: tuple[str, ...] = ("auto", "combined", "uvicorn", "json")
 
 
-@dataclass(slots=True)
-class AccessRecord:
+class AccessRecord(NamedTuple):
     """One HTTP request as read from a log line. `ts` is None when the line has no time of its
-    own (uvicorn); the source then supplies one (Docker's log timestamp or the read time)."""
+    own (uvicorn); the source then supplies one (Docker's log timestamp or the read time).
+    A tuple, because ingestion creates and unpacks hundreds of thousands per second."""
 
     ts: float | None
     method: str
@@ -57,9 +57,11 @@ _COMBINED = re.compile(
 )
 # the common case in one match: plain request line, no escapes, optional time and login
 _COMBINED_FAST = re.compile(
-    r'^(\S+) \S+ (\S+) \[([^\]]+)\] "([A-Z]+) ([^ "\\]+) HTTP/[\d.]+" (\d{3}) (\d+|-)'
+    r"^(\S+) \S+ (\S+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d):(\d\d) ([+-]\d{4})\] "
+    r'"([A-Z]+) ([^ "\\]+) HTTP/[\d.]+" (\d{3}) (\d+|-)'
     r'(?: "[^"\\]*" "[^"\\]*"(?: ([\d.]+|-))?(?: "([^"\\]*)")?)?$'
 )
+_new_record = tuple.__new__
 _EXTRA = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)|' + _QUOTED + r"|(\S+)")
 _UVICORN = re.compile(
     r"^(?:INFO|WARNING|ERROR|DEBUG|TRACE):\s+(?:(\S+?):(\d+)|-?)\s*-\s+"
@@ -75,6 +77,7 @@ _MONTHS = {
     )
 }
 _time_cache: dict[str, float] = {}
+_minute_cache: dict[str, float] = {}
 
 
 def parse_line(line: str, fmt: Format = "auto") -> AccessRecord | Unparseable | str:
@@ -93,26 +96,44 @@ def parse_line(line: str, fmt: Format = "auto") -> AccessRecord | Unparseable | 
     return parse_combined(stripped)
 
 
+def parse_combined_fast(line: str) -> AccessRecord | None:
+    """The common combined line (plain request, no escapes) in one regex match, or None so
+    the caller falls back to `parse_combined`. This is the hot path of ingestion."""
+    m = _COMBINED_FAST.match(line)
+    if m is None:
+        return None
+    client, remote_user, minute, second, zone, method, path, status, size, rt, login = m.groups()
+    key = minute + zone
+    base = _minute_cache.get(key)
+    if base is None:
+        base = _parse_combined_time(f"{minute}:00 {zone}")
+        if base is None:
+            return None
+        if len(_minute_cache) > 10_000:
+            _minute_cache.clear()
+        _minute_cache[key] = base
+    if not login or login == "-":
+        login = None if remote_user == "-" else remote_user
+    return _new_record(
+        AccessRecord,
+        (
+            base + int(second),
+            method,
+            path,
+            int(status),
+            round(float(rt) * 1000, 1) if rt and rt != "-" else None,
+            None if size == "-" else int(size),
+            None if client == "-" else client,
+            login,
+        ),
+    )
+
+
 def parse_combined(line: str) -> AccessRecord | Unparseable:
     """nginx `combined`/Caddy common log, with optional trailing request time and login."""
-    fast = _COMBINED_FAST.match(line)
+    fast = parse_combined_fast(line)
     if fast is not None:
-        client, remote_user, when, method, path, status, size, rt, login_text = fast.groups()
-        ts = _combined_time(when)
-        if ts is not None:
-            login = login_text if login_text and login_text != "-" else None
-            if login is None and remote_user != "-":
-                login = remote_user
-            return AccessRecord(
-                ts,
-                method,
-                path,
-                int(status),
-                round(float(rt) * 1000, 1) if rt and rt != "-" else None,
-                None if size == "-" else int(size),
-                None if client == "-" else client,
-                login,
-            )
+        return fast
     m = _COMBINED.match(line)
     if m is None:
         return Unparseable("not a combined/common log line")

@@ -134,6 +134,11 @@ class RouteTable:
         # longer, more specific templates first
         self._dynamic.sort(key=lambda item: (-len(item[0]), item[1]))
 
+    def caches(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The path → template caches (non-404, 404) for the ingestion hot loop to read
+        directly; `template` fills them."""
+        return self._cache, self._cache_404
+
     def template(self, path: str, status: int = 200) -> str:
         """The route template for `path` (query string and fragment ignored)."""
         cache = self._cache_404 if status == 404 else self._cache

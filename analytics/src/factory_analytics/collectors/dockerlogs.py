@@ -17,7 +17,6 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-from docker.constants import DEFAULT_DOCKER_API_VERSION
 
 MAX_LINES = 50_000
 _second_cache: dict[str, int] = {}
@@ -47,9 +46,9 @@ class DockerConnector:
                     )
                 client = None
                 try:
-                    # a pinned API version: `auto` would contact the engine inside the
-                    # constructor and leak its socket when the engine is not there
-                    client = docker.from_env(version=DEFAULT_DOCKER_API_VERSION)
+                    # API version negotiated with the engine (Debian's dockerd may be older
+                    # than the SDK's default)
+                    client = docker.from_env()
                     client.ping()
                 except (docker.errors.DockerException, requests.RequestException) as exc:
                     if client is not None:

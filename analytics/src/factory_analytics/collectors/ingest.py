@@ -10,7 +10,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from factory_analytics.identity import IdentityResolver
-from factory_analytics.logformats import AccessRecord, Format, Unparseable, parse_line
+from factory_analytics.logformats import (
+    AccessRecord,
+    Format,
+    Unparseable,
+    parse_combined_fast,
+    parse_line,
+)
 from factory_analytics.routes import FACTORY_ROUTES, RouteTable
 from factory_analytics.store import writes
 from factory_analytics.timeutil import now as wall_clock
@@ -85,9 +91,14 @@ class LogIngester:
         """Parse lines into a batch (no I/O): the hot loop of ingestion."""
         batch = writes.AccessBatch(self.source_id, self.routes, identity)
         fmt = self.fmt
+        fast = parse_combined_fast if fmt in ("auto", "combined") else _no_fast_path
         parsed: list[tuple[AccessRecord, float]] = []
         append = parsed.append
         for line, fallback_ts in lines:
+            record = fast(line)
+            if record is not None:
+                append((record, fallback_ts))
+                continue
             result = parse_line(line, fmt)
             if type(result) is AccessRecord:
                 append((result, fallback_ts))
@@ -97,3 +108,7 @@ class LogIngester:
                 batch.add_ignored()
         batch.add_many(parsed)
         return batch
+
+
+def _no_fast_path(_line: str) -> None:
+    return None

@@ -101,16 +101,18 @@ class AccessBatch:
         user_aggs = self.user_aggs
         source_id = self.source_id
         last_ts = self.last_ts if self.last_ts is not None else 0.0
-        for rec, fallback_ts in items:
-            ts = rec.ts
+        routes_ok, routes_404 = self._routes.caches()
+        by_client = self._identity.client_cache()
+        for (ts, method, path, status, duration, size, client, login), fallback_ts in items:
             if ts is None:
                 ts = fallback_ts
-            status = rec.status
-            path = rec.path
-            method = rec.method
-            duration = rec.duration_ms
-            route = template(path, status)
-            user, device = resolve(rec.login, rec.client)
+            route = (routes_404 if status == 404 else routes_ok).get(path)
+            if route is None:
+                route = template(path, status)
+            found = by_client.get(client) if login is None else None
+            if found is None:
+                found = resolve(login, client)
+            user, device = found
             hour = int(ts // HOUR) * HOUR
             if "?" in path:
                 path = path.split("?", 1)[0]
@@ -123,8 +125,8 @@ class AccessBatch:
                     path[:MAX_PATH_CHARS],
                     status,
                     duration,
-                    rec.bytes,
-                    rec.client,
+                    size,
+                    client,
                     user,
                     device,
                 )
