@@ -79,7 +79,8 @@ class TailscaleProvider:
 
     project: str
     secrets: SecretValues
-    docker_client: Any = None  # docker.DockerClient, to read sidecar state; None = unknown
+    docker_client: Any = None  # docker.DockerClient, to read sidecar state
+    docker_factory: Callable[[], Any] | None = None  # builds docker_client on first use
     client_factory: ClientFactory = _default_client
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     name: str = "tailscale"
@@ -136,6 +137,8 @@ class TailscaleProvider:
         works when the reconciler runs inside a CI container too. No container → no state
         known → a key is minted (harmless: single-use, short-lived, and containerboot with
         TS_AUTH_ONCE=true uses it only when the node is not logged in)."""
+        if self.docker_client is None and self.docker_factory is not None:
+            self.docker_client = self.docker_factory()
         if self.docker_client is None:
             return False
         import docker.errors
@@ -241,20 +244,23 @@ class TailscaleProvider:
 
 
 def build_provider(setup: ProviderSetup) -> TailscaleProvider:
-    """The factory registered with the engine; tests inject clients through `options`."""
-    docker_client = setup.options.get("docker_client")
-    if docker_client is None:
-        import docker
+    """The factory registered with the engine; tests inject clients through `options`.
 
-        docker_client = (
-            docker.DockerClient(base_url=setup.stack.docker.host)
-            if setup.stack.docker.host
-            else docker.from_env()
-        )
+    The Docker client (only needed to read sidecar state) is the engine's own when the CLI
+    passes it in `options["docker_client"]`, else made on first use from DOCKER_HOST or the
+    stack's endpoint, like the Docker provider's."""
+    docker_client = setup.options.get("docker_client")
     factory = setup.options.get("tailscale_client_factory") or _default_client
+
+    def docker_factory() -> Any:
+        from reconciler.providers.docker.client import make_client
+
+        return make_client(setup.stack.docker.host, setup.environ)
+
     return TailscaleProvider(
         project=setup.stack.project,
         secrets=setup.secrets,
         docker_client=docker_client,
+        docker_factory=None if docker_client is not None else docker_factory,
         client_factory=factory,  # type: ignore[arg-type]
     )
