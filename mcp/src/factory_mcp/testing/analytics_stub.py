@@ -119,7 +119,7 @@ def build_app(s: AnalyticsScenario) -> Starlette:
                 return early
         assert isinstance(w, dict)
         assert isinstance(n, int)
-        users = [
+        users: list[dict[str, Any]] = [
             {
                 "user": f"user{i:03d}@example.com",
                 "requests": 1000 - i,

@@ -59,6 +59,11 @@ def need_dict(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (optional blocks of a payload)."""
+    return value if isinstance(value, dict) else {}
+
+
 def round4(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 

@@ -23,7 +23,7 @@ from factory_mcp.paging import decode_cursor, fingerprint, fit_page
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
 from factory_mcp.timeutil import from_aware, hour_start, iso, localise, to_local
-from factory_mcp.tools.common import Out, need_dict, read_only, round4
+from factory_mcp.tools.common import Out, need_dict, obj, read_only, round4
 from factory_mcp.upstream import UpstreamError
 
 
@@ -136,7 +136,7 @@ async def production_plan(
             f"The factory could not build a production plan for {day}: "
             f"{failure or 'the answer has no optimization block'}."
         )
-    plan = opt.get("plan") if isinstance(opt.get("plan"), dict) else {}
+    plan = obj(opt.get("plan"))
     timeline: list[PlanHour] = []
     for i, h in enumerate(opt.get("hourly_timeline") or []):
         if not isinstance(h, dict):
@@ -165,7 +165,7 @@ async def production_plan(
         for i, b in enumerate(plan.get("batches") or [])
         if isinstance(b, dict)
     ]
-    raw_savings = opt.get("savings") if isinstance(opt.get("savings"), dict) else {}
+    raw_savings = obj(opt.get("savings"))
     savings = PlanSavings(
         absolute_eur=_num(raw_savings, "absolute_eur"),
         percent=_num(raw_savings, "percent"),
@@ -270,7 +270,7 @@ async def recommendation(
         for k, v in (prediction.get("probabilities") or {}).items()
         if isinstance(v, int | float)
     }
-    analysis = body.get("analysis") if isinstance(body.get("analysis"), dict) else {}
+    analysis = obj(body.get("analysis"))
     confidence = _num(prediction, "confidence")
     return Recommendation(
         summary=(

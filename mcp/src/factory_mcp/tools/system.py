@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
-from factory_mcp.tools.common import Out, read_only
+from factory_mcp.tools.common import Out, obj, read_only
 from factory_mcp.upstream import UpstreamError
 
 PRICE_STALE_HOURS = 6.0
@@ -93,7 +93,7 @@ async def system_health(deps: Deps) -> SystemHealth:
     if len(failed) == len(paths):
         raise UpstreamError(f"The factory API is down or unreachable: {failed['health']}")
     problems = [f"{paths[k]}: {v[:300]}" for k, v in sorted(failed.items())]
-    health = got.get("health") if isinstance(got.get("health"), dict) else {}
+    health = obj(got.get("health"))
     live = health.get("status") == "healthy"
     if "health" not in failed and not live:
         problems.append(f"/health reports status {health.get('status')!r}.")
@@ -106,7 +106,7 @@ async def system_health(deps: Deps) -> SystemHealth:
             + (", ".join(f"{k}={v}" for k, v in checks.items()) or "no detail")
             + ". Its database (InfluxDB) is probably down; check the factory's containers."
         )
-    gaps = got.get("gaps") if isinstance(got.get("gaps"), dict) else {}
+    gaps = obj(got.get("gaps"))
     prices = _freshness(gaps.get("ree_prices"), PRICE_STALE_HOURS)
     weather = _freshness(gaps.get("weather_data"), WEATHER_STALE_HOURS)
     if prices.fresh is False:
@@ -115,9 +115,9 @@ async def system_health(deps: Deps) -> SystemHealth:
         problems.append(
             f"Weather is {weather.gap_hours} h old: AEMET/OpenWeatherMap ingestion is failing."
         )
-    model_body = got.get("model") if isinstance(got.get("model"), dict) else {}
-    info = model_body.get("model_info") if isinstance(model_body.get("model_info"), dict) else {}
-    metrics = model_body.get("metrics") if isinstance(model_body.get("metrics"), dict) else {}
+    model_body = obj(got.get("model"))
+    info = obj(model_body.get("model_info"))
+    metrics = obj(model_body.get("metrics"))
     trained = None
     if isinstance(info.get("last_training"), str):
         try:
@@ -136,7 +136,7 @@ async def system_health(deps: Deps) -> SystemHealth:
             f"The price-forecast model is {model.status!r}: forecasts will be trained "
             "inside the first request (slow) or fail."
         )
-    version = got.get("version") if isinstance(got.get("version"), dict) else {}
+    version = obj(got.get("version"))
     overall: Literal["healthy", "degraded", "down"]
     if not live and "health" in failed:
         overall = "down"
