@@ -40,6 +40,9 @@ api_url: {api_url}
 credentials:
   required: {required}
   api_key: tailscale_api_key
+  oauth:
+    client_id: tailscale_oauth_client_id
+    client_secret: tailscale_oauth_client_secret
 policy: policy.hujson
 devices:
 {devices}

@@ -219,3 +219,16 @@ def test_drift_through_the_cli_names_a_console_edit(engine: Engine, ts: RunningD
         for network in client.networks.list(filters={"label": project_filter(engine.tree.project)}):
             network.remove()
         client.close()
+
+
+def test_an_oauth_client_works_in_place_of_an_api_key(tmp_path: Path, ts: RunningDouble):
+    client_id, secret = ts.api.add_oauth_client(tags=("tag:app", "tag:ci"))
+    environ = {"TAILSCALE_OAUTH_CLIENT_ID": client_id, "TAILSCALE_OAUTH_CLIENT_SECRET": secret}
+    engine = Engine(tree=Tree(root=tmp_path, api_url=ts.base_url), ts=ts, environ=environ)
+    try:
+        assert engine.apply(engine.plan()).ok
+        assert engine.plan().empty
+    finally:
+        engine.close()
+    assert hujson.normalise(ts.api.policy_text) == hujson.normalise(POLICY)
+    assert len(ts.api.calls("POST", "/oauth/token")) == 2  # one per run, cached within it

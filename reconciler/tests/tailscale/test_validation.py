@@ -76,7 +76,7 @@ def test_a_sidecar_tag_not_in_tag_owners(tree: Tree):
 def test_a_device_tag_not_in_tag_owners(tree: Tree):
     tree.devices = {"builder": ["tag:builder"]}
     (found,) = problems(tree)
-    assert found.startswith("gitops/tailscale/tailnet.yaml:9:20: ")
+    assert found.startswith("gitops/tailscale/tailnet.yaml:12:20: ")
     assert "devices.builder.tags[0]: tag:builder is not declared in tagOwners" in found
 
 
