@@ -13,10 +13,11 @@ import sys
 
 import anyio
 import uvicorn
+from mcp.server.mcpserver import MCPServer
 
 from factory_mcp import __version__, logs
 from factory_mcp.config import ConfigError, load_settings
-from factory_mcp.deps import build_deps
+from factory_mcp.deps import Deps, build_deps
 from factory_mcp.http_app import build_http_app
 from factory_mcp.server import build_server
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _stdio(server, deps) -> None:  # type: ignore[no-untyped-def]
+async def _stdio(server: MCPServer, deps: Deps) -> None:
     try:
         await server.run_stdio_async()
     finally:

@@ -25,11 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from factory_mcp.config import ConfigError, Settings
 from factory_mcp.deps import Deps
-from factory_mcp.upstream import UpstreamError
+from factory_mcp.upstream import UpstreamError, deadline_scope
 
 log = logging.getLogger("factory_mcp.http")
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+READY_DEADLINE_S = 5.0  # a readiness probe must answer well within an orchestrator's timeout
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_BINDS = ("0.0.0.0", "::")  # noqa: S104 (names to recognise, not to bind)
 
@@ -131,7 +132,8 @@ def add_probes(server: MCPServer, deps: Deps) -> None:
             status, body = state["answer"]
             return JSONResponse(body, status_code=status)
         try:
-            ready = await deps.factory.get("/ready")
+            with deadline_scope(READY_DEADLINE_S):
+                ready = await deps.factory.get("/ready")
             ok = isinstance(ready, dict) and ready.get("ready") is True
             detail = "ready" if ok else f"not ready: {(ready or {}).get('checks')}"
         except UpstreamError as exc:
