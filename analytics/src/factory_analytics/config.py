@@ -109,12 +109,12 @@ class WidgetConfig(_Model):
 
 class AnalyticsConfig(_Model):
     database: Path = Path(DEFAULT_DB)
-    retention: RetentionConfig = RetentionConfig()
-    tailnet: TailnetConfig = TailnetConfig()
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    tailnet: TailnetConfig = Field(default_factory=TailnetConfig)
     logs: list[LogSourceConfig] = Field(default_factory=list)
     probes: list[ProbeConfig] = Field(default_factory=list)
-    system: SystemConfig = SystemConfig()
-    widget: WidgetConfig = WidgetConfig()
+    system: SystemConfig = Field(default_factory=SystemConfig)
+    widget: WidgetConfig = Field(default_factory=WidgetConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AnalyticsConfig:

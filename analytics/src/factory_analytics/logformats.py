@@ -200,11 +200,12 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
     names. A JSON line without a method, path and status is an app log line: ignored."""
     try:
         doc = json.loads(line)
-    except ValueError as exc:
-        return Unparseable(f"invalid JSON: {exc.msg}")
+    except ValueError as exc:  # JSONDecodeError, or a number too big to convert
+        return Unparseable(f"invalid JSON: {getattr(exc, 'msg', exc)}")
     if not isinstance(doc, dict):
         return Unparseable("JSON line is not an object")
-    request = doc.get("request") if isinstance(doc.get("request"), dict) else doc
+    nested = doc.get("request")
+    request: dict[str, Any] = nested if isinstance(nested, dict) else doc
     method = _first(request, "method", "http_method", "request_method")
     path = _first(request, "uri", "path", "url", "request_uri", "target")
     status = _first(doc, "status", "status_code", "response_status")

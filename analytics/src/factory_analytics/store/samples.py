@@ -126,7 +126,9 @@ def write_containers(conn: sqlite3.Connection, at: float, samples: list[Containe
 def write_probe(conn: sqlite3.Connection, r: ProbeResult) -> None:
     ts = int(r.at)
     answered = r.duration_ms is not None and r.status is not None
-    hist = histogram.encode({histogram.bucket_of(r.duration_ms): 1}) if answered else b""
+    hist = b""
+    if r.duration_ms is not None and r.status is not None:
+        hist = histogram.encode({histogram.bucket_of(r.duration_ms): 1})
     with transaction(conn):
         conn.execute(
             "INSERT INTO probe_results(ts, name, method, url, ok, status, duration_ms, error)"

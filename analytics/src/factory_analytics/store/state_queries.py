@@ -124,8 +124,8 @@ def system(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
         acc[7] = max(acc[7], disk_max)
     series = []
     for b in w.buckets():
-        acc = host.get(b)
-        if acc is None or not acc[0]:
+        point = host.get(b)
+        if point is None or not point[0]:
             series.append(
                 dict.fromkeys(
                     (
@@ -141,18 +141,18 @@ def system(conn: sqlite3.Connection, w: Window) -> dict[str, Any]:
                 | {"start": iso(b), "samples": 0}
             )
             continue
-        n = acc[0]
+        n = point[0]
         series.append(
             {
                 "start": iso(b),
                 "samples": int(n),
-                "cpu_pct_avg": _r(acc[1] / n),
-                "cpu_pct_max": _r(acc[2]),
-                "load_1_avg": _r(acc[3] / n),
-                "load_1_max": _r(acc[4]),
-                "memory_pct_avg": _r(acc[5] / n),
-                "memory_pct_max": _r(acc[6]),
-                "disk_pct_max": _r(acc[7]),
+                "cpu_pct_avg": _r(point[1] / n),
+                "cpu_pct_max": _r(point[2]),
+                "load_1_avg": _r(point[3] / n),
+                "load_1_max": _r(point[4]),
+                "memory_pct_avg": _r(point[5] / n),
+                "memory_pct_max": _r(point[6]),
+                "disk_pct_max": _r(point[7]),
             }
         )
     return {"window": w.as_json(), "now": now, "series": series, "containers": _containers(conn, w)}
@@ -197,16 +197,16 @@ def _containers(conn: sqlite3.Connection, w: Window) -> list[dict[str, Any]]:
         buckets = hourly.get(name, {})
         series = []
         for b in w.buckets():
-            acc = buckets.get(b)
-            n = int(acc[0]) if acc else 0
+            cell = buckets.get(b)
+            n = int(cell[0]) if cell else 0
             series.append(
                 {
                     "start": iso(b),
                     "samples": n,
-                    "cpu_pct_avg": _r(acc[1] / n) if acc and n else None,
-                    "cpu_pct_max": _r(acc[2]) if acc and n else None,
-                    "memory_bytes_avg": int(acc[3] / n) if acc and n else None,
-                    "memory_bytes_max": int(acc[4]) if acc and n else None,
+                    "cpu_pct_avg": _r(cell[1] / n) if cell and n else None,
+                    "cpu_pct_max": _r(cell[2]) if cell and n else None,
+                    "memory_bytes_avg": int(cell[3] / n) if cell and n else None,
+                    "memory_bytes_max": int(cell[4]) if cell and n else None,
                 }
             )
         out.append({"name": name, "now": now, "series": series})

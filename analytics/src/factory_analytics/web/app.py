@@ -124,13 +124,12 @@ def create_app(
     @app.get("/api/v1/usage")
     def usage(request: Request) -> dict[str, Any]:
         w = window(request, default_days=7)
-        top = _int_param(request, "top", "invalid_parameter", default=10, low=1, high=100)
-        return queries.usage(db(), w, top)
+        return queries.usage(db(), w, _top(request, 10, 100))
 
     @app.get("/api/v1/endpoints")
     def endpoints(request: Request) -> dict[str, Any]:
         w = window(request, default_days=7)
-        top = _int_param(request, "top", "invalid_parameter", default=50, low=1, high=500)
+        top = _top(request, 50, 500)
         source = request.query_params.get("source")
         source_id = None
         if source is not None:
@@ -198,6 +197,11 @@ def create_app(
 
     app.add_middleware(AuthMiddleware, token=token)
     return app
+
+
+def _top(request: Request, default: int, high: int) -> int:
+    value = _int_param(request, "top", "invalid_parameter", default=default, low=1, high=high)
+    return default if value is None else value
 
 
 def _int_param(
