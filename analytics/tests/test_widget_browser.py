@@ -95,6 +95,12 @@ def test_widget_renders_and_matches_the_api(browser, api: httpx.Client) -> None:
     assert [float(n[1]) for n in nodes] == [d["uptime_pct"] for d in devices["devices"]]
     assert "josé-phone" in [n[0] for n in nodes]
 
+    people = page.eval_on_selector_all(
+        "#people li[data-user]", "els => els.map(e => [e.dataset.user, Number(e.dataset.requests)])"
+    )
+    assert people == [[u["user"], u["requests"]] for u in usage["per_user"]]
+    assert "josé@example.com" in [p[0] for p in people]
+
     assert page.locator("#load-chart polyline.cpu").count() >= 1
     assert page.locator("#probes li").count() == 2
     assert page.locator(".error-banner").count() == 0

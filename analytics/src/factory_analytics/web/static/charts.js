@@ -40,8 +40,9 @@
     const W = 900, H = 200, L = 44, R = 40, T = 14, B = 26;
     const svg = frame(container, W, H);
     const maxBar = niceMax(Math.max(0, ...points.map((p) => p.bar)));
-    // headroom so the line never sits on the top edge
-    const maxLine = niceMax(Math.max(1, ...points.map((p) => p.line)) * 1.2);
+    // the line counts people: whole-number ticks (4 intervals) and headroom above the top
+    const peak = Math.max(1, ...points.map((p) => p.line));
+    const maxLine = peak <= 12 ? 4 * Math.ceil((peak * 1.25) / 4) : niceMax(peak * 1.2);
     const iw = W - L - R, ih = H - T - B;
     const step = iw / Math.max(1, points.length);
     for (let i = 0; i <= 4; i++) {

@@ -52,6 +52,47 @@
     C.barLine($("usage-chart"), usage.series.map((p) => ({ label: label(p.start, res), bar: p.requests, line: p.active_users })), { barName: "requests", lineName: "active users" });
   }
 
+  function renderPeople(usage) {
+    const list = $("people");
+    list.textContent = "";
+    const people = usage.per_user.slice(0, 6);
+    $("people-empty").hidden = people.length > 0;
+    const max = Math.max(1, ...people.map((p) => p.requests));
+    for (const p of people) {
+      const li = document.createElement("li");
+      li.dataset.user = p.user;
+      li.dataset.requests = String(p.requests);
+      const who = document.createElement("div");
+      const name = document.createElement("div");
+      name.className = "node-name";
+      name.textContent = p.user;
+      const meta = document.createElement("div");
+      meta.className = "node-meta";
+      meta.textContent = p.devices.length ? p.devices.join(" · ") : "no tailnet device seen";
+      who.append(name, meta);
+      const count = document.createElement("span");
+      count.className = "uptime";
+      count.textContent = fmtInt(p.requests);
+      const bar = document.createElement("div");
+      bar.className = "share";
+      bar.append(C.latencyBar(p.requests, p.requests, max));
+      li.append(who, count, bar);
+      list.append(li);
+    }
+    if (usage.totals.anonymous_requests) {
+      const li = document.createElement("li");
+      li.className = "anon";
+      const label = document.createElement("div");
+      label.className = "node-meta";
+      label.textContent = "anonymous (tagged servers, outside the tailnet)";
+      const count = document.createElement("span");
+      count.className = "uptime muted";
+      count.textContent = fmtInt(usage.totals.anonymous_requests);
+      li.append(label, count);
+      list.append(li);
+    }
+  }
+
   function renderEndpoints(data) {
     const rows = data.endpoints.slice(0, 8);
     const tbody = $("endpoints").querySelector("tbody");
@@ -183,7 +224,7 @@
     const q = windowQuery();
     document.querySelectorAll(".windows a").forEach((a) => a.classList.toggle("active", a.dataset.window === q));
     const results = await Promise.allSettled([
-      get(`api/v1/usage?${q}`).then(renderUsage),
+      get(`api/v1/usage?${q}`).then((u) => { renderUsage(u); renderPeople(u); }),
       get(`api/v1/endpoints?${q}&top=8`).then(renderEndpoints),
       get(`api/v1/devices?${q}`).then(renderDevices),
       get("api/v1/system?hours=24").then(renderSystem),
