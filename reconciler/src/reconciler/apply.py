@@ -36,6 +36,7 @@ def execute_plan(
     providers: Mapping[str, Provider],
     ctx: ExecContext,
     on_action: Callable[[int, int, str], None] = lambda *_: None,
+    on_done: Callable[[str, float, bool], None] = lambda *_: None,
 ) -> ApplyResult:
     result = ApplyResult(completed=ctx.completed)
     start = time.monotonic()
@@ -50,12 +51,14 @@ def execute_plan(
         try:
             providers[action.provider].execute(action, ctx)
         except ApplyError as exc:
+            on_done(action.id, time.monotonic() - began, False)
             if action.verb == CoreVerb.PULL_IMAGE:
                 pull_failures.append(exc)
                 continue
             result.failed = exc
             break
         result.durations[action.id] = time.monotonic() - began
+        on_done(action.id, result.durations[action.id], True)
         ctx.completed.append(action.id)
     if pull_failures:
         first = pull_failures[0]

@@ -225,7 +225,11 @@ def _cmd_apply(session: Session) -> int:
         def on_action(index: int, total: int, text: str) -> None:
             out.print(f"[bold][{index}/{total}][/bold] {text}")
 
-        result = execute_plan(plan, providers, ctx, on_action)
+        def on_done(action_id: str, seconds: float, ok: bool) -> None:
+            verdict = "[green]done[/green]" if ok else "[red]failed[/red]"
+            out.print(f"  {verdict} [dim]({seconds:.1f}s)[/dim]")
+
+        result = execute_plan(plan, providers, ctx, on_action, on_done)
     if args.json:
         print(json.dumps({**plan_document(plan), "result": _result(result)}, indent=2))
     _summary(out, plan, result)

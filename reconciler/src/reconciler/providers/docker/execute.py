@@ -86,13 +86,16 @@ class DockerExecutor:
         ref = action.params["ref"]
         repo, tag = parse_repository_tag(ref)
         ctx.progress(f"pulling {ref}")
+        layers: dict[str, str] = {}
         try:
             for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
                 if "error" in event:
                     raise docker.errors.APIError(event["error"])
-                status = event.get("status")
-                if status and event.get("progress"):
-                    ctx.progress(f"{ref}: {status} {event.get('progress', '')}".strip())
+                layer, status = event.get("id"), event.get("status")
+                # one line per layer and state change, not one per progress tick
+                if layer and status and layers.get(layer) != status:
+                    layers[layer] = status
+                    ctx.progress(f"{ref}: {layer} {status}")
             self.api.inspect_image(ref)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             detail = str(getattr(exc, "explanation", None) or exc)

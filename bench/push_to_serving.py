@@ -1,0 +1,225 @@
+"""Push-to-serving: from `git push` (a new commit on main) to the MCP container serving the
+image built from it, with `.forgejo/workflows/deploy.yml` executed by act in host mode.
+
+    python bench/push_to_serving.py [--runs 3] [--write]
+
+Setup (not timed): a scratch copy of this repository whose stack runs here (tests/e2e/
+stack_scratch.py: project pipe2e, registry stand-in image, Forgejo/runners/tailnet left
+out), the registry deployed by `gitops apply`, then one warm-up run of the workflow (builds
+the nox environments and the layer cache, as a runner that has deployed before has them).
+
+Timed, each run: commit a one-line change to mcp/src, run the deploy workflow (build both
+images, push, verify digests, plan, apply by digest), then poll until
+http://127.0.0.1:20561/healthz answers 200 from a container whose image is the new digest.
+
+Peer, same run, same change: the hand-run pipeline this repository replaces
+(../shared/factory-infra-history.md): `docker build --no-cache` of the image, push, then the
+same `gitops apply` by digest. A GitOps controller that polls every 3 minutes adds 0-180 s
+(90 s on average) of waiting before either starts; that is stated, not measured.
+
+`--write` replaces this benchmark's section of bench/RESULTS.md. Cleans up after itself
+(containers, volumes, network and images of project pipe2e; not the base image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+from act_runner import run_act  # noqa: E402
+from e2e_support import BASE_IMAGE, REGISTRY_IMAGE, copy_worktree, git, has_image, run  # noqa: E402
+from stack_scratch import PROJECT, REGISTRY_PORT, SERVICE_PORTS, make_runnable_here, registry_only  # noqa: E402  # noqa: E402
+
+RESULTS = BENCH / "RESULTS.md"
+START = "<!-- bench:push-to-serving:start -->"
+END = "<!-- bench:push-to-serving:end -->"
+ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
+MCP_URL = f"http://127.0.0.1:{SERVICE_PORTS['mcp']}/healthz"
+BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}
+LABEL = "dev.chocolate-factory.gitops.project"
+
+
+def _secrets(repo: Path) -> dict[str, str]:
+    return {
+        "".join(c if c.isalnum() else "_" for c in p.name).upper(): p.read_text().strip()
+        for p in sorted((repo / ".secrets").iterdir())
+    }
+
+
+def _cleanup(client: docker.DockerClient) -> None:
+    selector = {"label": f"{LABEL}={PROJECT}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=selector):
+        network.remove()
+    for image in client.images.list():
+        for tag in image.tags:
+            if tag.startswith(ADDRESS + "/"):
+                client.images.remove(tag, force=True)
+
+
+def _serving(client: docker.DockerClient, digest: str, timeout: float = 120) -> float:
+    """Seconds until the MCP answers 200 from a container of `digest` (polling every 0.2 s)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            container = client.containers.get(f"{PROJECT}-mcp")
+            ref = container.labels.get("dev.chocolate-factory.gitops.image-ref", "")
+            if ref.endswith(digest) and httpx.get(MCP_URL, timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except (docker.errors.NotFound, httpx.HTTPError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"mcp did not serve {digest} within {timeout}s")
+
+
+def _digest(client: docker.DockerClient, ref: str) -> str:
+    for repo_digest in client.images.get(ref).attrs.get("RepoDigests", []):
+        if repo_digest.startswith(f"{ADDRESS}/factory/mcp@"):
+            return repo_digest.split("@", 1)[1]
+    raise RuntimeError(f"{ref} has no digest in {ADDRESS}")
+
+
+def _change(repo: Path, n: int) -> None:
+    target = repo / "mcp" / "src" / "factory_mcp" / "__init__.py"
+    target.write_text(target.read_text() + f"# push-to-serving bench change {n}\n")
+    git(repo, "commit", "-q", "-am", f"bench change {n}")
+
+
+def _ours(repo: Path, client: docker.DockerClient, secrets: dict[str, str]) -> tuple[float, float]:
+    started = time.monotonic()
+    result = run_act(repo, "deploy.yml", secrets=secrets, env=BUILD_ENV)
+    if result.returncode != 0:
+        raise RuntimeError(result.log[-4000:])
+    sha = git(repo, "rev-parse", "HEAD")
+    waited = _serving(client, _digest(client, f"{ADDRESS}/factory/mcp:{sha}"))
+    return time.monotonic() - started, waited
+
+
+def _peer(repo: Path, client: docker.DockerClient, secrets: dict[str, str]) -> float:
+    """History's way: --no-cache build, push, then the same apply by digest."""
+    sha = git(repo, "rev-parse", "HEAD")
+    ref = f"{ADDRESS}/factory/mcp:{sha}"
+    started = time.monotonic()
+    run(["docker", "build", "-q", "--no-cache", "-f", "mcp/Dockerfile", "-t", ref,
+         "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg", "PIP_NO_INDEX=1", "."],
+        cwd=repo)  # fmt: skip
+    auth = {"username": "ci", "password": secrets["REGISTRY_CI_PASSWORD"]}
+    for _ in client.images.push(f"{ADDRESS}/factory/mcp", tag=sha, auth_config=auth, stream=True):
+        pass
+    digest = _digest(client, ref)
+    pinned = [f"mcp={ADDRESS}/factory/mcp@{digest}"]
+    analytics = subprocess.run(
+        [sys.executable, "-m", "reconciler.pipeline", "overrides"], cwd=repo,
+        capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    pinned += [p for p in analytics if p.startswith("analytics=")]
+    args = [arg for pair in pinned for arg in ("--image", pair)]
+    env_secrets = {**secrets}
+    run([str(Path(sys.executable).parent / "gitops"), "--dir", "gitops", "apply", "--yes", *args],
+        cwd=repo, env={**os.environ, **env_secrets})  # fmt: skip
+    _serving(client, digest)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    args = parser.parse_args()
+    client = docker.from_env()
+    if not has_image(client, REGISTRY_IMAGE):
+        raise SystemExit(f"{REGISTRY_IMAGE} is missing: run the e2e tests once (they build it)")
+    ours: list[tuple[float, float]] = []
+    peer: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="push-to-serving-") as tmp:
+        repo = copy_worktree(Path(tmp) / "repo")
+        make_runnable_here(repo, REGISTRY_IMAGE)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "scratch stack")
+        bootstrap = registry_only(repo)
+        (repo / ".git" / "info" / "exclude").write_text("gitops-bootstrap/\n")
+        _cleanup(client)
+        try:
+            run([str(Path(sys.executable).parent / "gitops"), "--dir", str(bootstrap), "apply",
+                 "--yes"], cwd=repo)  # fmt: skip
+            for name in ("analytics_token", "mcp_auth_token"):
+                (repo / ".secrets" / name).write_text(f"bench-{name}-value-0123456789\n")
+            secrets = _secrets(repo)
+            warm = run_act(repo, "deploy.yml", secrets=secrets, env=BUILD_ENV)
+            if warm.returncode != 0:
+                raise RuntimeError(warm.log[-4000:])
+            print(f"warm-up (cold caches): {warm.seconds:.1f}s", flush=True)
+            for n in range(args.runs):
+                _change(repo, 2 * n)
+                ours.append(_ours(repo, client, secrets))
+                print(f"run {n + 1}: ours {ours[-1][0]:.1f}s", flush=True)
+                _change(repo, 2 * n + 1)
+                peer.append(_peer(repo, client, secrets))
+                print(f"run {n + 1}: peer {peer[-1]:.1f}s", flush=True)
+        finally:
+            _cleanup(client)
+    _report(ours, peer, args.runs, args.write)
+    return 0
+
+
+def _row(name: str, values: list[float]) -> str:
+    stats = (statistics.median(values), min(values), max(values))
+    return f"| {name} | " + " | ".join(f"{v:.1f} s" for v in stats) + " |"
+
+
+def _report(ours: list[tuple[float, float]], peer: list[float], runs: int, write: bool) -> None:
+    total = [t for t, _ in ours]
+    ours_row = _row("push-to-serving, deploy.yml with act (ours)", total)
+    peer_row = _row("peer: `docker build --no-cache` + push + same apply (hand-run way)", peer)
+    section = f"""{START}
+## Push to serving (issue 4)
+
+`python bench/push_to_serving.py --runs {runs} --write` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC,
+{json.dumps(sorted(round(t, 1) for t in total))} s). A one-line commit to mcp/src, then
+`.forgejo/workflows/deploy.yml` run by act in host mode (build both images, push, verify
+digests through the registry API, plan, `gitops apply --image` by digest), until the MCP
+answers on its port from the new digest. Warm: nox environments and layer cache from an
+earlier deploy (one untimed warm-up run). Target: under 60 s warm.
+
+| | median | min | max |
+|---|---|---|---|
+{ours_row}
+{peer_row}
+
+A controller polling git every 3 minutes (the usual GitOps anchor) adds 0-180 s, 90 s on
+average, before its deploy starts; push-triggered Actions add none. On a real Forgejo runner
+the job also waits for the runner to fetch it (`fetch_interval` 2 s) and, in a fresh job
+container, installs nox and creates its environments (cold: the warm-up run above).
+{END}"""
+    print(section)
+    if write:
+        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+        if START in text and END in text:
+            before, _, rest = text.partition(START)
+            _, _, after = rest.partition(END)
+            text = before + section + after
+        else:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+        RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
