@@ -110,7 +110,10 @@ def test_build_push_verify_and_rebuild_from_cache(
         )
         assert config["User"] == "1000:1000"  # gitops secret_files are owned by uid 1000
         assert config["Healthcheck"]["Test"][0] == "CMD"
-        assert config["Labels"]["org.opencontainers.image.revision"] == sha
+        inputs = [".dockerignore", f"{image['service']}/src"]
+        inputs += ["reconciler/src"] if image["service"] == "analytics" else []
+        revision = git(repo, "log", "-1", "--format=%H", "--", *inputs)
+        assert config["Labels"]["org.opencontainers.image.revision"] == revision
         assert config["Labels"]["org.opencontainers.image.created"].endswith("Z")
         assert config["Cmd"][-2:] == ["--port", "8000"]
 

@@ -116,3 +116,18 @@ def test_main_exits_1_and_never_prints_the_value(
     err = capsys.readouterr().err
     assert "gitops/registry.yaml:5:" in err
     assert "hunter2" not in err
+
+
+def test_fields_naming_a_secret_accept_names_not_values() -> None:
+    text = (
+        "users:\n  - name: ci\n    password_secret: registry-ci-password\n"
+        "credentials:\n  api_key: tailscale_api_key\n"
+        "  oauth:\n    client_secret: tailscale_oauth_client_secret\n"
+        "other:\n  password_secret: Xk29dLq0pW8z\n"
+        "credentials2:\n  api_key: tailscale_api_key\n"
+    )
+    findings = check_file("gitops/registry/registry.yaml", text)
+    assert [(f.line, f.problem) for f in findings] == [
+        (9, "'password_secret' holds a plaintext secret"),
+        (11, "'api_key' holds a plaintext secret"),
+    ]

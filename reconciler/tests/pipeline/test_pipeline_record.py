@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from reconciler.pipeline.build import PipelineBuildError, requirements
-from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, read_commit
+from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, last_change, read_commit
 from reconciler.pipeline.images import BuiltImage, Record, image_overrides, write_record
 from reconciler.pipeline.push import Credentials, registry_credentials
+
+INPUTS = (".dockerignore", "mcp/Dockerfile", "mcp/pyproject.toml", "mcp/src")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -41,7 +43,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_commit_tags_are_sha_and_sanitised_branch(repo: Path) -> None:
-    commit = read_commit(repo)
+    commit = read_commit(repo, INPUTS)
     assert commit.sha == _git(repo, "rev-parse", "HEAD")
     assert commit.tags == (commit.sha, "feature-new-tools")
     assert commit.source == "https://forgejo.example/factory/gitops"  # no token in a label
@@ -53,15 +55,30 @@ def test_forgejo_ref_name_wins_and_dirty_inputs_are_marked(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_REF_NAME", "main")
-    (repo / "mcp" / "new.py").write_text("x = 1\n")
-    commit = read_commit(repo)
+    (repo / "mcp" / "src").mkdir()
+    (repo / "mcp" / "src" / "new.py").write_text("x = 1\n")
+    commit = read_commit(repo, INPUTS)
     assert commit.dirty
     assert commit.tags == (f"{commit.sha}-dirty", "main")
 
 
 def test_edits_outside_the_build_inputs_do_not_make_a_build_dirty(repo: Path) -> None:
     (repo / "README.md").write_text("docs\n")
-    assert not read_commit(repo).dirty
+    (repo / "mcp" / "tests").mkdir()
+    (repo / "mcp" / "tests" / "test_new.py").write_text("def test_x():\n    pass\n")
+    assert not read_commit(repo, INPUTS).dirty
+
+
+def test_revision_is_the_last_commit_touching_the_inputs(repo: Path) -> None:
+    first = _git(repo, "rev-parse", "HEAD")
+    (repo / "mcp" / "tests").mkdir()
+    (repo / "mcp" / "tests" / "test_new.py").write_text("def test_x():\n    pass\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "tests only")
+    assert last_change(repo, INPUTS)[0] == first  # same image, same digest, no recreate
+    (repo / "mcp" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    _git(repo, "commit", "-q", "-am", "metadata")
+    assert last_change(repo, INPUTS)[0] == _git(repo, "rev-parse", "HEAD")
 
 
 def test_branch_tag_rules() -> None:

@@ -9,7 +9,9 @@ names them. This hook fails the commit, with file:line and how to fix it, when:
   `*.htpasswd`, or any file whose lines look like `user:$2y$…` bcrypt entries);
 - a gitops/ YAML key that names a secret (password, token, api_key, …) holds a literal value
   instead of a reference (`${NAME}`, `secret:NAME`, `env:NAME`, `file:PATH`, a mapping such as
-  `{secret: NAME}`, a `*_FILE` key, or SOPS `ENC[…]`);
+  `{secret: NAME}`, a `*_FILE` key, or SOPS `ENC[…]`). Fields that hold a secret's *name* by
+  this repository's convention (`*_secret` keys, keys under `credentials:`) may hold a
+  lower-case name such as `registry-ci-password`, never a value-shaped string;
 - any gitops/ file contains key material (PEM private keys, Tailscale `tskey-` keys, URLs with
   `user:password@`).
 
@@ -84,6 +86,12 @@ REFERENCE_VALUE = re.compile(
     )$""",
     re.VERBOSE,
 )
+# Fields that name a secret by convention in gitops/ (`password_secret: registry-ci-password`,
+# `credentials: {api_key: tailscale_api_key}`) hold a name: lower-case words joined by - or _
+# (words of letters, or numbers). A value with letters and digits mixed in one word, upper
+# case or symbols is a value, not a name, and is refused.
+NAME_SHAPE = re.compile(r"^[a-z]+(?:[-_](?:[a-z]+|[0-9]+))+$")
+NAMING_PARENTS = frozenset({"credentials", "secrets"})
 CONTENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PEM private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("a Tailscale key", re.compile(r"\btskey-(auth|api|client|scim|webhook)-[A-Za-z0-9]+-\w+")),
@@ -163,7 +171,15 @@ def _literal_finding(path: str, line: int, key: str) -> Finding:
     )
 
 
-def _walk(path: str, node: object, lines: Sequence[str]) -> Iterator[Finding]:
+def names_a_secret(key: str, parent: str | None, value: str) -> bool:
+    """True for `password_secret: registry-ci-password`: a field that holds a secret's name."""
+    naming_field = key.lower().endswith("_secret") or (parent or "").lower() in NAMING_PARENTS
+    return naming_field and bool(NAME_SHAPE.match(value.strip()))
+
+
+def _walk(
+    path: str, node: object, lines: Sequence[str], parent: str | None = None
+) -> Iterator[Finding]:
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             line = node.lc.key(key)[0] + 1
@@ -171,11 +187,12 @@ def _walk(path: str, node: object, lines: Sequence[str]) -> Iterator[Finding]:
                 isinstance(key, str)
                 and is_secret_key(key)
                 and isinstance(value, str)
-                and not is_reference(str(value))
+                and not is_reference(value)
+                and not names_a_secret(key, parent, value)
                 and not _allowed(lines, line)
             ):
                 yield _literal_finding(path, line, key)
-            yield from _walk(path, value, lines)
+            yield from _walk(path, value, lines, key if isinstance(key, str) else None)
     elif isinstance(node, CommentedSeq):
         for index, item in enumerate(node):
             line = node.lc.item(index)[0] + 1
@@ -183,7 +200,7 @@ def _walk(path: str, node: object, lines: Sequence[str]) -> Iterator[Finding]:
                 key, _, value = item.partition("=")
                 if is_secret_key(key) and not is_reference(value) and not _allowed(lines, line):
                     yield _literal_finding(path, line, key)
-            yield from _walk(path, item, lines)
+            yield from _walk(path, item, lines, parent)
 
 
 def _content_findings(path: str, lines: Sequence[str]) -> Iterator[Finding]:

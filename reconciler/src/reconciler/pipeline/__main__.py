@@ -31,9 +31,10 @@ from reconciler.pipeline.build import (
     requirements,
 )
 from reconciler.pipeline.declared import DeclarationError
-from reconciler.pipeline.gitinfo import GitError, read_commit
+from reconciler.pipeline.gitinfo import Commit, GitError, read_commit
 from reconciler.pipeline.images import (
     Record,
+    all_inputs,
     image_overrides,
     present_images,
     read_record,
@@ -53,9 +54,13 @@ def _client() -> docker.DockerClient:
         raise PipelineBuildError(f"cannot reach the Docker engine: {exc}") from exc
 
 
+def _commit(root: Path) -> Commit:
+    return read_commit(root, all_inputs(present_images(root)))
+
+
 def cmd_build(root: Path) -> int:
-    commit = read_commit(root)
     specs = present_images(root)
+    commit = read_commit(root, all_inputs(specs))
     if not specs:
         raise PipelineBuildError(
             "no image to build: neither mcp/Dockerfile nor analytics/Dockerfile"
@@ -91,7 +96,7 @@ def cmd_build(root: Path) -> int:
 def cmd_push(root: Path) -> int:
     from reconciler.pipeline.push import push_all
 
-    commit = read_commit(root)
+    commit = _commit(root)
     record = read_record(root)
     if record is None or record.commit != commit.sha:
         raise PipelineBuildError(
@@ -113,7 +118,7 @@ def cmd_overrides(root: Path, *, from_registry: bool) -> int:
     From build/images.json when it is for this commit; with --from-registry, otherwise from
     the registry's `<sha>` tags (what a scheduled drift check on a fresh checkout needs).
     """
-    sha = read_commit(root).sha
+    sha = _commit(root).sha
     overrides = image_overrides(root, sha)
     if not overrides and from_registry:
         from reconciler.pipeline.push import pushed_digests

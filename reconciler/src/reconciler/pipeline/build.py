@@ -23,7 +23,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from reconciler.pipeline.gitinfo import Commit
+from reconciler.pipeline.gitinfo import Commit, last_change
 from reconciler.pipeline.images import BuiltImage, ImageSpec
 
 WHEELHOUSE = Path("build") / "wheelhouse"
@@ -119,7 +119,10 @@ def build_image(
 ) -> BuiltImage:
     """Build one image, tag it `<registry>/<repo>:<tag>` for every commit tag, return it."""
     repository = f"{registry}/{spec.repository}"
-    buildargs = {"SOURCE": commit.source, "REVISION": commit.sha, "CREATED": commit.created}
+    revision, created = last_change(root, spec.inputs)
+    if commit.dirty:
+        revision = f"{revision}-dirty"
+    buildargs = {"SOURCE": commit.source, "REVISION": revision, "CREATED": created}
     if base_image:
         buildargs["BASE_IMAGE"] = base_image
     if offline:

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-# What the pipeline builds from; edits elsewhere (docs, gitops/) do not make a build dirty.
-BUILD_INPUTS = (".dockerignore", "reconciler", "mcp", "analytics")
 _TAG_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -84,11 +82,27 @@ def _branch(root: Path) -> str | None:
     return None if name == "HEAD" else name
 
 
-def read_commit(root: Path) -> Commit:
-    """The commit checked out at `root`, and whether the build inputs differ from it."""
+def last_change(root: Path, paths: tuple[str, ...]) -> tuple[str, str]:
+    """(sha, RFC 3339 UTC time) of the last commit that touched `paths`.
+
+    An image's `revision` and `created` labels come from here, not from HEAD: a commit that
+    changes nothing an image is built from rebuilds it to the very same image and digest,
+    so a docs-only push recreates nothing.
+    """
+    present = [p for p in paths if (root / p).exists()]
+    out = _git(root, "log", "-1", "--format=%H %ct", "HEAD", "--", *present) if present else ""
+    if not out:
+        out = _git(root, "log", "-1", "--format=%H %ct", "HEAD")
+    sha, epoch = out.split()
+    return sha, datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_commit(root: Path, inputs: tuple[str, ...]) -> Commit:
+    """The commit checked out at `root`, and whether the build `inputs` differ from it
+    (edits elsewhere, tests, docs, gitops/, do not make a build dirty)."""
     sha = _git(root, "rev-parse", "HEAD")
     epoch = int(_git(root, "log", "-1", "--format=%ct", "HEAD"))
     created = datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    present = [p for p in BUILD_INPUTS if (root / p).exists()]
+    present = [p for p in inputs if (root / p).exists()]
     dirty = bool(_git(root, "status", "--porcelain", "--", *present)) if present else False
     return Commit(sha=sha, branch=_branch(root), created=created, source=_source(root), dirty=dirty)

@@ -24,15 +24,36 @@ class ImageSpec(BaseModel):
     service: str
     package_dir: str
     repository: str
+    uses: tuple[str, ...] = ()  # other local packages the image installs
 
     @property
     def dockerfile(self) -> str:
         return f"{self.package_dir}/Dockerfile"
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Paths the image is built from, as the .dockerignore allow-list sends them (its
+        revision is the last commit touching them; tests and docs are not among them)."""
+        sources = [
+            f"{package}/{part}"
+            for package in (self.package_dir, *self.uses)
+            for part in ("pyproject.toml", "README.md", "src")
+        ]
+        return (".dockerignore", self.dockerfile, *sources)
+
+
+def all_inputs(specs: list[ImageSpec]) -> tuple[str, ...]:
+    return tuple(sorted({path for spec in specs for path in spec.inputs}))
+
 
 IMAGES: tuple[ImageSpec, ...] = (
     ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp"),
-    ImageSpec(service="analytics", package_dir="analytics", repository="factory/analytics"),
+    ImageSpec(
+        service="analytics",
+        package_dir="analytics",
+        repository="factory/analytics",
+        uses=("reconciler",),
+    ),
 )
 
 
