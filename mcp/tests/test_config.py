@@ -76,3 +76,19 @@ def test_cli_exits_2_with_the_message() -> None:
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without a bearer token" in result.stderr
     assert result.stdout == ""
+
+
+def test_tool_allow_list_exposes_only_named_tools(scenario, analytics) -> None:
+    from factory_mcp.server import build_server
+
+    from .conftest import make_deps
+
+    server = build_server(
+        make_deps(scenario, analytics, {"FACTORY_MCP_TOOLS": "get_current_price, get_alerts"})
+    )
+    assert sorted(t.name for t in server._tool_manager.list_tools()) == [
+        "get_alerts",
+        "get_current_price",
+    ]
+    with pytest.raises(ConfigError, match="unknown tools: get_everything"):
+        build_server(make_deps(scenario, analytics, {"FACTORY_MCP_TOOLS": "get_everything"}))

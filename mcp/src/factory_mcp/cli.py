@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     deps = build_deps(settings)
-    server = build_server(deps)
     try:
+        server = build_server(deps)
         if args.transport == "http":
             app = build_http_app(
                 server,

@@ -35,6 +35,7 @@ class Settings(BaseModel):
     retries: int = Field(default=2, ge=0, le=5)
     cache_ttl_s: float = Field(default=60.0, ge=0, le=3600)
     allowed_hosts: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
     log_level: str = "INFO"
 
 
@@ -89,6 +90,7 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build Settings from an environment mapping (os.environ in production, a dict in tests)."""
     hosts = tuple(h.strip() for h in env.get("MCP_ALLOWED_HOSTS", "").split(",") if h.strip())
+    tools = tuple(t.strip() for t in env.get("FACTORY_MCP_TOOLS", "").split(",") if t.strip())
     level = env.get("FACTORY_MCP_LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(
@@ -112,5 +114,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         retries=int(_number(env, "FACTORY_MCP_RETRIES", 2, 0, 5)),
         cache_ttl_s=_number(env, "FACTORY_MCP_CACHE_TTL", 60.0, 0, 3600),
         allowed_hosts=hosts,
+        tools=tools,
         log_level=level,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from factory_mcp import __version__, guide, schema
+from factory_mcp.config import ConfigError
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tools import analytics, conditions, prices, production, system
@@ -34,5 +35,22 @@ def build_server(deps: Deps) -> MCPServer:
     for module in (prices, production, conditions, system, analytics):
         module.register(server, deps, runner)
     guide.register(server, deps.now)
+    _keep_only(server, deps.settings.tools)
     schema.compact_tools(server)
     return server
+
+
+def _keep_only(server: MCPServer, wanted: tuple[str, ...]) -> None:
+    """FACTORY_MCP_TOOLS: expose only the named tools (less context); unknown names fail."""
+    if not wanted:
+        return
+    known = [tool.name for tool in server._tool_manager.list_tools()]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"FACTORY_MCP_TOOLS names unknown tools: {', '.join(unknown)}; "
+            f"choose from {', '.join(known)}"
+        )
+    for name in known:
+        if name not in wanted:
+            server.remove_tool(name)
