@@ -20,6 +20,7 @@ from reconciler.resources import (
     BootstrapStep,
     Compiled,
     ContainerSpec,
+    EnvValue,
     GeneratedSecret,
     Healthcheck,
     Mount,
@@ -157,7 +158,9 @@ def _bootstrap(doc: Forgejo, ctx: CompileContext) -> tuple[BootstrapStep, ...]:
         'exec forgejo admin user generate-access-token --username "$0" --token-name "$1" '
         '--scopes "$2" --raw'
     )
-    password = {"FORGEJO_ADMIN_PASSWORD": SecretRef(secret=admin.password_secret)}
+    password: dict[str, EnvValue] = {
+        "FORGEJO_ADMIN_PASSWORD": SecretRef(secret=admin.password_secret)
+    }
     return (
         BootstrapStep(
             id=step + "backup-dir",

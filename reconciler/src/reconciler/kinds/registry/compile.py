@@ -16,6 +16,7 @@ from reconciler.resources import (
     Compiled,
     ComputedSecret,
     ContainerSpec,
+    EnvValue,
     GeneratedSecret,
     Healthcheck,
     Mount,
@@ -54,9 +55,9 @@ def htpasswd_function(inputs: Mapping[str, str], params: Mapping[str, str]) -> s
     return render_htpasswd(inputs)
 
 
-def registry_env(doc: Registry, *, read_only: bool = False) -> dict[str, str]:
+def registry_env(doc: Registry, *, read_only: bool = False) -> dict[str, EnvValue]:
     """The REGISTRY_* overrides (distribution reads them over its config file)."""
-    env = {
+    env: dict[str, EnvValue] = {
         "REGISTRY_AUTH": "htpasswd",
         "REGISTRY_AUTH_HTPASSWD_REALM": doc.realm,
         "REGISTRY_AUTH_HTPASSWD_PATH": HTPASSWD_PATH,
@@ -112,7 +113,7 @@ def compile_registry(doc: Registry, ctx: CompileContext) -> Compiled:
             source=ctx.here("users"),
         )
     )
-    ports = ()
+    ports: tuple[PortSpec, ...] = ()
     if doc.port is not None:
         ports = (
             PortSpec(

@@ -18,10 +18,12 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import docker.errors
+from docker.models.containers import Container
 
 from reconciler.errors import GitopsError
 from reconciler.kinds.registry.compile import registry_env
@@ -47,7 +49,7 @@ def _registry(gitops_dir: Path, wanted: str | None) -> tuple[str, Registry, str 
     raise GCError(f"no Registry named {wanted!r} under {gitops_dir} ({names})")
 
 
-def _wait_healthy(container: docker.models.containers.Container, timeout: float) -> None:
+def _wait_healthy(container: Container, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container.reload()
@@ -66,7 +68,7 @@ def collect_garbage(
     doc: Registry,
     *,
     dry_run: bool = False,
-    progress=print,
+    progress: Callable[[str], object] = print,
 ) -> str:
     """Stop → `registry garbage-collect` → start; returns the collector's output."""
     name = container_name(project, doc.name)
@@ -75,7 +77,7 @@ def collect_garbage(
     except docker.errors.NotFound as exc:
         raise GCError(f"container {name} does not exist: deploy first (`just deploy`)") from exc
     image = registry.attrs["Image"]
-    env = {**registry_env(doc, read_only=True)}
+    env = {k: str(v) for k, v in registry_env(doc, read_only=True).items()}  # no SecretRef there
     command = ["registry", "garbage-collect", doc.config_path]
     if dry_run:
         command.insert(2, "--dry-run")
@@ -101,16 +103,15 @@ def collect_garbage(
             stderr=True,
         )
     except docker.errors.ContainerError as exc:
-        raise GCError(
-            f"registry garbage-collect exited {exc.exit_status}: "
-            f"{(exc.stderr or b'').decode(errors='replace')[-2000:]}"
-        ) from exc
+        stderr = exc.stderr
+        text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr or "")
+        raise GCError(f"registry garbage-collect exited {exc.exit_status}: {text[-2000:]}") from exc
     finally:
         if was_running:
             progress(f"starting {name}")
             registry.start()
             _wait_healthy(registry, doc.health_timeout)
-    return output.decode(errors="replace")
+    return output.decode(errors="replace") if isinstance(output, bytes) else str(output)
 
 
 def main(argv: list[str] | None = None) -> int:
