@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from factory_analytics.collectors import dockerlogs
 from factory_analytics.collectors.dockerlogs import (
     DockerConnector,
     DockerLines,
@@ -160,4 +161,17 @@ def test_unreachable_engine_is_a_source_error_with_the_fix(
         ingester.poll()
     with sqlite3.connect(tmp_path / "a.db") as conn:
         assert "not reachable" in conn.execute("SELECT last_error FROM sources").fetchone()[0]
+    ingester.conn.close()
+
+
+def test_long_logs_are_read_in_bounded_steps(
+    client, writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container with more output than one read takes is streamed in steps, each ending at a
+    cursor, and still every line is taken exactly once."""
+    monkeypatch.setattr(dockerlogs, "MAX_LINES", 7)
+    db = tmp_path / "a.db"
+    ingester = LogIngester(open_database(db), "writer", DockerLines(client, writer.name))
+    assert ingester.poll() == len(FIRST)
+    assert totals(db) == (50, 50, 1)
     ingester.conn.close()

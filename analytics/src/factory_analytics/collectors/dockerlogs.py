@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,8 @@ class DockerLines:
         self.target = container
 
     def read(self, cursor: dict[str, Any], now: float) -> tuple[list[tuple[str, float]], dict]:
+        """At most MAX_LINES new lines. The log is streamed, never loaded whole: a container
+        with a gigabyte of old output is taken in bounded steps, the cursor after each."""
         try:
             container = self._docker.get().containers.get(self.target)
             if cursor.get("id") != container.id:
@@ -85,16 +88,24 @@ class DockerLines:
             kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": True}
             if since_s > 0:
                 kwargs["since"] = since_s
-            raw: bytes = container.logs(**kwargs)
+            # the stream is always read to its end (lines past MAX_LINES are dropped and read
+            # again next time): closing it early leaks the engine connection in docker-py
+            return self._take(container.logs(stream=True, follow=False, **kwargs), cursor)
         except docker.errors.NotFound as exc:
             raise LogSourceError(f"container {self.target!r} not found") from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
             self._docker.reset()
             raise LogSourceError(f"Docker API: {exc}") from exc
+
+    @staticmethod
+    def _take(
+        stream: Iterator[bytes], cursor: dict[str, Any]
+    ) -> tuple[list[tuple[str, float]], dict]:
         base_ns, skip = int(cursor["ns"]), int(cursor["n"])
         last_ns, count = base_ns, skip
         out: list[tuple[str, float]] = []
-        for raw_line in raw.decode("utf-8", "replace").split("\n"):
+        full = False
+        for raw_line in _lines(stream):
             stamp, _, line = raw_line.partition(" ")
             ns = parse_docker_time(stamp)
             if ns is None or ns < base_ns:
@@ -102,16 +113,31 @@ class DockerLines:
             if ns == base_ns and skip > 0:
                 skip -= 1  # taken by an earlier read
                 continue
+            if full:
+                continue  # drain without keeping
             if ns == last_ns:
                 count += 1
             else:
                 last_ns, count = ns, 1
             out.append((line.rstrip("\r"), ns / 1e9))
-            if len(out) >= MAX_LINES:
-                break
+            full = len(out) >= MAX_LINES
         if not out:
             return [], cursor
         return out, {"id": cursor["id"], "ns": last_ns, "n": count}
+
+
+def _lines(stream: Iterator[bytes]) -> Iterator[str]:
+    """Complete lines from the engine's chunks (a frame may hold part of a line or several)."""
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        if b"\n" not in pending:
+            continue
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 def parse_docker_time(stamp: str) -> int | None:
