@@ -87,3 +87,23 @@ def test_cli_reports_config_errors_with_exit_1(tmp_path: Path, capsys) -> None:
     path.write_text(f"database: {tmp_path / 'db' / 'a.db'}\n")
     assert main(["--config", str(path), "migrate"]) == 0
     assert (tmp_path / "db" / "a.db").exists()
+
+
+def test_without_tailscale_credentials_the_gap_explains_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory_analytics.service import Service
+    from factory_analytics.store.db import open_database
+    from factory_analytics.store.state_queries import collector_status
+
+    for name in ("TAILSCALE_API_KEY", "TAILSCALE_API_KEY_FILE", "TAILSCALE_OAUTH_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "a.yaml"
+    path.write_text(f"database: {tmp_path / 'a.db'}\nsystem: {{enabled: false}}\n")
+    service = Service(load_config(path, environ={}))
+    assert [t.name for t in service.tasks] == ["retention"]
+    service.stop()
+    conn = open_database(tmp_path / "a.db")
+    _, error, _ = collector_status(conn, "tailnet")
+    conn.close()
+    assert "TAILSCALE_API_KEY" in error

@@ -26,6 +26,7 @@ from factory_analytics.collectors.tailnet import TailnetCollector
 from factory_analytics.config import AnalyticsConfig
 from factory_analytics.store.db import open_database
 from factory_analytics.store.retention import prune
+from factory_analytics.store.writes import record_collector
 from factory_analytics.timeutil import now as wall_clock
 
 log = logging.getLogger("factory_analytics")
@@ -83,10 +84,14 @@ class Service:
                 collector = TailnetCollector(self._conn(), client, cfg.tailnet.interval_seconds)
                 tasks.append(Task("tailnet", cfg.tailnet.interval_seconds, collector.poll))
             else:
-                log.warning(
-                    "tailnet presence disabled: set TAILSCALE_API_KEY(_FILE) or "
+                message = (
+                    "no Tailscale credentials: set TAILSCALE_API_KEY(_FILE) or "
                     "TAILSCALE_OAUTH_CLIENT_ID + TAILSCALE_OAUTH_CLIENT_SECRET(_FILE)"
                 )
+                log.warning("tailnet presence disabled: %s", message)
+                # shown by /api/v1/devices (poll.last_error), so the gap explains itself
+                conn = self._conn()
+                record_collector(conn, "tailnet", wall_clock(), error=message)
         if cfg.system.enabled:
             stats = None
             if cfg.system.containers:

@@ -138,6 +138,9 @@
     const avg = uptimes.length ? uptimes.reduce((a, b) => a + b, 0) / uptimes.length : null;
     setKpi("kpi-online", online, `${online} / ${present.length}`, avg === null ? "no history yet" : `avg uptime ${fmtPct(avg)}`);
     $("nodes-empty").hidden = data.devices.length > 0;
+    const warning = $("nodes-warning");
+    warning.hidden = !data.poll.last_error;
+    warning.textContent = data.poll.last_error ? `Tailnet poll failing since ${data.poll.last_error_at}: ${data.poll.last_error}` : "";
     const res = data.window.resolution;
     for (const d of data.devices) {
       const li = document.createElement("li");
