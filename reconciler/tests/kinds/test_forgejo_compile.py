@@ -215,3 +215,10 @@ def test_runner_flow_follows_the_version() -> None:
 def test_bad_input_is_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         forgejo(**{field: value})
+
+
+def test_names_environment_to_ini_cannot_express_are_errors() -> None:
+    ctx = context("Forgejo/forgejo")
+    result = compile_forgejo(forgejo(app_ini={"bad section": {"KEY": 1}, "ok": {"K Y": 2}}), ctx)
+    assert result.containers == ()
+    assert [p[0] for p in errors(ctx)] == ["app_ini.bad section.KEY", "app_ini.ok.K Y"]

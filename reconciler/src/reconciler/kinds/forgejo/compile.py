@@ -33,7 +33,7 @@ from reconciler.resources import (
     VolumeSpec,
 )
 
-from .app_ini import SECRETS_DIR, render_app_ini
+from .app_ini import SECRETS_DIR, env_name, render_app_ini
 from .model import PINNED_KEYS, Forgejo
 from .versions import parse_version
 
@@ -87,11 +87,20 @@ def pinned_sections(doc: Forgejo) -> dict[str, dict[str, str | bool | SecretRef]
     }
 
 
-def _check_app_ini(doc: Forgejo, ctx: CompileContext) -> None:
+def _check_app_ini(doc: Forgejo, ctx: CompileContext) -> bool:
+    """Pinned keys and names environment-to-ini cannot express are diagnostics."""
+    ok = True
     for section, keys in doc.app_ini.items():
         if not isinstance(keys, dict):
-            continue
+            keys, section = {section: keys}, ""
         for key in keys:
+            try:
+                env_name(section, key)
+            except ValueError as exc:
+                where = ("app_ini", section, key) if section else ("app_ini", key)
+                ctx.error(where, str(exc), fix="use letters, digits, `_`, `.` and `-` only")
+                ok = False
+                continue
             field = PINNED_KEYS.get((section.lower(), key.upper()))
             if field:
                 ctx.error(
@@ -99,6 +108,8 @@ def _check_app_ini(doc: Forgejo, ctx: CompileContext) -> None:
                     f"{section}.{key} is set by the Forgejo kind itself",
                     fix=f"remove it from app_ini; use {field}",
                 )
+                ok = False
+    return ok
 
 
 def _secrets(doc: Forgejo, app_ini_secrets: tuple[str, ...], ctx: CompileContext) -> list:
@@ -197,7 +208,8 @@ def _bootstrap(doc: Forgejo, ctx: CompileContext) -> tuple[BootstrapStep, ...]:
 
 
 def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
-    _check_app_ini(doc, ctx)
+    if not _check_app_ini(doc, ctx):
+        return Compiled()
     version = parse_version(doc.version)
     sections = doc.sections()
     for section, keys in pinned_sections(doc).items():
