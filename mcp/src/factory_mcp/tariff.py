@@ -46,8 +46,14 @@ PERIOD_NAMES: dict[Period, str] = {
 
 
 @lru_cache(maxsize=64)
+def _national(year: int) -> dict[date, str]:
+    """Spain's national holidays of one year (built once: the package loads lazily)."""
+    return dict(holidays.country_holidays("ES", years=year).items())
+
+
+@lru_cache(maxsize=64)
 def _off_peak_holidays(year: int) -> frozenset[date]:
-    national = holidays.country_holidays("ES", years=year)
+    national = _national(year)
     movable = {easter(year) + timedelta(days=offset) for offset in (-3, -2, 1)}
     days = {d for d in national if d not in movable}
     days.add(date(year, 1, 6))  # named explicitly by the Circular
@@ -58,7 +64,7 @@ def holiday_name(day: date) -> str | None:
     """The national holiday that makes `day` all-P3, if any."""
     if day not in _off_peak_holidays(day.year):
         return None
-    return holidays.country_holidays("ES", years=day.year).get(day) or "Epiphany"
+    return _national(day.year).get(day) or "Epiphany"
 
 
 def is_all_day_p3(day: date) -> bool:
