@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import docker
 from rich.console import Console
 
 from reconciler import __version__
@@ -125,11 +126,12 @@ class Session:
         self.desired = with_image_overrides(
             self.project.desired, _overrides(getattr(args, "image", []))
         )
-        self.client = self.options.get("docker_client")
-        if self.client is None:
+        injected = self.options.get("docker_client")
+        if injected is None:
             from reconciler.providers.docker.client import make_client
 
-            self.client = make_client(args.docker_host or stack.docker.host, environ)
+            injected = make_client(args.docker_host or stack.docker.host, environ)
+        self.client: docker.DockerClient = injected
 
     def providers(self) -> dict[str, Provider]:
         from reconciler.providers.docker import DockerProvider

@@ -9,6 +9,7 @@ files always give the same state. Pure: the only I/O is kinds reading files unde
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.errors import Diagnostic
@@ -23,8 +24,11 @@ from reconciler.resources import (
     SecretRequirement,
     VolumeSpec,
 )
+from reconciler.source import SourceLocation
 from reconciler.stack import Stack
 from reconciler.validate import ParsedDocument
+
+Locator = Callable[[tuple[str | int, ...]], SourceLocation]
 
 __all__ = ["compile_stack"]
 
@@ -37,7 +41,7 @@ def compile_stack(
 ) -> tuple[DesiredState, list[Diagnostic]]:
     """Compile every document; returns the state and the diagnostics kinds reported."""
     diagnostics: list[Diagnostic] = []
-    here = stack_doc.locate if stack_doc is not None else _nowhere
+    here: Locator = stack_doc.locate if stack_doc is not None else _nowhere
     parts: list[Compiled] = [
         Compiled(
             networks=(NetworkSpec(name=stack.network, source=here(("network",))),),
@@ -79,14 +83,12 @@ def compile_stack(
     return desired, diagnostics
 
 
-def _nowhere(loc: tuple[str | int, ...]) -> object:
-    from reconciler.source import SourceLocation
-
+def _nowhere(loc: tuple[str | int, ...]) -> SourceLocation:
     return SourceLocation(file="gitops/stack.yaml")
 
 
 def _merge_secrets(
-    stack: Stack, requirements: list[SecretRequirement], here: object
+    stack: Stack, requirements: list[SecretRequirement], here: Locator
 ) -> tuple[tuple[SecretRequirement, ...], list[Diagnostic]]:
     problems: list[Diagnostic] = []
     by_name: dict[str, SecretRequirement] = {}
@@ -99,7 +101,7 @@ def _merge_secrets(
         if current.generate and req.generate and current.generate != req.generate:
             problems.append(
                 Diagnostic(
-                    req.source or current.source or here(("secrets",)),  # type: ignore[operator]
+                    req.source or current.source or here(("secrets",)),
                     "secrets",
                     f"secret {req.name!r} is generated differently by {current.needed_by} "
                     f"and {req.needed_by}",
@@ -115,23 +117,23 @@ def _merge_secrets(
         )
     # stack.yaml's catalogue: how to generate/derive secrets kinds only reference.
     for name, decl in stack.secrets.declare.items():
-        req = by_name.get(name)
+        known = by_name.get(name)
         if decl.generate and decl.derive:
             problems.append(
                 Diagnostic(
-                    here(("secrets", "declare", name)),  # type: ignore[operator]
+                    here(("secrets", "declare", name)),
                     f"secrets.declare.{name}",
                     "give either `generate` or `derive`, not both",
                 )
             )
-        if req is None:
+        if known is None:
             continue
-        if req.generate is None:
-            by_name[name] = req.model_copy(
-                update={"generate": decl.generate or decl.derive, "help": decl.help or req.help}
+        if known.generate is None:
+            by_name[name] = known.model_copy(
+                update={"generate": decl.generate or decl.derive, "help": decl.help or known.help}
             )
-        elif decl.help and not req.help:
-            by_name[name] = req.model_copy(update={"help": decl.help})
+        elif decl.help and not known.help:
+            by_name[name] = known.model_copy(update={"help": decl.help})
     # derived/computed secrets need their inputs: require them on behalf of the result.
     pending = list(by_name.values())
     while pending:
@@ -144,19 +146,19 @@ def _merge_secrets(
             continue
         needed = (f"secret {req.name}",)
         for base in bases:
-            current = by_name.get(base)
-            if current is None:
-                decl = stack.secrets.declare.get(base)
+            found = by_name.get(base)
+            if found is None:
+                declared = stack.secrets.declare.get(base)
                 current = SecretRequirement(
                     name=base,
                     needed_by=needed,
-                    generate=(decl.generate or decl.derive) if decl else None,
-                    help=decl.help if decl else None,
+                    generate=(declared.generate or declared.derive) if declared else None,
+                    help=declared.help if declared else None,
                 )
                 pending.append(current)
             else:
-                current = current.model_copy(
-                    update={"needed_by": tuple(sorted({*current.needed_by, *needed}))}
+                current = found.model_copy(
+                    update={"needed_by": tuple(sorted({*found.needed_by, *needed}))}
                 )
             by_name[base] = current
     return tuple(sorted(by_name.values(), key=lambda r: r.name)), problems

@@ -22,7 +22,7 @@ from reconciler.secrets import SecretStore
 
 __all__ = ["SecretsProvider", "assemble", "build_plan", "with_image_overrides"]
 
-_PHASE = {
+_PHASE: dict[str, int] = {
     CoreVerb.PULL_IMAGE: 0,
     CoreVerb.GENERATE_SECRET: 1,
     CoreVerb.CREATE_NETWORK: 2,
@@ -133,10 +133,10 @@ def assemble(project: str, actions: list[Action], notes: tuple[str, ...] = ()) -
         for dep in action.depends_on:
             dependents[dep].append(aid)
 
-    def key(aid: str) -> tuple[int, str]:
+    def order(aid: str) -> tuple[int, str]:
         return (_PHASE.get(linked[aid].verb, 3), aid)
 
-    ready = [key(aid) for aid, n in indegree.items() if n == 0]
+    ready = [order(aid) for aid, n in indegree.items() if n == 0]
     heapq.heapify(ready)
     ordered: list[Action] = []
     while ready:
@@ -145,7 +145,7 @@ def assemble(project: str, actions: list[Action], notes: tuple[str, ...] = ()) -
         for child in dependents[aid]:
             indegree[child] -= 1
             if indegree[child] == 0:
-                heapq.heappush(ready, key(child))
+                heapq.heappush(ready, order(child))
     if len(ordered) != len(linked):
         stuck = sorted(aid for aid, n in indegree.items() if n > 0)
         raise PlanError(f"actions depend on each other in a cycle: {', '.join(stuck)}")

@@ -20,7 +20,7 @@ from reconciler.actions import Action, CoreVerb, Plan
 
 __all__ = ["plan_document", "render_plan", "unified_diff"]
 
-_STYLE = {
+_STYLE: dict[str, str] = {
     CoreVerb.CREATE: "green",
     CoreVerb.CREATE_NETWORK: "green",
     CoreVerb.CREATE_VOLUME: "green",

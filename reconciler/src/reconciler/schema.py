@@ -19,8 +19,8 @@ __all__ = ["json_schema"]
 
 def json_schema() -> dict[str, Any]:
     models: list[Any] = [Stack, *(spec.model for spec in kind_specs().values())]
-    union = Annotated[Union[tuple(models)], Field(discriminator="kind")]  # noqa: UP007
-    schema = TypeAdapter(union).json_schema()
+    union = Annotated[Union[tuple(models)], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+    schema = TypeAdapter(union).json_schema()  # type: ignore[arg-type]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Chocolate Factory gitops/ document",

@@ -169,7 +169,7 @@ def diagnostics_from(
     exc: ValidationError, doc: Document, model: type[BaseModel]
 ) -> list[Diagnostic]:
     """Pydantic errors → one Diagnostic per offending node, with the fix when obvious."""
-    grouped: dict[tuple[str | int, ...], list[dict[str, Any]]] = defaultdict(list)
+    grouped: dict[tuple[str | int, ...], list[Any]] = defaultdict(list)
     for error in exc.errors(include_url=False):
         path = _data_path(doc.data, tuple(error["loc"]), error["type"])
         if error["type"] == "extra_forbidden" and error["loc"]:

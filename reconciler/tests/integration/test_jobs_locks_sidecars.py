@@ -53,7 +53,7 @@ def app(image: str, *, version: str = "1", slow_health: bool = False) -> str:
     {probe}
       interval: 0.5
       timeout: 5
-      retries: 2
+      retries: 3
     ---
     kind: Service
     name: app-sidecar
@@ -152,7 +152,7 @@ def test_concurrent_apply_is_refused_naming_the_holder_or_waits(
     stack.write("services/app.yaml", app(stack.image, version="4", slow_health=True))
     first = stack.spawn("apply", "--yes")
     try:
-        wait_for(lambda: _lock_exists(docker_client, stack.project))
+        wait_for(lambda: _lock_exists(docker_client, stack.project), timeout=60)
         blocked = stack.gitops_cli(capsys, "apply", "--yes")
         assert blocked.code == 1
         assert "another apply" in blocked.out

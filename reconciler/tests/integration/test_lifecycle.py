@@ -49,8 +49,8 @@ def web(
         "healthcheck:",
         "  http: http://127.0.0.1:8000/healthz",
         "  interval: 0.5",
-        "  timeout: 2",
-        "  retries: 2",
+        "  timeout: 5",
+        "  retries: 3",
         "resources:",
         f"  memory: {memory}",
     ]
@@ -206,11 +206,11 @@ def test_broken_healthcheck_rolls_back_a_service_with_a_volume(
 def test_docker_stop_by_hand_is_drift_and_apply_heals_it(
     stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
 ) -> None:
-    container(docker_client, stack, "web-a").stop(timeout=2)
+    container(docker_client, stack, "web-a").stop(timeout=10)
     drift = stack.gitops_cli(capsys, "drift", "--json")
     assert drift.code == 2
     assert '"verb": "start"' in drift.out
-    assert "container exited (0)" in drift.out
+    assert "container exited (" in drift.out
     healed = stack.gitops_cli(capsys, "apply", "--yes")
     assert healed.code == 0, healed.out
     assert get(f"http://127.0.0.1:{PORT_A}/")["version"] == "2"

@@ -159,10 +159,10 @@ def plan_docker(
         engine = container_name(project, spec.name)
         if engine in observed.foreign:
             conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {spec.source})")
-    for net in desired.networks:
-        engine = network_name(project, net.name)
+    for wanted in desired.networks:
+        engine = network_name(project, wanted.name)
         if engine in observed.foreign:
-            conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {net.source})")
+            conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {wanted.source})")
     for vol in desired.volumes:
         engine = volume_name(project, vol.name)
         if engine in observed.foreign:
@@ -257,9 +257,9 @@ def plan_docker(
         if action is None:
             continue
         deps = set()
-        for net in spec.networks:
-            if f"network:{net}" in created:
-                deps.add(created[f"network:{net}"])
+        for network in spec.networks:
+            if f"network:{network}" in created:
+                deps.add(created[f"network:{network}"])
         for mount in spec.mounts:
             if mount.volume and f"volume:{mount.volume}" in created:
                 deps.add(created[f"volume:{mount.volume}"])
@@ -308,17 +308,17 @@ def plan_docker(
             )
         )
     wanted_networks = {network_name(project, n.name) for n in desired.networks}
-    for net in observed.networks:
-        if net.name not in wanted_networks:
+    for existing in observed.networks:
+        if existing.name not in wanted_networks:
             actions.append(
                 Action(
-                    id=f"docker:network:{net.resource or net.name}:remove",
+                    id=f"docker:network:{existing.resource or existing.name}:remove",
                     provider=PROVIDER,
                     verb=CoreVerb.REMOVE_NETWORK,
-                    resource=f"network {net.resource or net.name}",
+                    resource=f"network {existing.resource or existing.name}",
                     causes=("no longer declared",),
                     depends_on=tuple(sorted(orphan_ids)),
-                    params={"network_id": net.id, "name": net.name},
+                    params={"network_id": existing.id, "name": existing.name},
                 )
             )
     actions.extend(_volume_removals(desired, observed, ctx, orphan_ids))
@@ -425,7 +425,7 @@ def _container_action(
     digest = spec_hash(canonical)
     image_id = observed.images.get(spec.image)
     project = ctx.desired.project
-    base = {
+    base: dict[str, Any] = {
         "id": container_action_id(spec.name),
         "provider": PROVIDER,
         "resource": f"{spec.role} {spec.name}",
