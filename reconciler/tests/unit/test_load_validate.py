@@ -164,6 +164,7 @@ def test_secret_requirements_merge_with_the_stack_catalogue(tmp_path: Path) -> N
         "kind: Stack\nproject: demo\nnetwork: net\nsecrets:\n  declare:\n"
         "    tok: {generate: {length: 10}}\n"
         "    runner: {derive: {from_secret: base, context: runner-1}}\n"
+        "    runner2: {derive: {from_secret: base, context: runner-2}}\n"
     )
     gitops = write_tree(
         tmp_path,
@@ -171,16 +172,16 @@ def test_secret_requirements_merge_with_the_stack_catalogue(tmp_path: Path) -> N
             "stack.yaml": stack,
             "services/a.yaml": (
                 "kind: Service\nname: a\nimage: x:1\nenv:\n  T: {secret: tok}\n"
-                "  R: {secret: runner}\n  P: {secret: password}\n"
+                "  R: {secret: runner}\n  R2: {secret: runner2}\n  P: {secret: password}\n"
             ),
         },
     )
     secrets = {s.name: s for s in load_project(gitops).desired.secrets}
-    assert sorted(secrets) == ["base", "password", "runner", "tok"]
+    assert sorted(secrets) == ["base", "password", "runner", "runner2", "tok"]
     assert secrets["tok"].generate is not None
     assert secrets["tok"].needed_by == ("Service/a",)
     assert secrets["password"].generate is None
-    assert secrets["base"].needed_by == ("secret runner",)
+    assert secrets["base"].needed_by == ("secret runner", "secret runner2")
 
 
 def test_the_repository_examples_are_valid() -> None:
