@@ -38,6 +38,10 @@ _STYLE: dict[str, str] = {
 
 
 def _pretty(value: Any) -> list[str]:
+    """One line when short (lists of args, small maps), indented JSON otherwise."""
+    compact = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if len(compact) <= 100:
+        return [compact]
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
 
