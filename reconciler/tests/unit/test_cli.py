@@ -1,0 +1,49 @@
+"""The CLI's contract without an engine: exit codes, missing secrets stop plan (validate
+does not care), DOCKER_HOST is the engine used, bad arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reconciler.cli import run
+
+from .helpers import write_tree
+
+SERVICE = "kind: Service\nname: a\nimage: x:1\nenv:\n  DB_PASSWORD: {secret: db_password}\n"
+
+
+def test_validate_ignores_secrets_but_plan_stops_naming_the_missing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops = write_tree(tmp_path, {"services/a.yaml": SERVICE})
+    assert run(["--dir", str(gitops), "validate"], environ={}) == 0
+    assert run(["--dir", str(gitops), "plan"], environ={}) == 1
+    err = capsys.readouterr().err
+    assert "secret 'db_password' is not set (needed by Service/a)" in err
+    assert "set DB_PASSWORD in the environment or in .env" in err
+
+
+def test_docker_host_is_the_engine_that_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops = write_tree(tmp_path, {"services/a.yaml": SERVICE})
+    environ = {"DOCKER_HOST": "tcp://127.0.0.1:9", "DB_PASSWORD": "x" * 12}
+    assert run(["--dir", str(gitops), "plan"], environ=environ) == 1
+    assert "cannot reach the Docker engine at tcp://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_config_errors_exit_1_with_locations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops = write_tree(tmp_path, {"services/a.yaml": "kind: Service\nname: a\n"})
+    assert run(["--dir", str(gitops), "plan"], environ={}) == 1
+    assert "gitops/services/a.yaml:1:1: image: required key 'image' is missing" in (
+        capsys.readouterr().err
+    )
+
+
+def test_bad_image_override_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gitops = write_tree(tmp_path, {"services/a.yaml": "kind: Service\nname: a\nimage: x:1\n"})
+    assert run(["--dir", str(gitops), "plan", "--image", "a"], environ={}) == 1
+    assert "--image expects SERVICE=REF" in capsys.readouterr().err
