@@ -196,3 +196,31 @@ def test_missing_file_is_not_an_error_until_it_appears(tmp_path: Path) -> None:
     assert ing.poll() == 0
     log.write_text(line(0))
     assert ing.poll() == 1
+
+
+def test_a_failed_commit_resumes_from_the_last_committed_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are committed while the next one is parsed; when a commit fails (disk full,
+    lock timeout) the next poll resumes exactly after the last chunk that did commit."""
+    monkeypatch.setattr(logfiles, "MAX_READ", 4096)
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text("".join(line(i) for i in range(300)))
+    ing = ingester(db, log)
+    real_commit = writes.AccessBatch.commit
+    calls = {"n": 0}
+
+    def flaky(self, conn, cursor):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_commit(self, conn, cursor)
+
+    monkeypatch.setattr(writes.AccessBatch, "commit", flaky)
+    with pytest.raises(sqlite3.OperationalError):
+        ing.poll()
+    committed = count(db)
+    assert 0 < committed < 300
+    monkeypatch.setattr(writes.AccessBatch, "commit", real_commit)
+    assert ing.poll() == 300 - committed
+    assert count(db) == 300 == rollup_total(db)

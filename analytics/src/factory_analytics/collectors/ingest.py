@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from factory_analytics.identity import IdentityResolver
@@ -24,6 +25,9 @@ from factory_analytics.timeutil import now as wall_clock
 log = logging.getLogger(__name__)
 
 MAX_CHUNKS_PER_POLL = 200
+# one writer thread for all sources: commits never run concurrently on one connection, and a
+# source's commits are awaited in order by its own poll
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-writer")
 
 
 class LineSource(Protocol):
@@ -60,30 +64,55 @@ class LogIngester:
 
     def poll(self) -> int:
         """Ingest everything new; returns the number of lines consumed. Errors reading the
-        source are recorded on the source and re-raised for the scheduler to log."""
+        source are recorded on the source and re-raised for the scheduler to log.
+
+        Chunk N is committed by a helper thread while chunk N+1 is read and parsed: SQLite
+        releases the GIL while it writes, so parsing and writing overlap on a multi-core
+        host. Commits stay in order and one at a time; if one fails, the in-memory cursor is
+        reset to the last committed one, so nothing is skipped."""
         identity = IdentityResolver.from_database(self.conn)
         total = 0
-        for _ in range(MAX_CHUNKS_PER_POLL):
-            try:
-                lines, new_cursor = self.source.read(self.cursor, self.clock())
-            except Exception as exc:
-                writes.record_source_error(self.conn, self.source_id, str(exc), self.clock())
-                self._had_error = True
-                raise
-            if self._had_error:
-                writes.clear_source_error(self.conn, self.source_id)
-                self._had_error = False
-            if not lines:
-                if new_cursor != self.cursor:
-                    batch = writes.AccessBatch(self.source_id, self.routes, identity)
-                    batch.commit(self.conn, new_cursor)
-                    self.cursor = new_cursor
-                break
-            batch = self.build_batch(lines, identity)
-            batch.commit(self.conn, new_cursor)
-            self.cursor = new_cursor
-            total += len(lines)
+        pending: Future[None] | None = None
+        try:
+            for _ in range(MAX_CHUNKS_PER_POLL):
+                lines, new_cursor = self._read()
+                if not lines:
+                    if new_cursor != self.cursor:
+                        empty = writes.AccessBatch(self.source_id, self.routes, identity)
+                        pending = self._commit_after(pending, empty, new_cursor)
+                    break
+                batch = self.build_batch(lines, identity)
+                pending = self._commit_after(pending, batch, new_cursor)
+                total += len(lines)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None and not pending.done():
+                pending.exception()  # wait: never leave a commit running behind us
+            self.cursor = writes.load_cursor(self.conn, self.source_id)
+            raise
         return total
+
+    def _read(self) -> tuple[list[tuple[str, float]], dict[str, Any]]:
+        try:
+            lines, new_cursor = self.source.read(self.cursor, self.clock())
+        except Exception as exc:
+            writes.record_source_error(self.conn, self.source_id, str(exc), self.clock())
+            self._had_error = True
+            raise
+        if self._had_error:
+            writes.clear_source_error(self.conn, self.source_id)
+            self._had_error = False
+        return lines, new_cursor
+
+    def _commit_after(
+        self, previous: Future[None] | None, batch: writes.AccessBatch, cursor: dict[str, Any]
+    ) -> Future[None]:
+        """Wait for the previous commit (raising its error), then start this one."""
+        if previous is not None:
+            previous.result()
+        self.cursor = cursor
+        return _WRITER.submit(batch.commit, self.conn, cursor)
 
     def build_batch(
         self, lines: list[tuple[str, float]], identity: IdentityResolver

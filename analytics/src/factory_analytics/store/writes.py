@@ -253,6 +253,12 @@ class AccessBatch:
         )
 
 
+def load_cursor(conn: sqlite3.Connection, source_id: int) -> dict[str, Any]:
+    """The committed cursor of a source (what a restart would resume from)."""
+    row = conn.execute("SELECT cursor FROM sources WHERE id = ?", (source_id,)).fetchone()
+    return {} if row is None else dict(json.loads(row[0]))
+
+
 def record_source_error(conn: sqlite3.Connection, source_id: int, message: str, at: float) -> None:
     with transaction(conn):
         conn.execute(
