@@ -16,14 +16,22 @@ from factory_analytics import __version__
 from factory_analytics.config import ConfigError, load_config, read_token
 from factory_analytics.store.db import DatabaseError, open_database
 
+DEFAULT_CONFIG = "/etc/factory-analytics/config.yaml"
+
+
+def _default_config() -> str | None:
+    """The conventional mount point, so a deployment only has to mount the file."""
+    return DEFAULT_CONFIG if os.path.exists(DEFAULT_CONFIG) else None
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factory-analytics", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
         "--config",
-        default=os.environ.get("ANALYTICS_CONFIG"),
-        help="YAML configuration file (default: $ANALYTICS_CONFIG; built-in defaults if unset)",
+        default=os.environ.get("ANALYTICS_CONFIG") or _default_config(),
+        help=f"YAML configuration file (default: $ANALYTICS_CONFIG, else {DEFAULT_CONFIG} if it"
+        " exists, else built-in defaults)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the collectors and serve the API and /widget")
