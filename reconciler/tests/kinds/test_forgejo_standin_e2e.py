@@ -247,6 +247,7 @@ def test_removing_a_runner_revokes_it(stack, client) -> None:
 
 
 def test_version_bump_backs_up_then_recreates_and_runners_switch_flow(stack, client) -> None:
+    old_token = stack.secret("forgejo-automation-token")
     stack.write("forgejo/forgejo.yaml", forgejo_yaml("15"))
     plan = stack.plan_json()
     [forgejo_action] = [a for a in plan["actions"] if a["resource"] == "service forgejo"]
@@ -261,6 +262,16 @@ def test_version_bump_backs_up_then_recreates_and_runners_switch_flow(stack, cli
     assert matching(commands(forgejo), "dump", "--file")
     assert db(forgejo)["version"] == "15.0.1"
     assert "factory-admin" in db(forgejo)["users"]  # the data volume survived
+    # the token step ran again in the new container: the old token deleted (Basic auth), a new
+    # one minted and captured
+    new_token = stack.secret("forgejo-automation-token")
+    assert new_token != old_token
+    assert db(forgejo)["tokens"] == {
+        "factory-admin/gitops-automation": {
+            "scopes": "all",
+            "sha256": hashlib.sha256(new_token.encode()).hexdigest(),
+        }
+    }
     seen = status(stack.container(client, "r-a"))
     assert seen["state"] == "declared"
     assert seen["source"] == "server.connections.forgejo"
