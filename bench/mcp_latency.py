@@ -203,7 +203,7 @@ def main() -> int:
     parser.add_argument(
         "--server-args",
         default="",
-        help="extra factory-mcp flags, e.g. '--stateless --json-response'",
+        help="extra factory-mcp flags, e.g. '--stateless' or '--sse'",
     )
     args = parser.parse_args()
 

@@ -78,6 +78,7 @@ def test_conformance_suite_passes_with_baseline(scenario, analytics, tmp_path) -
     passed = set()
     for checks in tmp_path.glob("server-*/checks.json"):
         name = checks.parent.name.removeprefix("server-").rsplit("-20", 1)[0]
-        if all(c["status"] == "SUCCESS" for c in json.loads(checks.read_text())):
+        statuses = {c["status"] for c in json.loads(checks.read_text())}
+        if "SUCCESS" in statuses and not statuses & {"FAILURE", "WARNING"}:
             passed.add(name)
     assert passed >= MUST_PASS, MUST_PASS - passed

@@ -34,7 +34,7 @@ def mcp_http(
     *,
     token: str | None = TOKEN,
     stateless: bool = False,
-    json_response: bool = False,
+    json_response: bool = True,
 ) -> Iterator[str]:
     env = {"MCP_AUTH_TOKEN": token} if token else {}
     deps = make_deps(scenario, analytics, env)
@@ -127,9 +127,13 @@ def test_dns_rebinding_protection(scenario, analytics) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("era", sorted(ERAS))
-@pytest.mark.parametrize("stateless", [False, True], ids=["sessions", "stateless"])
-async def test_tool_call_over_http(scenario, analytics, era, stateless) -> None:
-    with mcp_http(scenario, analytics, stateless=stateless, json_response=stateless) as url:
+@pytest.mark.parametrize(
+    ("stateless", "json_response"),
+    [(False, True), (False, False), (True, True)],
+    ids=["sessions-json", "sessions-sse", "stateless-json"],
+)
+async def test_tool_call_over_http(scenario, analytics, era, stateless, json_response) -> None:
+    with mcp_http(scenario, analytics, stateless=stateless, json_response=json_response) as url:
         async with authed() as http:
             transport = streamable_http_client(f"{url}/mcp", http_client=http)
             async with Client(transport, mode=era) as client:

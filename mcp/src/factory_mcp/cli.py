@@ -40,9 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="no MCP sessions (for several replicas behind a load balancer)",
     )
     parser.add_argument(
-        "--json-response",
+        "--sse",
         action="store_true",
-        help="answer POSTs with JSON instead of an SSE stream",
+        help="answer each POST with an SSE stream instead of one JSON body (the tools never "
+        "send mid-call messages, so JSON is the default: faster and proxy-friendly)",
     )
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
     parser.add_argument("--version", action="version", version=f"factory-mcp {__version__}")
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 deps,
                 host=args.host,
                 stateless=args.stateless,
-                json_response=args.json_response,
+                json_response=not args.sse,
             )
         if args.check:
             print("factory-mcp: configuration ok", file=sys.stderr)

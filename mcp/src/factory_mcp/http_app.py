@@ -152,7 +152,7 @@ def build_http_app(
     *,
     host: str = "127.0.0.1",
     stateless: bool = False,
-    json_response: bool = False,
+    json_response: bool = True,
 ) -> ASGIApp:
     """The ASGI app to serve: /mcp (streamable HTTP, no SSE endpoint), /healthz, /readyz."""
     settings = deps.settings
