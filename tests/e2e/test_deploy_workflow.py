@@ -1,0 +1,170 @@
+"""Push to deploy, proven by running `.forgejo/workflows/deploy.yml` with act.
+
+From an engine where only the registry runs (deployed by `gitops apply` from git), one run
+of the real workflow builds both images, pushes them to that registry, verifies their
+digests and reconciles the stack to them by digest; afterwards the MCP container serves on
+its port from exactly the pushed digest, and a second run of the workflow changes nothing.
+See act_runner.py for what differs from a real Forgejo runner, and stack_scratch.py for what
+the scratch stack leaves out (Forgejo, runners, tailnet: not runnable here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from act_runner import run_act
+from e2e_support import BASE_IMAGE, ROOT, copy_worktree, git, remove_repository_images
+from reconciler.registry_api import RegistryClient
+from stack_scratch import PROJECT, REGISTRY_PORT, SERVICE_PORTS, make_runnable_here, registry_only
+
+PROJECT_LABEL = "dev.chocolate-factory.gitops.project"
+ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
+BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}
+
+
+def _gitops(python_bin: Path, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    return subprocess.run(
+        [str(python_bin / "gitops"), *args], cwd=repo, env=env, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+
+
+def _remove_project(client: docker.DockerClient) -> None:
+    """Everything of project pipe2e (this test's own), so each run starts from empty."""
+    selector = {"label": f"{PROJECT_LABEL}={PROJECT}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=selector):
+        network.remove()
+    remove_repository_images(client, ADDRESS + "/")
+
+
+def _stack_secrets(repo: Path) -> dict[str, str]:
+    """Every secret of the scratch stack, as the workflow's secrets (env names)."""
+    values = {}
+    for path in sorted((repo / ".secrets").iterdir()):
+        name = "".join(c if c.isalnum() else "_" for c in path.name).upper()
+        values[name] = path.read_text().strip()
+    return values
+
+
+@pytest.fixture(scope="module")
+def stack(
+    engine: docker.DockerClient, registry_image: str, python_bin: Path, tmp_path_factory
+) -> Iterator[Path]:
+    repo = copy_worktree(tmp_path_factory.mktemp("deploy") / "repo")
+    make_runnable_here(repo, registry_image)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "scratch stack runnable on this machine")
+    bootstrap = registry_only(repo)
+    with (repo / ".git" / "info" / "exclude").open("a") as exclude:
+        exclude.write("gitops-bootstrap/\n")
+    _remove_project(engine)
+    try:
+        applied = _gitops(python_bin, repo, "--dir", str(bootstrap), "apply", "--yes")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        for name in ("analytics_token", "mcp_auth_token"):
+            path = repo / ".secrets" / name
+            path.write_text(secrets.token_urlsafe(36) + "\n")
+            path.chmod(0o600)
+        yield repo
+    finally:
+        _remove_project(engine)
+
+
+def test_deploy_workflow_builds_pushes_and_serves_by_digest(
+    stack: Path, engine: docker.DockerClient, python_bin: Path
+) -> None:
+    repo = stack
+    sha = git(repo, "rev-parse", "HEAD")
+    values = _stack_secrets(repo)
+    running = {
+        c.name for c in engine.containers.list(filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
+    }
+    assert running == {f"{PROJECT}-registry"}  # only the registry, deployed from git
+
+    first = run_act(repo, "deploy.yml", secrets=values, env=BUILD_ENV)
+    assert first.returncode == 0, first.log[-6000:]
+    assert "Job succeeded" in first.log
+    for secret in values.values():
+        assert secret not in first.log
+    # The plan is in the log (before apply), by digest, with the reasons.
+    assert "create service mcp" in first.log
+    assert f"--image mcp={ADDRESS}/factory/mcp@sha256:" in first.log
+
+    with RegistryClient(f"http://{ADDRESS}", "ci", values["REGISTRY_CI_PASSWORD"]) as api:
+        digests = {s: api.manifest_digest(f"factory/{s}", sha) for s in SERVICE_PORTS}
+        assert all(d and d.startswith("sha256:") for d in digests.values()), digests
+        for service, digest in digests.items():
+            assert api.manifest_digest(f"factory/{service}", "main") == digest
+
+    for service, port in SERVICE_PORTS.items():
+        container = engine.containers.get(f"{PROJECT}-{service}")
+        pinned = f"{ADDRESS}/factory/{service}@{digests[service]}"
+        assert container.labels["dev.chocolate-factory.gitops.image-ref"] == pinned
+        assert container.image.id == engine.images.get(pinned).id
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert response.status_code == 200
+
+    second = run_act(repo, "deploy.yml", secrets=values, env=BUILD_ENV)
+    assert second.returncode == 0, second.log[-6000:]
+    assert "No changes" in second.log
+    overrides = [f"{s}={ADDRESS}/factory/{s}@{d}" for s, d in sorted(digests.items())]
+    image_args = [arg for pair in overrides for arg in ("--image", pair)]
+    plan = _gitops(python_bin, repo, "--dir", "gitops", "plan", "--json", *image_args)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert json.loads(plan.stdout)["changes"] == 0
+    assert (
+        engine.containers.get(f"{PROJECT}-mcp").labels["dev.chocolate-factory.gitops.image-ref"]
+        == f"{ADDRESS}/factory/mcp@{digests['mcp']}"
+    )
+    for run_ in (first, second):
+        if run_.nox_envs:
+            shutil.rmtree(run_.nox_envs, ignore_errors=True)
+    print(f"deploy.yml with act: first run {first.seconds:.0f}s, second {second.seconds:.0f}s",
+          file=sys.stderr)  # fmt: skip
+
+
+def test_a_failing_test_fails_the_ci_job(tmp_path: Path, python_bin: Path) -> None:
+    """ci.yml → nox -s lint tests → pytest: one failing test makes the job fail."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    keep = [".forgejo", ".pre-commit-config.yaml", "noxfile.py", "ruff.toml", ".gitignore",
+            "scripts", "reconciler/pyproject.toml", "reconciler/src"]  # fmt: skip
+    for name in keep:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    tests = repo / "reconciler" / "tests"
+    tests.mkdir()
+    (tests / "test_pipeline_canary.py").write_text(
+        '"""A deliberately failing test: ci.yml must fail the job."""\n\n\n'
+        "def test_passes() -> None:\n    assert 1 + 1 == 2\n\n\n"
+        "def test_fails() -> None:\n    assert 1 + 1 == 3\n"
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a failing test")
+    result = run_act(repo, "ci.yml")
+    if result.nox_envs:
+        shutil.rmtree(result.nox_envs, ignore_errors=True)
+    assert result.returncode != 0, result.log[-4000:]
+    assert "Session lint was successful" in result.log, result.log[-4000:]
+    assert "1 failed, 1 passed" in result.log, result.log[-4000:]
+    assert "Job failed" in result.log
