@@ -28,7 +28,7 @@ from factory_analytics.store.samples import (
 from factory_analytics.timeutil import now as wall_clock
 
 
-def host_sample(disk_path: str, at: float) -> HostSample:
+def host_sample(disk_path: str, at: float, cpu_pct: float | None = None) -> HostSample:
     mem = psutil.virtual_memory()
     try:
         disk = psutil.disk_usage(disk_path)
@@ -39,7 +39,7 @@ def host_sample(disk_path: str, at: float) -> HostSample:
     load_1, load_5, load_15 = os.getloadavg()
     return HostSample(
         at=at,
-        cpu_pct=psutil.cpu_percent(interval=None),
+        cpu_pct=psutil.cpu_percent(interval=None) if cpu_pct is None else cpu_pct,
         cpu_count=psutil.cpu_count() or 1,
         load_1=load_1,
         load_5=load_5,
@@ -114,10 +114,14 @@ class SystemCollector:
         self.disk_path = disk_path
         self.containers = containers
         self.clock = clock
-        psutil.cpu_percent(interval=None)  # prime: the first call has nothing to compare to
+        self._first = True
 
     def poll(self) -> None:
+        # CPU % is the busy share since the previous call; the very first call has no
+        # previous one, so it measures over one second instead of reporting a bogus 0 %
+        cpu = psutil.cpu_percent(interval=1.0) if self._first else None
+        self._first = False
         at = self.clock()
-        write_host(self.conn, host_sample(self.disk_path, at))
+        write_host(self.conn, host_sample(self.disk_path, at, cpu))
         if self.containers is not None:
             write_containers(self.conn, at, self.containers.sample())
