@@ -13,7 +13,7 @@ from factory_mcp import __version__, guide, schema
 from factory_mcp.config import ConfigError
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
-from factory_mcp.tools import analytics, conditions, prices, production, system
+from factory_mcp.tools import analytics, conditions, history, prices, production, system, windows
 
 INSTRUCTIONS = (
     "Read-only access to the Chocolate Factory (Linares, Spain): electricity prices and "
@@ -32,7 +32,7 @@ def build_server(deps: Deps) -> MCPServer:
         instructions=INSTRUCTIONS,
     )
     runner = ToolRunner(deps.settings.tool_deadline_s)
-    for module in (prices, production, conditions, system, analytics):
+    for module in (prices, history, windows, production, conditions, system, analytics):
         module.register(server, deps, runner)
     guide.register(server, deps.now)
     _keep_only(server, deps.settings.tools)

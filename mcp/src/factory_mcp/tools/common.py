@@ -72,6 +72,11 @@ def mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def mean_by_period(points: list[tuple[Period, float]]) -> dict[str, float | None]:
+    """Mean price per 2.0TD period (null for a period with no hours)."""
+    return {p: mean([v for q, v in points if q == p]) for p in ("P1", "P2", "P3")}
+
+
 def median(values: list[float]) -> float | None:
     if not values:
         return None
