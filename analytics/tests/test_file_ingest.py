@@ -224,3 +224,24 @@ def test_a_failed_commit_resumes_from_the_last_committed_chunk(
     monkeypatch.setattr(writes.AccessBatch, "commit", real_commit)
     assert ing.poll() == 300 - committed
     assert count(db) == 300 == rollup_total(db)
+
+
+def test_sources_api_explains_what_was_read(tmp_path: Path) -> None:
+    import httpx
+    from factory_analytics.config import AnalyticsConfig
+    from factory_analytics.web.app import create_app
+
+    from tests.conftest import serve
+
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    log.write_text((FIXTURES / "uvicorn.log").read_text())
+    ing = ingester(db, log)
+    ing.poll()
+    ing.conn.close()
+    with serve(create_app(AnalyticsConfig(database=db), None)) as base:
+        (source,) = httpx.get(f"{base}/api/v1/sources", timeout=10).json()["sources"]
+    assert (source["name"], source["kind"], source["target"]) == ("sidecar", "file", str(log))
+    assert source["lines"] == source["parsed"] + source["ignored"] + source["unparseable"] == 13
+    assert (source["parsed"], source["ignored"], source["unparseable"]) == (5, 5, 3)
+    assert source["samples"][0]["line"].startswith('INFO:     100.64.0.5:52345 - "GET /broken')
+    assert source["samples"][0]["reason"] == "broken uvicorn access line"
