@@ -202,8 +202,9 @@ def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) 
             proc.stderr.close()  # type: ignore[union-attr]
     result = answer["result"]
     assert result["isError"] is False
-    # The stand-in's clock is fixed in 2026-11; the real clock makes that price stale.
-    assert result["structuredContent"]["stale"] in (True, False)
+    price = result["structuredContent"]
+    assert price["hour_start"] == "2026-11-25T11:00:00+01:00"  # the stand-in's clock
+    assert json.loads(result["content"][0]["text"]) == price
     calls = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     call = next(c for c in calls if c.get("tool") == "get_current_price")
     assert call["outcome"] == "ok"
