@@ -98,3 +98,15 @@ async def test_tool_order_is_deterministic(scenario, analytics) -> None:
             listings.append(json.dumps([t.model_dump(mode="json") for t in tools]))
     assert listings[0] == listings[1]
     assert len(json.loads(listings[0])) == 13
+
+
+async def test_prompt_arguments_complete(client) -> None:
+    from mcp.types import PromptReference
+
+    ref = PromptReference(type="ref/prompt", name="daily_production_briefing")
+    dates = (await client.complete(ref, {"name": "date", "value": "2026-11-2"})).completion
+    assert dates.values[0] == "2026-11-26"  # tomorrow in Madrid, by the stand-in's clock
+    assert all(v.startswith("2026-11-2") for v in dates.values)
+    weekly = PromptReference(type="ref/prompt", name="weekly_energy_plan")
+    days = (await client.complete(weekly, {"name": "days", "value": "1"})).completion
+    assert days.values == ["1", "10", "11", "12", "13", "14"]
