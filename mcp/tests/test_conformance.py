@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def test_conformance_suite_passes_with_baseline(scenario, analytics, tmp_path) -
     assert "Baseline check passed" in result.stdout
     passed = set()
     for checks in tmp_path.glob("server-*/checks.json"):
-        name = checks.parent.name.removeprefix("server-").rsplit("-20", 1)[0]
+        # Directory: server-<scenario>-<ISO timestamp with dashes>Z (as the suite names it).
+        name = re.sub(r"-\d{4}-\d{2}-\d{2}T[\d-]+Z$", "", checks.parent.name)
+        name = name.removeprefix("server-")
         statuses = {c["status"] for c in json.loads(checks.read_text())}
         if "SUCCESS" in statuses and not statuses & {"FAILURE", "WARNING"}:
             passed.add(name)
