@@ -137,3 +137,22 @@ def test_unwritable_database_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(DatabaseError, match="ANALYTICS_DB"):
         open_database(blocker / "sub" / "a.db")
+
+
+def test_upgrade_from_schema_1_keeps_the_data(tmp_path: Path) -> None:
+    from factory_analytics.store.db import MIGRATIONS, connect
+
+    db = tmp_path / "a.db"
+    old = connect(db)
+    old.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    old.execute(
+        "INSERT INTO requests(ts_ms, source_id, method, route, path, status)"
+        " VALUES (1, 1, 'GET', '/health', '/health', 200)"
+    )
+    old.close()
+    conn = open_database(db)  # what a new image does on start
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 1
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "requests_ts" not in indexes
+    conn.close()

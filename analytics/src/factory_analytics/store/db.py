@@ -193,6 +193,12 @@ MIGRATIONS: tuple[str, ...] = (
         last_error_at INTEGER
     );
     """,
+    # 2: no time index on raw requests. No API query reads raw rows (all read rollups), and
+    # the index cost about 5 % of ingest throughput; hourly retention scans the table in
+    # rowid order instead, which is time order for appended log lines.
+    """
+    DROP INDEX requests_ts;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
