@@ -121,7 +121,7 @@ def parse_combined_fast(line: str) -> AccessRecord | None:
             method,
             path,
             int(status),
-            round(float(rt) * 1000, 1) if rt and rt != "-" else None,
+            float(rt) * 1000.0 if rt and rt != "-" else None,  # the API rounds for display
             None if size == "-" else int(size),
             None if client == "-" else client,
             login,
