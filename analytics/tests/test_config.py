@@ -107,3 +107,10 @@ def test_without_tailscale_credentials_the_gap_explains_itself(
     _, error, _ = collector_status(conn, "tailnet")
     conn.close()
     assert "TAILSCALE_API_KEY" in error
+
+
+def test_the_example_configuration_is_valid() -> None:
+    example = Path(__file__).parents[1] / "config.example.yaml"
+    cfg = load_config(example, environ={})
+    assert [s.name for s in cfg.logs] == ["factory-api", "mcp"]
+    assert cfg.probes[0].timeout_seconds == 45
