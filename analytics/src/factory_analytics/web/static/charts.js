@@ -37,7 +37,8 @@
 
   // Bars (e.g. requests per day) with an optional line (e.g. active users) on its own scale.
   function barLine(container, points, opts) {
-    const W = 900, H = 200, L = 44, R = 40, T = 14, B = 26;
+    // drawn at the container's real width so text keeps its size in a narrow iframe
+    const W = Math.max(320, Math.round(container.clientWidth || 900)), H = 200, L = 44, R = 40, T = 14, B = 26;
     const svg = frame(container, W, H);
     const maxBar = niceMax(Math.max(0, ...points.map((p) => p.bar)));
     // the line counts people: whole-number ticks (4 intervals) and headroom above the top
@@ -51,7 +52,7 @@
       el("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, svg).textContent = compact((maxBar * i) / 4);
       el("text", { x: W - R + 6, y: y + 4 }, svg).textContent = compact((maxLine * i) / 4);
     }
-    const labelEvery = Math.ceil(points.length / 12);
+    const labelEvery = Math.ceil(points.length / Math.max(3, Math.floor(W / 75)));
     const linePts = [];
     points.forEach((p, i) => {
       const bw = Math.max(2, step * 0.62);
@@ -60,7 +61,7 @@
       const bar = el("rect", { class: "bar", x, y: T + ih - h, width: bw, height: Math.max(h, 0), rx: 2 }, svg);
       bar.dataset.value = String(p.bar);
       title(bar, `${p.label}: ${p.bar} ${opts.barName}, ${p.line} ${opts.lineName}`);
-      if (points.length <= 31 && p.bar > 0 && bw >= 18) {
+      if (p.bar > 0 && bw >= 18) {
         // inside the bar when it is tall enough, so the users line never covers the number
         const inside = h >= 20;
         el("text", { class: inside ? "value-label inside" : "value-label", x: x + bw / 2, y: inside ? T + ih - h + 14 : T + ih - h - 3, "text-anchor": "middle" }, svg).textContent = compact(p.bar);
@@ -78,7 +79,7 @@
 
   // Several series over the same x axis; each series says which axis ("left" 0-100 or "right").
   function lines(container, labels, series) {
-    const W = 520, H = 200, L = 36, R = 34, T = 10, B = 24;
+    const W = Math.max(300, Math.round(container.clientWidth || 520)), H = 200, L = 36, R = 34, T = 10, B = 24;
     const svg = frame(container, W, H);
     const iw = W - L - R, ih = H - T - B;
     const rightMax = niceMax(Math.max(0.5, ...series.filter((s) => s.axis === "right").flatMap((s) => s.values.filter((v) => v !== null))));

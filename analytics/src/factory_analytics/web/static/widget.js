@@ -244,4 +244,10 @@
 
   refresh();
   setInterval(refresh, REFRESH_MS);
+  // charts are drawn at the container's width: redraw after the iframe is resized
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(refresh, 250);
+  });
 })();
