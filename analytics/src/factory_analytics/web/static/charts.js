@@ -62,9 +62,10 @@
       bar.dataset.value = String(p.bar);
       title(bar, `${p.label}: ${p.bar} ${opts.barName}, ${p.line} ${opts.lineName}`);
       if (p.bar > 0 && bw >= 18) {
-        // inside the bar when it is tall enough, so the users line never covers the number
+        // at the foot of the bar when it is tall enough: the users line, drawn at a quarter
+        // of the height or more, never covers the number there
         const inside = h >= 20;
-        el("text", { class: inside ? "value-label inside" : "value-label", x: x + bw / 2, y: inside ? T + ih - h + 14 : T + ih - h - 3, "text-anchor": "middle" }, svg).textContent = compact(p.bar);
+        el("text", { class: inside ? "value-label inside" : "value-label", x: x + bw / 2, y: inside ? T + ih - 6 : T + ih - h - 3, "text-anchor": "middle" }, svg).textContent = compact(p.bar);
       }
       if (i % labelEvery === 0) {
         el("text", { x: L + i * step + step / 2, y: H - 8, "text-anchor": "middle" }, svg).textContent = p.label;
