@@ -54,7 +54,7 @@ HEALTH = [
     "CMD",
     "python3",
     "-c",
-    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)",
+    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=5)",
 ]
 
 
@@ -93,8 +93,8 @@ def write_gitops(directory: Path, version_0: str) -> None:
                 healthcheck:
                   command: {json.dumps(HEALTH[1:])}
                   interval: 0.5
-                  timeout: 2
-                  retries: 2
+                  timeout: 5
+                  retries: 3
                 resources: {{memory: 64m}}
                 """
             ).lstrip()
@@ -116,7 +116,7 @@ def write_playbook(path: Path, version_0: str) -> None:
         "published_ports": ["127.0.0.1:{{ item.port }}:8000"],
         "networks": [{"name": f"{ANSIBLE_PREFIX}_bench", "aliases": ["{{ item.name }}"]}],
         "networks_cli_compatible": True,
-        "healthcheck": {"test": HEALTH, "interval": "500ms", "timeout": "2s", "retries": 2},
+        "healthcheck": {"test": HEALTH, "interval": "500ms", "timeout": "5s", "retries": 3},
     }
     play = {
         "hosts": "localhost",
@@ -152,13 +152,16 @@ def write_playbook(path: Path, version_0: str) -> None:
 
 def gitops_apply(directory: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "reconciler", "--dir", str(directory), "apply", "--yes"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "GITOPS_DIR": str(directory)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"gitops apply failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
 
 
 def ansible_apply(playbook: Path) -> float:
@@ -171,13 +174,17 @@ def ansible_apply(playbook: Path) -> float:
         "ANSIBLE_NOCOLOR": "1",
     }
     start = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [str(binary), "-i", "localhost,", str(playbook)],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         env=env,
+        check=False,
     )
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"ansible-playbook failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+    return elapsed
 
 
 def ids(client: docker.DockerClient, label_value: str) -> dict[str, str]:
