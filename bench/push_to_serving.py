@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +41,23 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 from act_runner import run_act  # noqa: E402
-from e2e_support import BASE_IMAGE, REGISTRY_IMAGE, copy_worktree, git, has_image, run  # noqa: E402
-from stack_scratch import PROJECT, REGISTRY_PORT, SERVICE_PORTS, make_runnable_here, registry_only  # noqa: E402  # noqa: E402
+from e2e_support import (  # noqa: E402
+    BASE_IMAGE,
+    REGISTRY_IMAGE,
+    copy_worktree,
+    git,
+    has_image,
+    run,
+)
+from reconciler.pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
+from reconciler.pipeline.images import present_images  # noqa: E402
+from stack_scratch import (  # noqa: E402
+    PROJECT,
+    REGISTRY_PORT,
+    SERVICE_PORTS,
+    make_runnable_here,
+    registry_only,
+)
 
 RESULTS = BENCH / "RESULTS.md"
 START = "<!-- bench:push-to-serving:start -->"
@@ -126,11 +140,9 @@ def _peer(repo: Path, client: docker.DockerClient, secrets: dict[str, str]) -> f
         pass
     digest = _digest(client, ref)
     pinned = [f"mcp={ADDRESS}/factory/mcp@{digest}"]
-    analytics = subprocess.run(
-        [sys.executable, "-m", "reconciler.pipeline", "overrides"], cwd=repo,
-        capture_output=True, text=True, check=False,
-    ).stdout.split()  # fmt: skip
-    pinned += [p for p in analytics if p.startswith("analytics=")]
+    # analytics keeps running what the last deploy gave it (its image-ref label).
+    analytics = client.containers.get(f"{PROJECT}-analytics")
+    pinned.append(f"analytics={analytics.labels['dev.chocolate-factory.gitops.image-ref']}")
     args = [arg for pair in pinned for arg in ("--image", pair)]
     env_secrets = {**secrets}
     run([str(Path(sys.executable).parent / "gitops"), "--dir", "gitops", "apply", "--yes", *args],
@@ -163,6 +175,10 @@ def main() -> int:
             for name in ("analytics_token", "mcp_auth_token"):
                 (repo / ".secrets" / name).write_text(f"bench-{name}-value-0123456789\n")
             secrets = _secrets(repo)
+            # The peer's offline build needs the host wheelhouse too (untimed, as for ours).
+            specs = present_images(repo)
+            python = base_python(client, BASE_IMAGE)
+            prepare_wheelhouse(repo, requirements(repo, specs), python, print)
             warm = run_act(repo, "deploy.yml", secrets=secrets, env=BUILD_ENV)
             if warm.returncode != 0:
                 raise RuntimeError(warm.log[-4000:])

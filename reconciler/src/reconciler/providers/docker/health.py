@@ -17,7 +17,7 @@ from reconciler.resources import ContainerSpec
 __all__ = ["GateFailure", "last_logs", "wait_healthy", "wait_job", "wait_restored"]
 
 SETTLE_S = 1.0  # a container without healthcheck must still run after this long
-POLL_S = 0.25
+POLL_S = 0.1
 
 
 class GateFailure(Exception):
