@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import serve
+
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT_DIR = Path(
     os.environ.get("ANALYTICS_SCREENSHOT_DIR", Path(__file__).parent / "artifacts")
@@ -126,3 +128,31 @@ def test_widget_hour_window_and_error_banner(browser, api: httpx.Client) -> None
     page, problems = _open(browser, f"{base}/widget?days=999")
     assert "days must be between 1 and 365" in page.text_content(".error-banner")
     page.close()
+
+
+def test_widget_renders_inside_an_iframe_of_another_origin(browser, api: httpx.Client) -> None:
+    """The factory's dashboard (another origin) embeds the widget: framing is allowed by the
+    CSP (`frame-ancestors *`) and the widget loads its figures inside the frame."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    base = str(api.base_url).rstrip("/")
+    html = (
+        '<link rel="icon" href="data:,"><h1>Factory dashboard</h1>'
+        f'<iframe id="w" src="{base}/widget?days=7"'
+        ' width="860" height="600"></iframe>'
+    )
+    dashboard = Starlette(routes=[Route("/", lambda _r: HTMLResponse(html))])
+    with serve(dashboard) as dashboard_url:
+        page = browser.new_page(viewport={"width": 900, "height": 700})
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(dashboard_url + "/")
+        frame = page.frame_locator("#w")
+        frame.locator("body[data-loaded='true']").wait_for(timeout=15000)
+        usage = api.get("/api/v1/usage?days=7").json()
+        requests = frame.locator("#kpi-requests").get_attribute("data-value")
+        assert requests == str(usage["totals"]["requests"])
+        assert problems == []
+        page.close()
