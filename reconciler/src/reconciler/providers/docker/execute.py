@@ -359,17 +359,22 @@ class DockerExecutor:
     def _swap(
         self, spec: ContainerSpec, ctx: ExecContext, action: Action, old_id: str, engine: str
     ) -> None:
-        """Stop the old container, start the new one; on failure put the old one back."""
-        self.api.rename(old_id, engine + OLD_SUFFIX)
-        self.api.stop(old_id, timeout=spec.stop_timeout_s)
-        new_id: str | None = None
+        """Replace the old container by a new one; on failure put the old one back.
+
+        The new container is created (files and secrets in) while the old one still
+        serves, so the downtime is only stop old → start new → healthy."""
+        new_id = self._build(spec, ctx, action, engine + NEXT_SUFFIX)
+        old_renamed = False
         try:
-            new_id = self._build(spec, ctx, action, engine)
+            self.api.rename(old_id, engine + OLD_SUFFIX)
+            old_renamed = True
+            self.api.stop(old_id, timeout=spec.stop_timeout_s)
+            self.api.rename(new_id, engine)
             self._start_and_gate(new_id, spec, ctx)
         except BaseException:
-            if new_id is not None:
-                self._discard(new_id)
-            self.api.rename(old_id, engine)
+            self._discard(new_id)
+            if old_renamed:
+                self.api.rename(old_id, engine)
             self.api.start(old_id)
             if wait_restored(self.api, old_id, spec.health_timeout_s):
                 ctx.progress(f"rolled back: the previous {spec.name} container serves again")
