@@ -7,6 +7,7 @@ Tests in this module run in order on one project (module-scoped), like a person 
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Iterator
 
@@ -115,6 +116,10 @@ def test_second_apply_changes_nothing(stack: Stack, capsys: pytest.CaptureFixtur
     again = stack.gitops_cli(capsys, "apply", "--yes")
     assert again.code == 0
     assert "Nothing to do" in again.out
+    as_json = stack.gitops_cli(capsys, "apply", "--yes", "--json")
+    document = json.loads(as_json.out[as_json.out.index("{") :])
+    assert document["changes"] == 0
+    assert document["result"]["ok"] is True
     assert stack.gitops_cli(capsys, "drift").code == 0
 
 
