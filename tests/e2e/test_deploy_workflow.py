@@ -131,11 +131,20 @@ def test_deploy_workflow_builds_pushes_and_serves_by_digest(
         engine.containers.get(f"{PROJECT}-mcp").labels["dev.chocolate-factory.gitops.image-ref"]
         == f"{ADDRESS}/factory/mcp@{digests['mcp']}"
     )
-    for run_ in (first, second):
+
+    # drift.yml: the running stack no longer matches (mcp stopped by hand) → the job fails,
+    # and the log says what differs; the digests come from the registry (fresh checkout).
+    engine.containers.get(f"{PROJECT}-mcp").stop(timeout=5)
+    drift = run_act(repo, "drift.yml", event="schedule", secrets=values)
+    assert drift.returncode != 0, drift.log[-4000:]
+    assert "Job failed" in drift.log
+    assert f"by digest: mcp={ADDRESS}/factory/mcp@{digests['mcp']}" in drift.log
+    assert "service mcp" in drift.log, drift.log[-4000:]
+    for run_ in (first, second, drift):
         if run_.nox_envs:
             shutil.rmtree(run_.nox_envs, ignore_errors=True)
-    print(f"deploy.yml with act: first run {first.seconds:.0f}s, second {second.seconds:.0f}s",
-          file=sys.stderr)  # fmt: skip
+    print(f"act: deploy {first.seconds:.0f}s, again {second.seconds:.0f}s, drift"
+          f" {drift.seconds:.0f}s", file=sys.stderr)  # fmt: skip
 
 
 def test_a_failing_test_fails_the_ci_job(tmp_path: Path, python_bin: Path) -> None:

@@ -24,6 +24,7 @@ import docker
 from docker.errors import DockerException
 
 from reconciler.pipeline.build import (
+    WHEELHOUSE,
     PipelineBuildError,
     base_python,
     build_image,
@@ -69,7 +70,7 @@ def cmd_build(root: Path) -> int:
     base_image = os.environ.get("FACTORY_BASE_IMAGE") or None
     offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
     if offline:
-        python = base_python(client, base_image or "python:3.12-slim")
+        python = base_python(client, base_image or "python:3.12-slim", root / WHEELHOUSE)
         prepare_wheelhouse(root, requirements(root, specs), python, _log)
     if commit.dirty:
         _log(f"note: uncommitted changes in the build inputs; tagging {commit.tags[0]}")

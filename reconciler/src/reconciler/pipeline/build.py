@@ -56,8 +56,26 @@ def requirements(root: Path, specs: Iterable[ImageSpec]) -> list[str]:
     return sorted(found)
 
 
-def base_python(client: docker.DockerClient, base_image: str) -> str:
-    """`3.11` etc.: the Python the base image runs, so the wheelhouse matches it."""
+def base_python(client: docker.DockerClient, base_image: str, cache: Path | None = None) -> str:
+    """`3.11` etc.: the Python the base image runs, so the wheelhouse matches it.
+
+    Asked once per base image ID (a throw-away container), remembered in `cache`.
+    """
+    try:
+        image_id = client.images.get(base_image).id.removeprefix("sha256:")[:16]
+    except ImageNotFound:
+        image_id = None
+    remembered = cache / f".python-{image_id}" if cache and image_id else None
+    if remembered and remembered.is_file():
+        return remembered.read_text().strip()
+    version = _ask_python(client, base_image)
+    if remembered:
+        remembered.parent.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(version + "\n")
+    return version
+
+
+def _ask_python(client: docker.DockerClient, base_image: str) -> str:
     try:
         out = client.containers.run(
             base_image,
