@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
-from act_runner import run_act  # noqa: E402
+from act_runner import ActRun, run_act  # noqa: E402
 from e2e_support import (  # noqa: E402
     BASE_IMAGE,
     REGISTRY_IMAGE,
@@ -161,6 +162,7 @@ def main() -> int:
         raise SystemExit(f"{REGISTRY_IMAGE} is missing: run the e2e tests once (they build it)")
     ours: list[tuple[float, float]] = []
     peer: list[float] = []
+    runs: list[ActRun] = []
     with tempfile.TemporaryDirectory(prefix="push-to-serving-") as tmp:
         repo = copy_worktree(Path(tmp) / "repo")
         make_runnable_here(repo, REGISTRY_IMAGE)
@@ -180,6 +182,7 @@ def main() -> int:
             python = base_python(client, BASE_IMAGE)
             prepare_wheelhouse(repo, requirements(repo, specs), python, print)
             warm = run_act(repo, "deploy.yml", secrets=secrets, env=BUILD_ENV)
+            runs.append(warm)
             if warm.returncode != 0:
                 raise RuntimeError(warm.log[-4000:])
             print(f"warm-up (cold caches): {warm.seconds:.1f}s", flush=True)
@@ -192,6 +195,9 @@ def main() -> int:
                 print(f"run {n + 1}: peer {peer[-1]:.1f}s", flush=True)
         finally:
             _cleanup(client)
+            envs = {r.nox_envs for r in runs if r.nox_envs}
+            for path in envs:
+                shutil.rmtree(path, ignore_errors=True)
     _report(ours, peer, args.runs, args.write)
     return 0
 
@@ -219,6 +225,11 @@ earlier deploy (one untimed warm-up run). Target: under 60 s warm.
 |---|---|---|---|
 {ours_row}
 {peer_row}
+
+Target: {"met" if statistics.median(total) < 60 else "NOT met"} (median). The peer does less
+(one image, no digest verification, no act/nox); in ours the apply's health gate dominates
+(Docker's first probe comes one `interval` = 10 s after start, once for `mcp--next` and once
+after the swap), then three nox sessions' start-up and two image builds.
 
 A controller polling git every 3 minutes (the usual GitOps anchor) adds 0-180 s, 90 s on
 average, before its deploy starts; push-triggered Actions add none. On a real Forgejo runner
