@@ -64,6 +64,8 @@ def run_act(
         "-P", f"{label}=-self-hosted", "--action-offline-mode",
         # act would read ./.secrets and ./.env by default; secrets come only from -s here.
         "--secret-file", os.devnull, "--env-file", os.devnull,
+        # act's workspaces next to the scratch repository, removed with it.
+        "--action-cache-path", str(repo.parent / ".act"),
     ]  # fmt: skip
     for name in sorted(secrets or {}):
         args += ["-s", name]  # value from act's environment, so it is not in argv
