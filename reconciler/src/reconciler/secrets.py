@@ -2,10 +2,14 @@
 
 Resolution order for a secret `name`: the environment variable NAME (upper-cased, non
 alphanumerics → `_`), the dotenv file (stack `secrets.env_file`), then the file
-`<secrets dir>/<name>`. Generatable secrets that are missing get a value in memory when the
-store is built (so the plan's hashes are exact) and are written to the secrets dir
-(0700 dir, 0600 file) only when apply executes their `generate-secret` action. Derived
-secrets are recomputed from their base every time and never stored.
+`<secrets dir>/<name>`. An empty environment variable or dotenv entry counts as unset:
+Forgejo Actions expands a secret that was never set to "", and a job must not deploy
+an empty password (or generate over a real one) because of it.
+
+Generatable secrets that are missing get a value in memory when the store is built (so the
+plan's hashes are exact) and are written to the secrets dir (0700 dir, 0600 file) only when
+apply executes their `generate-secret` action. Derived secrets are recomputed from their
+base every time and never stored.
 
 Values stay inside this object: `digest()` is what hashes and labels see, `redact()` scrubs
 any text the executor is about to show.
@@ -93,9 +97,9 @@ class SecretStore:
     # -- resolution -------------------------------------------------------------------
     def _lookup(self, name: str) -> tuple[str, str] | None:
         key = env_name(name)
-        if key in self._environ:
+        if self._environ.get(key):
             return self._environ[key], "environment"
-        if key in self._dotenv:
+        if self._dotenv.get(key):
             return self._dotenv[key], str(self._env_file)
         path = self.secrets_dir / name
         if path.is_file():

@@ -47,6 +47,18 @@ def test_resolution_order_is_environment_then_dotenv_then_secrets_dir(tmp_path: 
     assert make(tmp_path, reqs).get("other") == "dir-only"
 
 
+def test_empty_environment_or_dotenv_value_counts_as_unset(tmp_path: Path) -> None:
+    # Forgejo Actions passes a secret nobody set as "": it must not become the password.
+    (tmp_path / ".secrets").mkdir()
+    (tmp_path / ".secrets" / "api_key").write_text("from-dir\n")
+    (tmp_path / ".env").write_text("API_KEY=\n")
+    reqs = [SecretRequirement(name="api_key", needed_by=("x",))]
+    assert make(tmp_path, reqs, {"API_KEY": ""}).get("api_key") == "from-dir"
+    (tmp_path / ".secrets" / "api_key").unlink()
+    with pytest.raises(SecretsError, match="secret 'api_key' is not set"):
+        make(tmp_path, reqs, {"API_KEY": ""})
+
+
 def test_missing_secret_names_who_needs_it_and_how_to_provide_it(tmp_path: Path) -> None:
     req = SecretRequirement(
         name="registry_password", needed_by=("Registry/registry",), help="pick a strong one"
