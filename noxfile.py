@@ -35,18 +35,21 @@ def _gitops(session: nox.Session, *args: str) -> None:
     session.run("gitops", *args, *session.posargs, external=False)
 
 
-def _pushed_images(session: nox.Session, *, from_registry: bool = False) -> list[str]:
-    """`--image SERVICE=REPO@sha256:…` for the images `nox -s push` pushed for this commit.
-
-    Deploys run by digest without rewriting git; with no push for this commit (a plain
-    `just deploy`), the images declared in gitops/ are used.
+def _pushed_images(
+    session: nox.Session, *, from_registry: bool = False, local: bool = False
+) -> list[str]:
+    """`--image SERVICE=REF` for this commit's images: pushed ones by digest
+    (`REPO@sha256:…`), and with `local` also images built here but not pushed, by their
+    commit tag. Deploys run what was built for this commit without rewriting git; with
+    nothing built for it, the images declared in gitops/ are used.
     """
     _install_reconciler(session)
     args = ["--from-registry"] if from_registry else []
+    args += ["--local"] if local else []
     out = session.run("python", "-m", "reconciler.pipeline", "overrides", *args, silent=True)
-    pairs = [line for line in str(out or "").split() if "=" in line and "@sha256:" in line]
+    pairs = [line for line in str(out or "").split() if "=" in line]
     for pair in pairs:
-        session.log(f"by digest: {pair}")
+        session.log(f"image: {pair}")
     return [arg for pair in pairs for arg in ("--image", pair)]
 
 
@@ -74,13 +77,18 @@ def validate(session: nox.Session) -> None:
 def plan(session: nox.Session) -> None:
     """Show what deploy would change, with reasons (exit 2 when changes are pending)."""
     _install_reconciler(session)
-    session.run("gitops", "plan", *_pushed_images(session), *session.posargs, success_codes=[0, 2])
+    images = _pushed_images(session, local=True)
+    session.run("gitops", "plan", *images, *session.posargs, success_codes=[0, 2])
 
 
 @nox.session(python=PYTHON, tags=["gitops"])
 def deploy(session: nox.Session) -> None:
     """Reconcile the Docker engine (and the tailnet) to gitops/: plan, then apply."""
-    _gitops(session, "apply", "--yes", *_pushed_images(session))
+    # A first deploy on a fresh machine has no registry yet to pull mcp and analytics from:
+    # build them here (skipped when this commit's images are already on the engine).
+    _install_reconciler(session)
+    session.run("python", "-m", "reconciler.pipeline", "build", "--if-missing")
+    _gitops(session, "apply", "--yes", *_pushed_images(session, local=True))
 
 
 @nox.session(python=PYTHON, tags=["gitops"])

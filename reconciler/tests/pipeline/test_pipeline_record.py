@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from reconciler.pipeline.build import PipelineBuildError, requirements
 from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, last_change, read_commit
-from reconciler.pipeline.images import BuiltImage, Record, image_overrides, write_record
+from reconciler.pipeline.images import (
+    BuiltImage,
+    Record,
+    built_for,
+    image_overrides,
+    write_record,
+)
 from reconciler.pipeline.push import Credentials, registry_credentials
 
 INPUTS = (".dockerignore", "mcp/Dockerfile", "mcp/pyproject.toml", "mcp/src")
@@ -112,6 +118,27 @@ def test_overrides_only_for_the_commit_they_were_pushed_for(repo: Path) -> None:
     write_record(repo, Record(commit="abc", branch="main", images=[image, unpushed]))
     assert image_overrides(repo, "abc") == [f"mcp=127.0.0.1:5000/factory/mcp@sha256:{'a' * 64}"]
     assert image_overrides(repo, "other-commit") == []
+
+
+def test_a_first_deploy_runs_images_built_here_by_their_commit_tag(repo: Path) -> None:
+    pushed = BuiltImage(
+        service="mcp", repository="127.0.0.1:5000/factory/mcp", image_id="sha256:1",
+        tags=["127.0.0.1:5000/factory/mcp:abc", "127.0.0.1:5000/factory/mcp:main"],
+        digest="sha256:" + "a" * 64,
+    )  # fmt: skip
+    local = BuiltImage(
+        service="analytics", repository="127.0.0.1:5000/factory/analytics", image_id="sha256:2",
+        tags=["127.0.0.1:5000/factory/analytics:abc", "127.0.0.1:5000/factory/analytics:main"],
+    )  # fmt: skip
+    write_record(repo, Record(commit="abc", branch="main", images=[pushed, local]))
+    assert image_overrides(repo, "abc", include_local=True) == [
+        f"mcp=127.0.0.1:5000/factory/mcp@sha256:{'a' * 64}",
+        "analytics=127.0.0.1:5000/factory/analytics:abc",
+    ]
+    # Built for this commit and still on the engine: a deploy does not build again.
+    assert built_for(repo, "abc", {"sha256:1", "sha256:2", "sha256:3"})
+    assert not built_for(repo, "abc", {"sha256:1"})  # one image was removed since
+    assert not built_for(repo, "def", {"sha256:1", "sha256:2"})  # another commit
 
 
 def test_credentials_resolve_like_gitops_apply(repo: Path) -> None:

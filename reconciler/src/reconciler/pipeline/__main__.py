@@ -1,5 +1,9 @@
 """`python -m reconciler.pipeline build|push|overrides`: the steps nox's sessions run.
 
+`build --if-missing` builds only when this commit's images are not on the engine yet (what
+`just deploy` runs first, so a fresh machine needs no registry); `overrides --local` also
+names images built but not pushed, by their commit tag.
+
 Each step prints what it does (the job log is the record) and exits 1 with one clear line
 on failure. Configuration comes from the environment, as in a Forgejo Actions job:
 
@@ -36,6 +40,7 @@ from reconciler.pipeline.gitinfo import Commit, GitError, read_commit
 from reconciler.pipeline.images import (
     Record,
     all_inputs,
+    built_for,
     image_overrides,
     present_images,
     read_record,
@@ -59,7 +64,7 @@ def _commit(root: Path) -> Commit:
     return read_commit(root, all_inputs(present_images(root)))
 
 
-def cmd_build(root: Path) -> int:
+def cmd_build(root: Path, *, if_missing: bool = False) -> int:
     specs = present_images(root)
     commit = read_commit(root, all_inputs(specs))
     if not specs:
@@ -67,6 +72,9 @@ def cmd_build(root: Path) -> int:
             "no image to build: neither mcp/Dockerfile nor analytics/Dockerfile"
         )
     client = _client()
+    if if_missing and built_for(root, commit.sha, {i.id for i in client.images.list()}):
+        _log(f"images for {commit.sha[:12]} are on the engine (build/images.json); not rebuilding")
+        return 0
     base_image = os.environ.get("FACTORY_BASE_IMAGE") or None
     offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
     if offline:
@@ -113,14 +121,14 @@ def cmd_push(root: Path) -> int:
     return 0
 
 
-def cmd_overrides(root: Path, *, from_registry: bool) -> int:
+def cmd_overrides(root: Path, *, from_registry: bool, local: bool = False) -> int:
     """Print `SERVICE=REPO@digest`, one per line, for this commit's pushed images.
 
     From build/images.json when it is for this commit; with --from-registry, otherwise from
     the registry's `<sha>` tags (what a scheduled drift check on a fresh checkout needs).
     """
     sha = _commit(root).sha
-    overrides = image_overrides(root, sha)
+    overrides = image_overrides(root, sha, include_local=local)
     if not overrides and from_registry:
         from reconciler.pipeline.push import pushed_digests
 
@@ -145,12 +153,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--from-registry", action="store_true", help="overrides: ask the registry if no record"
     )
+    parser.add_argument(
+        "--local", action="store_true", help="overrides: include built, unpushed images"
+    )
+    parser.add_argument(
+        "--if-missing", action="store_true", help="build: skip when this commit's images exist"
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
         if args.step == "overrides":
-            return cmd_overrides(root, from_registry=args.from_registry)
-        return cmd_build(root) if args.step == "build" else cmd_push(root)
+            return cmd_overrides(root, from_registry=args.from_registry, local=args.local)
+        if args.step == "build":
+            return cmd_build(root, if_missing=args.if_missing)
+        return cmd_push(root)
     except (PipelineBuildError, GitError, DeclarationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -121,9 +121,30 @@ def read_record(root: Path) -> Record | None:
     return Record.model_validate_json(path.read_text())
 
 
-def image_overrides(root: Path, commit: str) -> list[str]:
-    """`SERVICE=REPO@sha256:…` for every image pushed for `commit` (empty if none)."""
+def image_overrides(root: Path, commit: str, *, include_local: bool = False) -> list[str]:
+    """`SERVICE=REPO@sha256:…` for every image pushed for `commit` (empty if none).
+
+    With `include_local`, an image built for `commit` but not pushed runs by its commit tag:
+    the first `just deploy` on a fresh machine, when the registry the images belong in is
+    being created by that very deploy.
+    """
     record = read_record(root)
     if record is None or record.commit != commit:
         return []
-    return [f"{image.service}={image.pinned}" for image in record.images if image.digest]
+    return [
+        f"{image.service}={image.pinned if image.digest else image.tags[0]}"
+        for image in record.images
+        if image.digest or (include_local and image.tags)
+    ]
+
+
+def built_for(root: Path, commit: str, image_ids: set[str]) -> bool:
+    """Whether build/images.json is for `commit` and every image it names is still on the
+    engine (`image_ids`), so a deploy need not build again."""
+    record = read_record(root)
+    return (
+        record is not None
+        and record.commit == commit
+        and bool(record.images)
+        and all(image.image_id in image_ids for image in record.images)
+    )
