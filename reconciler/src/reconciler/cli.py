@@ -138,7 +138,9 @@ class Session:
 
         providers: dict[str, Provider] = {
             "secrets": SecretsProvider(self.secrets),
-            "docker": DockerProvider(self.client, self.secrets),
+            "docker": DockerProvider(
+                self.client, self.secrets, socket_gid=self.project.stack.docker.socket_gid
+            ),
         }
         setup = ProviderSetup(
             stack=self.project.stack,

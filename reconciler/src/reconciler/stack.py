@@ -23,6 +23,14 @@ class DockerEndpoint(StrictModel):
         description="e.g. unix:///var/run/docker.sock or ssh://deploy@factory; "
         "default: DOCKER_HOST, else the local socket",
     )
+    socket_gid: int | None = Field(
+        default=None,
+        ge=0,
+        description="numeric group of the engine's socket on the engine host (`stat -c %g "
+        "/var/run/docker.sock` there), which `group_add: [docker-socket]` resolves to; "
+        "needed only when the engine is reached over tcp:// or ssh://, since a local unix "
+        "socket's group is read from the socket itself. When set, it wins.",
+    )
 
 
 class Defaults(StrictModel):

@@ -11,6 +11,7 @@ from reconciler.project import load_project
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.observe import DockerObserved
 from reconciler.providers.docker.plan import plan_docker
+from reconciler.providers.docker.socket_group import SocketGroup
 from reconciler.secrets import SecretStore
 
 GITOPS = Path(__file__).resolve().parents[3] / "gitops"
@@ -32,8 +33,10 @@ def plan_ids(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         secrets=secrets,
         secrets_to_generate=frozenset(secrets.to_generate),
     )
-    first = assemble(project.desired.project, plan_docker(DockerObserved(), ctx))
-    again = assemble(project.desired.project, plan_docker(DockerObserved(), ctx))
+    # runners and analytics add the socket's group: a local engine whose socket is gid 106
+    empty = DockerObserved(socket_group=SocketGroup(106, "group of /var/run/docker.sock"))
+    first = assemble(project.desired.project, plan_docker(empty, ctx))
+    again = assemble(project.desired.project, plan_docker(empty, ctx))
     assert first == again  # deterministic
     return [action.id for action in first.actions]
 

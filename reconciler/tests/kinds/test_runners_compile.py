@@ -126,6 +126,11 @@ def test_host_socket_adds_the_socket_group_and_mount() -> None:
     assert spec.replace.defer_on_runner == "runner-a"
 
 
+def test_socket_group_defaults_to_the_symbol_resolved_by_the_docker_provider() -> None:
+    result, _, _ = compile_pool(docker={"mode": "socket"})
+    assert container(result, "runner-a").group_add == ("docker-socket",)
+
+
 def test_dind_sidecar_is_privileged_and_reached_over_tcp() -> None:
     result, _, _ = compile_pool(docker={"mode": "dind"})
     dind = container(result, "factory-dind")
@@ -229,7 +234,8 @@ def test_parse_label_refuses(label: str) -> None:
     [
         {"count": 2},  # names and count together
         {"names": ["a", "a"]},
-        {"docker": {"mode": "socket"}},  # socket without its group
+        {"docker": {"mode": "socket", "socket_gid": "docker"}},  # a name, not docker-socket
+        {"docker": {"mode": "socket", "socket_gid": -1}},
         {"scope": "a/b/c"},
         {"timeout": "three hours"},
         {"envs": {"1BAD": "x"}},

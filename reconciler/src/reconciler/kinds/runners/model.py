@@ -51,29 +51,26 @@ def parse_label(label: str) -> tuple[str, str, str | None]:
 class DockerAccess(StrictModel):
     """How the runner (and jobs, with `automount`) reach a Docker engine.
 
-    `socket`: the host's socket is mounted and its group (`socket_gid`, e.g. from
-    `getent group docker`) added, because the runner image runs as UID 1000 and the socket
-    is root:docker 0660. `dind`: a privileged docker:dind sidecar per pool, reached over TCP.
+    `socket`: the host's socket is mounted and its group added, because the runner image
+    runs as UID 1000 and the socket is root:docker 0660. The group defaults to the symbol
+    `docker-socket`, which the Docker provider resolves to the socket's gid on the engine
+    host; an explicit number still overrides it. `dind`: a privileged docker:dind sidecar
+    per pool, reached over TCP.
     """
 
     mode: Literal["socket", "dind"] = "socket"
     socket: str = Field(default="/var/run/docker.sock", pattern=r"^/")
-    socket_gid: int | None = Field(default=None, ge=0)
+    socket_gid: Annotated[int, Field(ge=0)] | Literal["docker-socket"] = Field(
+        default="docker-socket",
+        description="group added to the runner for the socket: `docker-socket` (resolved "
+        "to the socket's gid by the Docker provider) or an explicit number",
+    )
     dind_image: str = "docker:28-dind"
     jobs_get_docker: bool = Field(
         default=True,
         description="mount the engine into job containers (needed by deploy jobs); "
         "a job can then control every container on that engine",
     )
-
-    @model_validator(mode="after")
-    def _gid_for_socket(self) -> DockerAccess:
-        if self.mode == "socket" and self.socket_gid is None:
-            raise ValueError(
-                "socket mode needs socket_gid: the GID owning the socket "
-                "(`stat -c %g /var/run/docker.sock`), added to the runner's groups"
-            )
-        return self
 
 
 class Cache(StrictModel):

@@ -27,14 +27,17 @@ __all__ = ["DockerProvider"]
 class DockerProvider:
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient, secrets: SecretStore) -> None:
+    def __init__(
+        self, client: docker.DockerClient, secrets: SecretStore, socket_gid: int | None = None
+    ) -> None:
         self.client = client
+        self.socket_gid = socket_gid  # stack.yaml docker.socket_gid (see socket_group.py)
         self.executor = DockerExecutor(client, secrets)
         self.notes: list[str] = []
 
     def observe(self, desired: DesiredState) -> DockerObserved:
         try:
-            return observe(self.client, desired)
+            return observe(self.client, desired, self.socket_gid)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise unreachable(str(self.client.api.base_url), exc) from exc
 

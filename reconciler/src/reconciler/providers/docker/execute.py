@@ -215,7 +215,8 @@ class DockerExecutor:
         host_kwargs: dict[str, Any] = {
             "mounts": mounts,
             "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
-            "group_add": list(spec.group_add) or None,
+            # resolved by the plan (the symbol docker-socket → the socket's gid)
+            "group_add": list(action.params.get("group_add", spec.group_add)) or None,
             "network_mode": network_mode,
             "privileged": spec.privileged,
         }

@@ -17,6 +17,12 @@ import docker.errors
 
 from reconciler import labels as L
 from reconciler.providers.docker.names import container_name, network_name, volume_name
+from reconciler.providers.docker.socket_group import (
+    SocketGroup,
+    engine_socket_path,
+    needs_socket_group,
+    observe_socket_group,
+)
 from reconciler.resources import BootstrapStep, DesiredState
 
 __all__ = [
@@ -27,6 +33,9 @@ __all__ = [
     "observe",
     "parse_container",
 ]
+
+
+NOT_LOOKED_UP = "not looked up: no container needs it"
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,8 @@ class DockerObserved:
     foreign: dict[str, str] = field(default_factory=dict)  # engine name → "container 1a2b…"
     probes: dict[str, bool] = field(default_factory=dict)  # bootstrap step id → done
     volume_users: dict[str, tuple[str, ...]] = field(default_factory=dict)  # volume → users
+    # the engine socket's group for `group_add: [docker-socket]` (looked up only when needed)
+    socket_group: SocketGroup = field(default_factory=lambda: SocketGroup(None, NOT_LOOKED_UP))
 
 
 def parse_container(attrs: dict[str, Any]) -> ObservedContainer:
@@ -121,7 +132,10 @@ def _image_id(api: docker.APIClient, ref: str) -> str | None:
         return None
 
 
-def observe(client: docker.DockerClient, desired: DesiredState) -> DockerObserved:
+def observe(
+    client: docker.DockerClient, desired: DesiredState, socket_gid: int | None = None
+) -> DockerObserved:
+    """`socket_gid`: stack.yaml's `docker.socket_gid`, if declared."""
     api = client.api
     project = desired.project
     ours = set(L.project_filter(project))
@@ -172,6 +186,9 @@ def observe(client: docker.DockerClient, desired: DesiredState) -> DockerObserve
             foreign[vol["Name"]] = "volume (not created by gitops)"
     images = {ref: _image_id(api, ref) for ref in sorted({c.image for c in desired.containers})}
     probes = _probes(api, project, desired.bootstrap, containers)
+    socket_group = SocketGroup(gid=None, origin=NOT_LOOKED_UP)
+    if any(needs_socket_group(c) for c in desired.containers):
+        socket_group = observe_socket_group(engine_socket_path(client), socket_gid)
     return DockerObserved(
         containers=tuple(sorted(containers, key=lambda c: c.name)),
         networks=tuple(sorted(networks, key=lambda n: n.name)),
@@ -180,6 +197,7 @@ def observe(client: docker.DockerClient, desired: DesiredState) -> DockerObserve
         foreign=dict(sorted(foreign.items())),
         probes=probes,
         volume_users={k: tuple(sorted(v)) for k, v in sorted(users.items())},
+        socket_group=socket_group,
     )
 
 

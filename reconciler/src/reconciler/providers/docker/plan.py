@@ -20,6 +20,11 @@ from reconciler.hashing import canonical_spec, spec_hash
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.names import container_name, network_name, volume_name
 from reconciler.providers.docker.observe import DockerObserved, ObservedContainer
+from reconciler.providers.docker.socket_group import (
+    missing_gid_error,
+    needs_socket_group,
+    resolve_group_add,
+)
 from reconciler.resources import ContainerSpec, DesiredState, ProvidedSecret, SecretRef
 
 __all__ = [
@@ -250,6 +255,7 @@ def plan_docker(
     ephemeral = _ephemeral(desired)
     container_actions: dict[str, str] = {}
     recreated: set[str] = set()
+    unresolved: list[ContainerSpec] = []
     for spec in _dependency_order(desired.containers):
         engine = container_name(project, spec.name)
         current = next((o for o in by_resource.get(spec.name, []) if o.name == engine), None)
@@ -279,14 +285,26 @@ def plan_docker(
             for name in _secret_names(spec)
             if ctx.secrets.get(name) is None or name in ctx.secrets_to_generate
         )
-        action = action.model_copy(
-            update={"depends_on": tuple(sorted(deps | set(action.depends_on))), "needs": needs}
-        )
+        update: dict[str, Any] = {
+            "depends_on": tuple(sorted(deps | set(action.depends_on))),
+            "needs": needs,
+        }
+        if action.verb in (CoreVerb.RECREATE, CoreVerb.CREATE, CoreVerb.RUN_JOB):
+            gid = observed.socket_group.gid
+            if needs_socket_group(spec) and gid is None:
+                unresolved.append(spec)
+            else:
+                # numeric groups for the engine; the spec (and its hash) keep the symbol
+                group_add = resolve_group_add(spec.group_add, gid)
+                update["params"] = {**action.params, "group_add": group_add}
+        action = action.model_copy(update=update)
         actions.append(action)
         container_actions[spec.name] = action.id
         if action.verb in (CoreVerb.RECREATE, CoreVerb.CREATE, CoreVerb.RUN_JOB):
             recreated.add(spec.name)
 
+    if unresolved:
+        raise missing_gid_error(unresolved, observed.socket_group.origin)
     actions.extend(_bootstrap_actions(desired, observed, container_actions, recreated))
 
     # orphans: project containers nobody declares any more
