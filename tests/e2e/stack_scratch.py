@@ -47,6 +47,8 @@ def make_runnable_here(repo: Path, registry_image: str) -> None:
         doc["port"] = REGISTRY_PORT
 
     def service(doc) -> None:
+        if doc.get("kind") != "Service":
+            return  # a data file next to a service (analytics-config.yaml)
         port = SERVICE_PORTS[doc["name"]]
         doc["ports"] = [f"127.0.0.1:{port}:8000"]
         doc.pop("tailscale", None)

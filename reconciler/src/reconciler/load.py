@@ -147,4 +147,18 @@ def load_documents(gitops_dir: Path) -> list[Document]:
             )
     if problems:
         raise ConfigError(problems)
-    return documents
+    data_files = _referenced_files(documents)
+    return [doc for doc in documents if doc.path.resolve() not in data_files]
+
+
+def _referenced_files(documents: list[Document]) -> set[Path]:
+    """Files some document delivers into a container (`files: [{source: X}]`, relative to
+    that document): a YAML config kept next to its service is data, not a gitops document."""
+    referenced: set[Path] = set()
+    for doc in documents:
+        entries = doc.data.get("files") if isinstance(doc.data, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            source = entry.get("source") if isinstance(entry, dict) else None
+            if isinstance(source, str) and source:
+                referenced.add((doc.path.parent / source).resolve())
+    return referenced
