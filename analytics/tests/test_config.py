@@ -79,6 +79,49 @@ def test_token_from_env_or_file(tmp_path: Path) -> None:
         read_token({"ANALYTICS_TOKEN_FILE": str(tmp_path / "missing")})
 
 
+@pytest.mark.parametrize("content", ["", "\n", "  \n\t\n"])
+def test_an_empty_token_file_is_an_error_naming_the_variable_and_the_file(
+    tmp_path: Path, content: str
+) -> None:
+    # an empty secret must not silently mean "no token": that turns token auth off
+    secret = tmp_path / "analytics_token"
+    secret.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        read_token({"ANALYTICS_TOKEN_FILE": str(secret)})
+    assert f"ANALYTICS_TOKEN_FILE={secret}: the file is empty" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ANALYTICS_TOKEN": ""}, "ANALYTICS_TOKEN is set but empty"),
+        ({"ANALYTICS_TOKEN": "  \n"}, "ANALYTICS_TOKEN is set but empty"),
+        ({"ANALYTICS_TOKEN_FILE": ""}, "ANALYTICS_TOKEN_FILE is set but empty"),
+        ({"ANALYTICS_TOKEN": "a", "ANALYTICS_TOKEN_FILE": "/x"}, "are both set"),
+    ],
+)
+def test_an_empty_or_ambiguous_token_variable_is_an_error(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_token(environ)
+
+
+def test_serve_refuses_to_start_with_an_empty_token_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    secret = tmp_path / "analytics_token"
+    secret.write_text("")
+    monkeypatch.setenv("ANALYTICS_TOKEN_FILE", str(secret))
+    monkeypatch.delenv("ANALYTICS_TOKEN", raising=False)
+    path = tmp_path / "a.yaml"
+    path.write_text(f"database: {tmp_path / 'a.db'}\n")
+    assert main(["--config", str(path), "serve", "--port", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "ANALYTICS_TOKEN_FILE" in err
+    assert str(secret) in err
+
+
 def test_cli_reports_config_errors_with_exit_1(tmp_path: Path, capsys) -> None:
     path = tmp_path / "a.yaml"
     path.write_text("retention: {raw_days: 0}\n")

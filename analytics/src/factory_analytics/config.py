@@ -156,20 +156,48 @@ def load_config(
 
 
 def read_token(environ: Mapping[str, str] | None = None) -> SecretStr | None:
-    """ANALYTICS_TOKEN, or the content of ANALYTICS_TOKEN_FILE (whitespace stripped)."""
+    """ANALYTICS_TOKEN, or the content of ANALYTICS_TOKEN_FILE; None when neither is set."""
     env = os.environ if environ is None else environ
-    if env.get("ANALYTICS_TOKEN", "").strip():
-        return SecretStr(env["ANALYTICS_TOKEN"].strip())
-    file_name = env.get("ANALYTICS_TOKEN_FILE")
-    if file_name:
-        try:
-            value = Path(file_name).read_text(encoding="utf-8").strip()
-        except OSError as exc:
+    value = read_secret("ANALYTICS_TOKEN", env)
+    return None if value is None else SecretStr(value)
+
+
+def read_secret(name: str, environ: Mapping[str, str]) -> str | None:
+    """`NAME`, or the content of the file named by `NAME_FILE` (surrounding whitespace
+    stripped); None when neither variable is set.
+
+    Set but empty is an error, never "no secret": an empty token file (a secret written before
+    its value existed, a wrong mount) would otherwise quietly turn the token off, and a
+    variable holding only whitespace is a typo, not a choice. Both set is ambiguous, so it is
+    an error too (the convention of the official Docker images).
+    """
+    file_var = f"{name}_FILE"
+    direct, file_name = environ.get(name), environ.get(file_var)
+    if direct is not None and file_name is not None:
+        raise ConfigError(f"{name} and {file_var} are both set; set one of them")
+    if direct is not None:
+        if not direct.strip():
             raise ConfigError(
-                f"ANALYTICS_TOKEN_FILE={file_name}: cannot read it: {exc.strerror}"
-            ) from exc
-        return SecretStr(value) if value else None
-    return None
+                f"{name} is set but empty; give it the secret's value, or unset it"
+                f" (or use {file_var})"
+            )
+        return direct.strip()
+    if file_name is None:
+        return None
+    if not file_name.strip():
+        raise ConfigError(f"{file_var} is set but empty; give it the path of the secret's file")
+    try:
+        value = Path(file_name).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{file_var}={file_name}: cannot read it: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file_var}={file_name}: not UTF-8 text: {exc.reason}") from exc
+    if not value:
+        raise ConfigError(
+            f"{file_var}={file_name}: the file is empty; write the secret into it, or unset"
+            f" {file_var}"
+        )
+    return value
 
 
 def _plain(node: Any) -> Any:
