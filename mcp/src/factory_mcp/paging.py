@@ -24,6 +24,7 @@ MAX_RESULT_CHARS = 20_000
 JSON_BUDGET_CHARS = 8_500
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def fingerprint(*parts: Any) -> str:
@@ -76,4 +77,23 @@ def fit_page(
         model = build(list(rows[offset:end]), next_cursor)
         if json_size(model) <= JSON_BUDGET_CHARS or count == 0:
             return model
-        count = count * 3 // 4 if count > 4 else count - 1
+        count = _fewer(count)
+
+
+def fit_items(items: Sequence[T], build: Callable[[list[T], int], M]) -> M:
+    """Build the result with as many leading `items` as fit the char budget.
+
+    For lists that are ranked (most important first) rather than paged: `build` gets the items
+    kept and how many were left out, so the result can say so (`omitted`) and how to narrow.
+    """
+    count = len(items)
+    while True:
+        model = build(list(items[:count]), len(items) - count)
+        if json_size(model) <= JSON_BUDGET_CHARS or count == 0:
+            return model
+        count = _fewer(count)
+
+
+def _fewer(count: int) -> int:
+    """Shrink a row count quickly while it is large, one by one near the end."""
+    return count * 3 // 4 if count > 4 else count - 1

@@ -58,6 +58,9 @@ class Scenario:
     prediction_error: bool = False
     model_status: str = "available"
     batches: int | None = None
+    # Worst case for the context budget: each alert source answers this many alerts with long
+    # Spanish messages (the API puts no bound on either).
+    alert_flood: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -76,6 +79,18 @@ class Scenario:
                 )
             hour += timedelta(hours=1)
         return rows
+
+
+LONG_TEXT = (
+    "Se prevé un precio de la electricidad muy por encima de la media durante varias horas "
+    "consecutivas; conviene revisar la planificación de conchado y templado, aplazar los "
+    "procesos de mayor consumo a las horas valle y comprobar la climatización de la sala de "
+    "producción antes del inicio del turno para evitar paradas y sobrecostes innecesarios."
+)
+
+
+def _flood(count: int, make: Any) -> list[dict[str, Any]]:
+    return [make(i) for i in range(count)]
 
 
 def _unprocessable(loc: str, msg: str) -> JSONResponse:
@@ -472,59 +487,95 @@ def build_app(scenario: Scenario) -> Starlette:
         if s.alerts_error:
             return JSONResponse({"status": "error", "alerts": [], "message": "Prophet falló"})
         when = (local_now() + timedelta(hours=8)).replace(minute=0, second=0, tzinfo=None)
+        alerts = [
+            {
+                "type": "price_spike",
+                "severity": "high",
+                "icon": "⚠️",
+                "message": "Pico de precio previsto 0.31 €/kWh",
+                "recommendation": "Reducir carga",
+                "datetime": when.isoformat(),
+            }
+        ]
+        alerts += _flood(
+            s.alert_flood,
+            lambda i: {
+                "type": ("price_spike", "heat_wave", "optimal_window", "production_boost")[i % 4],
+                "severity": ("high", "medium", "info", "info")[i % 4],
+                "icon": "⚠️",
+                "message": f"{i}: {LONG_TEXT}",
+                "recommendation": LONG_TEXT,
+                "datetime": (when + timedelta(hours=i)).isoformat(),
+            },
+        )
         return JSONResponse(
             {
                 "status": "success",
-                "alerts": [
-                    {
-                        "type": "price_spike",
-                        "severity": "high",
-                        "icon": "⚠️",
-                        "message": "Pico de precio previsto 0.31 €/kWh",
-                        "recommendation": "Reducir carga",
-                        "datetime": when.isoformat(),
-                    }
-                ],
-                "active_count": 1,
-                "high_severity_count": 1,
+                "alerts": alerts,
+                "active_count": len(alerts),
+                "high_severity_count": sum(a["severity"] == "high" for a in alerts),
             }
         )
 
     @route("/dashboard/alerts")
     async def current_alerts(_: Request) -> Response:
+        alerts = [
+            {
+                "type": "energy",
+                "level": "info",
+                "message": "Precio bajo 0.09 €/kWh",
+                "action": "Aprovechar",
+            }
+        ]
+        alerts += _flood(
+            s.alert_flood,
+            lambda i: {
+                "type": ("energy", "temperature", "humidity", "production")[i % 4],
+                "level": ("high", "critical", "warning", "critical")[i % 4],
+                "message": f"{i}: {LONG_TEXT}",
+                "action": LONG_TEXT,
+            },
+        )
+        levels = ("critical", "warning", "high", "info")
         return JSONResponse(
             {
                 "🏢": "Alertas",
-                "alerts": [
-                    {
-                        "type": "energy",
-                        "level": "info",
-                        "message": "Precio bajo 0.09 €/kWh",
-                        "action": "Aprovechar",
-                    }
-                ],
-                "alert_counts": {"critical": 0, "warning": 0, "high": 0, "info": 1},
+                "alerts": alerts,
+                "alert_counts": {k: sum(a["level"] == k for a in alerts) for k in levels},
                 "timestamp": naive_utc(),
             }
         )
 
     @route("/health-monitoring/alerts")
     async def infra_alerts(_: Request) -> Response:
+        active = [
+            {
+                "severity": "warning",
+                "type": "node_offline",
+                "hostname": "git",
+                "node_type": "git",
+                "message": "git está offline",
+                "action": "Revisar nodo",
+                "last_seen": (s.now - timedelta(hours=3)).isoformat(),
+            }
+        ]
+        active += _flood(
+            s.alert_flood,
+            lambda i: {
+                "severity": "critical" if i % 2 else "warning",
+                "type": "node_offline",
+                "hostname": f"chocolate-factory-{i}",
+                "node_type": "production",
+                "message": f"chocolate-factory-{i}: {LONG_TEXT}",
+                "action": LONG_TEXT,
+                "last_seen": (s.now - timedelta(hours=i + 1)).isoformat(),
+            },
+        )
         return JSONResponse(
             {
                 "timestamp": s.now.isoformat(),
-                "total_alerts": 1,
-                "active_alerts": [
-                    {
-                        "severity": "warning",
-                        "type": "node_offline",
-                        "hostname": "git",
-                        "node_type": "git",
-                        "message": "git está offline",
-                        "action": "Revisar nodo",
-                        "last_seen": (s.now - timedelta(hours=3)).isoformat(),
-                    }
-                ],
+                "total_alerts": len(active),
+                "active_alerts": active,
                 "status": "alerts_present",
             }
         )

@@ -17,7 +17,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from factory_mcp.deps import Deps
-from factory_mcp.paging import JSON_BUDGET_CHARS, json_size
+from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, iso
 from factory_mcp.tools.common import Out, read_only
@@ -170,15 +170,6 @@ def _dict(body: Any, path: str) -> dict[str, Any]:
     return body
 
 
-def _shrink(build: Any, items: list[Any]) -> Any:
-    count = len(items)
-    while True:
-        model = build(items[:count], len(items) - count)
-        if json_size(model) <= JSON_BUDGET_CHARS or count == 0:
-            return model
-        count = count * 3 // 4
-
-
 async def usage(deps: Deps, days: int | None, hours: int | None, top: int) -> Usage:
     body = _dict(
         await _client(deps).get(
@@ -238,7 +229,7 @@ async def usage(deps: Deps, days: int | None, hours: int | None, top: int) -> Us
         )
 
     longest = max(len(users), len(routes))
-    return _shrink(lambda items, omitted: build(len(items), omitted), list(range(longest)))
+    return fit_items(list(range(longest)), lambda items, omitted: build(len(items), omitted))
 
 
 async def devices(deps: Deps, days: int | None, online_only: bool) -> Devices:
@@ -284,7 +275,7 @@ async def devices(deps: Deps, days: int | None, online_only: bool) -> Devices:
             omitted=omitted,
         )
 
-    return _shrink(build, shown)
+    return fit_items(shown, build)
 
 
 async def performance(deps: Deps, days: int | None, hours: int | None, top: int) -> Performance:
@@ -354,7 +345,7 @@ async def performance(deps: Deps, days: int | None, hours: int | None, top: int)
             summary=summary, window=window, endpoints=items, probes=probes[:20], omitted=omitted
         )
 
-    return _shrink(build, endpoints)
+    return fit_items(endpoints, build)
 
 
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:

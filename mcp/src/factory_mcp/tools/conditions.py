@@ -17,6 +17,7 @@ from pydantic import Field
 
 from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
+from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, from_naive_utc, iso
 from factory_mcp.tools.common import Out, need_dict, read_only
@@ -122,7 +123,7 @@ def _predictive(body: Any) -> list[Alert]:
         Alert(
             source="predictive",
             severity=mapping.get(str(a.get("severity")), "warning"),  # type: ignore[arg-type]
-            type=str(a.get("type", "unknown")),
+            type=str(a.get("type", "unknown"))[:40],
             message=str(a.get("message", ""))[:300],
             action=(str(a["recommendation"])[:200] if a.get("recommendation") else None),
             at=_when(a.get("datetime"), "local"),
@@ -146,7 +147,7 @@ def _current(body: Any) -> list[Alert]:
             Alert(
                 source="current",
                 severity=level if level in SEVERITY_ORDER else "warning",  # type: ignore[arg-type]
-                type=str(a.get("type", "unknown")),
+                type=str(a.get("type", "unknown"))[:40],
                 message=str(a.get("message", ""))[:300],
                 action=(str(a["action"])[:200] if a.get("action") else None),
                 at=_when(body.get("timestamp"), "utc"),
@@ -164,7 +165,7 @@ def _infrastructure(body: Any) -> list[Alert]:
         Alert(
             source="infrastructure",
             severity="critical" if a.get("severity") == "critical" else "warning",
-            type=str(a.get("type", "node_offline")),
+            type=str(a.get("type", "node_offline"))[:40],
             message=str(a.get("message") or f"{a.get('hostname')} is offline")[:300],
             action=(str(a["action"])[:200] if a.get("action") else None),
             at=_when(a.get("last_seen"), "aware"),
@@ -216,14 +217,26 @@ async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
             + ", ".join(p.source for p in problems)
             + " alerts, so absence of alerts there means nothing."
         )
-    return Alerts(
-        summary=summary,
-        complete=not problems,
-        counts=counts,
-        alerts=kept[:MAX_ALERTS],
-        unavailable_sources=problems,
-        omitted=max(0, len(kept) - MAX_ALERTS),
-    )
+
+    def build(shown: list[Alert], omitted: int) -> Alerts:
+        # Alerts are ranked most severe first, so what does not fit is the least severe.
+        note = (
+            f" {omitted} less severe alert(s) not shown; raise min_severity to see the rest."
+            if omitted
+            else ""
+        )
+        return Alerts(
+            summary=summary + note,
+            complete=not problems,
+            counts=counts,
+            alerts=shown,
+            unavailable_sources=problems,
+            omitted=omitted,
+        )
+
+    # A row cap and, because messages are long Spanish prose, a character budget as well.
+    over_cap = max(0, len(kept) - MAX_ALERTS)
+    return fit_items(kept[:MAX_ALERTS], lambda shown, left: build(shown, left + over_cap))
 
 
 def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
