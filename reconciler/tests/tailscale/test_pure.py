@@ -56,7 +56,16 @@ def test_online_is_derived_without_an_online_field():
     assert recent.is_online(NOW + timedelta(minutes=2))
     assert not recent.is_online(NOW + timedelta(minutes=10))
     assert Device.model_validate({"hostname": "a"}).is_online(NOW)  # lastSeen absent: connected
-    assert not Device.model_validate({"hostname": "a", "online": False}).is_online(NOW)
+    # the API has no `online` field: one in the body (a proxy's, an old fixture's) is ignored
+    stray = {"hostname": "a", "online": False, "connectedToControl": True}
+    assert Device.model_validate(stray).is_online(NOW)
+    gone = {
+        "hostname": "a",
+        "online": True,
+        "connectedToControl": False,
+        "lastSeen": (NOW - timedelta(days=1)).isoformat(),
+    }
+    assert not Device.model_validate(gone).is_online(NOW)
 
 
 def test_the_most_recently_connected_duplicate_is_kept():

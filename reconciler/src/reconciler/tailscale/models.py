@@ -37,9 +37,11 @@ class _ApiModel(BaseModel):
 class Device(_ApiModel):
     """One node of the tailnet (``GET /tailnet/{t}/devices``).
 
-    The API has no ``online`` field (only some proxies add one); :attr:`online` derives it:
-    an explicit ``online`` wins, then ``connectedToControl``, then ``lastSeen`` (absent or
-    null while the node is connected; otherwise online if seen within :data:`ONLINE_WINDOW`).
+    The API has no ``online`` field (../shared/tailscale-api.md: "derive it from
+    ``connectedToControl`` / ``lastSeen``"), so :meth:`is_online` uses only those two:
+    ``connectedToControl`` when present, else ``lastSeen`` (absent or null while the node is
+    connected; otherwise online if seen within :data:`ONLINE_WINDOW`). A body that does carry
+    an ``online`` key (a proxy, an old fixture) keeps it in ``model_extra``, never trusted.
     """
 
     id: str = ""
@@ -61,7 +63,6 @@ class Device(_ApiModel):
     is_external: bool = False
     is_ephemeral: bool = False
     blocks_incoming_connections: bool = False
-    online_field: bool | None = Field(default=None, alias="online")
 
     @property
     def ref(self) -> str:
@@ -70,8 +71,6 @@ class Device(_ApiModel):
 
     def is_online(self, now: datetime | None = None) -> bool:
         """Online as derived from the fields the API really returns."""
-        if self.online_field is not None:
-            return self.online_field
         if self.connected_to_control is not None:
             return self.connected_to_control
         if self.last_seen is None:
