@@ -26,18 +26,40 @@ def test_literal_password_in_gitops_yaml_is_refused_with_line_and_fix() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "${REGISTRY_PASSWORD}",
-        "secret:registry_password",
-        "env:REGISTRY_PASSWORD",
-        "file:/run/secrets/registry",
-        "{secret: registry_password}",
-        "ENC[AES256_GCM,data:abc,iv:def]",
+        "{secret: registry_password}",  # what the reconciler resolves (README "Secrets")
+        "${REGISTRY_PASSWORD}",  # the environment placeholder the fix message documents
         '""',
     ],
 )
-def test_references_are_accepted(value: str) -> None:
+def test_references_the_repository_uses_are_accepted(value: str) -> None:
     text = f"auth:\n  password: {value}\n"
     assert check_file("gitops/registry/registry.yaml", text) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("password", "<hunter2>"),
+        ("token", "$abc123"),
+        ("password", "${hunter2}"),
+        ("password", "{{ hunter2 }}"),
+        ("api_key", "secret:registry_password"),
+        ("password", "env:REGISTRY_PASSWORD"),
+        ("token", "ENC[AES256_GCM,data:abc,iv:def]"),
+    ],
+)
+def test_reference_lookalikes_under_secret_keys_are_refused(key: str, value: str) -> None:
+    """Only `{secret: name}` and `${NAME}` are references here; anything else shaped like
+    one could be the secret itself (`<hunter2>`), so it is refused, never trusted."""
+    text = f"auth:\n  {key}: '{value}'\n"
+    findings = check_file("gitops/registry/registry.yaml", text)
+    assert [(f.line, f.problem) for f in findings] == [(2, f"'{key}' holds a plaintext secret")]
+    assert "{secret: " in findings[0].fix
+
+
+def test_env_list_entries_accept_only_the_placeholder_form() -> None:
+    text = "env:\n  - MCP_AUTH_TOKEN=${MCP_AUTH_TOKEN}\n  - ANALYTICS_TOKEN=$abc123\n"
+    assert [f.line for f in check_file("gitops/services/mcp.yaml", text)] == [3]
 
 
 def test_env_list_and_mapping_entries_are_checked() -> None:

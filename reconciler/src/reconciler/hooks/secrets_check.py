@@ -8,9 +8,13 @@ names them. This hook fails the commit, with file:line and how to fix it, when:
 - a committed file is an environment or htpasswd file (`.env`, `.env.prod`, `htpasswd`,
   `*.htpasswd`, or any file whose lines look like `user:$2y$…` bcrypt entries);
 - a gitops/ YAML key that names a secret (password, token, api_key, …) holds a literal value
-  instead of a reference (`${NAME}`, `secret:NAME`, `env:NAME`, `file:PATH`, a mapping such as
-  `{secret: NAME}`, a `*_FILE` key, or SOPS `ENC[…]`). Fields that hold a secret's *name* by
-  this repository's convention (`*_secret` keys, keys under `credentials:`) may hold a
+  instead of one of the references this repository uses: the mapping `{secret: name}` (what
+  the reconciler resolves, README "Secrets"), a `*_FILE` key naming a file, or an
+  environment placeholder written exactly `${UPPER_CASE_NAME}` (the form this hook's fix
+  message has always documented). Nothing else passes as a reference: `<hunter2>`,
+  `$abc123`, `{{x}}` or `secret:x` strings are values as far as anything here is concerned,
+  so they are refused rather than trusted. Fields that hold a secret's *name* by this
+  repository's convention (`*_secret` keys, keys under `credentials:`) may hold a
   lower-case name such as `registry-ci-password`, never a value-shaped string;
 - any gitops/ file contains key material (PEM private keys, Tailscale `tskey-` keys, URLs with
   `user:password@`).
@@ -75,17 +79,10 @@ REFERENCE_KEYS = frozenset(
     }
 )
 REFERENCE_SUFFIXES = ("_file", "_path", "_env", "_ref", "_name", "_uri", "_url")
-REFERENCE_VALUE = re.compile(
-    r"""^(
-        \$\{[^}]+\}                       # ${NAME} / ${secret:NAME}
-      | \$[A-Za-z_][A-Za-z0-9_]*          # $NAME
-      | (secret|secrets|env|file|vault|sops|op|bw)(:|://)\S+   # scheme:NAME
-      | ENC\[.*\]                         # SOPS-encrypted value
-      | \{\{.*\}\}                        # template placeholder
-      | <[^>]+>                           # documentation placeholder <token>
-    )$""",
-    re.VERBOSE,
-)
+# The only string that counts as a reference: `${NAME}` with an environment variable's name
+# (upper case, as stack.yaml documents the environment names of secrets). `{secret: name}`
+# is a mapping, never a string, so the walk below never mistakes it for a value.
+REFERENCE_VALUE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
 # Fields that name a secret by convention in gitops/ (`password_secret: registry-ci-password`,
 # `credentials: {api_key: tailscale_api_key}`) hold a name: lower-case words joined by - or _
 # (words of letters, or numbers). A value with letters and digits mixed in one word, upper
@@ -167,7 +164,7 @@ def _literal_finding(path: str, line: int, key: str) -> Finding:
         line,
         f"'{key}' holds a plaintext secret",
         "put the value in the environment, .env (git-ignored) or .secrets/, and reference it"
-        f" here (e.g. '{key}: ${{{key.upper()}}}' or '{key}: {{secret: {key.lower()}}}')",
+        f" by name here: '{key}: {{secret: {key.lower()}}}'",
     )
 
 
