@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import anyio
 import pytest
@@ -156,12 +157,24 @@ async def test_published_day_is_cached(client, scenario) -> None:
 async def test_forecast_across_the_october_change_keeps_real_offsets(client, scenario) -> None:
     scenario.now = datetime(2026, 10, 24, 22, 30, tzinfo=UTC)  # 00:30 CEST on the 25th
     out = structured(await client.call_tool("get_price_forecast", {"hours": 6, "limit": 6}))
-    starts = [h["start"] for h in out["hours"]]
-    assert starts[0] == "2026-10-25T00:00:00+02:00"
-    assert starts[-1].endswith("+01:00")
-    assert len(set(starts)) == 6
+    starts = [datetime.fromisoformat(h["start"]) for h in out["hours"]]
+    assert out["hours"][0]["start"] == "2026-10-25T00:00:00+02:00"
+    assert out["hours"][-1]["start"].endswith("+01:00")
+    assert [b - a for a, b in pairwise(starts)] == [timedelta(hours=1)] * 5
     assert out["summary"].startswith("6 h forecast")
     assert out["cheapest"][0]["predicted_eur_kwh"] == out["min_eur_kwh"]
+    assert any("daylight-saving" in n for n in out["notes"])
+
+
+async def test_forecast_across_the_march_change_has_no_duplicate_hour(client, scenario) -> None:
+    scenario.now = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 CET, clocks go forward at 02
+    out = structured(await client.call_tool("get_price_forecast", {"hours": 4, "limit": 4}))
+    assert [h["start"] for h in out["hours"]] == [
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T04:00:00+02:00",
+        "2026-03-29T05:00:00+02:00",
+    ]
 
 
 async def test_forecast_hours_out_of_range_is_rejected_before_any_call(client, scenario) -> None:

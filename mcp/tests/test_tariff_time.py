@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
 from factory_mcp.tariff import day_kind, is_all_day_p3, period_at
 from factory_mcp.timeutil import (
     MADRID,
+    TimestampError,
     from_aware,
     from_naive_local,
     from_naive_utc,
     hours_in_local_day,
     iso,
-    localise_series,
+    localise_hourly_series,
 )
 
 
@@ -93,8 +95,14 @@ def test_three_timestamp_styles_are_normalised() -> None:
     assert iso(from_aware("2026-11-25T10:42:07Z")) == "2026-11-25T11:42:07+01:00"
 
 
+def _one_hour_apart(series: list[datetime]) -> bool:
+    # In UTC: two datetimes sharing a tzinfo subtract by wall time (PEP 495).
+    utc = [s.astimezone(UTC) for s in series]
+    return all(b - a == timedelta(hours=1) for a, b in pairwise(utc))
+
+
 def test_repeated_local_hour_in_october_is_resolved_in_order() -> None:
-    series = localise_series(
+    series = localise_hourly_series(
         ["2026-10-25T01:00:00", "2026-10-25T02:00:00", "2026-10-25T02:00:00", "2026-10-25T03:00:00"]
     )
     assert [iso(s) for s in series] == [
@@ -103,6 +111,42 @@ def test_repeated_local_hour_in_october_is_resolved_in_order() -> None:
         "2026-10-25T02:00:00+01:00",
         "2026-10-25T03:00:00+01:00",
     ]
+
+
+def test_naive_steps_across_october_are_consecutive_real_hours() -> None:
+    # Built by adding hours to a naive wall time: 02:00 is named once, the real hour twice.
+    series = localise_hourly_series(
+        ["2026-10-25T01:00:00", "2026-10-25T02:00:00", "2026-10-25T03:00:00", "2026-10-25T04:00:00"]
+    )
+    assert [iso(s) for s in series] == [
+        "2026-10-25T01:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
+    assert _one_hour_apart(series)
+
+
+def test_naive_steps_across_march_give_one_row_per_real_hour() -> None:
+    # The naive series names 02:00, which does not exist on 29 March: read row by row it
+    # would land on 03:00+02:00 twice.
+    series = localise_hourly_series(
+        ["2026-03-29T01:00:00", "2026-03-29T02:00:00", "2026-03-29T03:00:00", "2026-03-29T04:00:00"]
+    )
+    assert [iso(s) for s in series] == [
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T04:00:00+02:00",
+        "2026-03-29T05:00:00+02:00",
+    ]
+    assert _one_hour_apart(series)
+
+
+def test_a_series_with_a_gap_is_refused_not_retimed() -> None:
+    with pytest.raises(TimestampError, match="not consecutive"):
+        localise_hourly_series(
+            ["2026-11-25T10:00:00", "2026-11-25T11:00:00", "2026-11-25T15:00:00"]
+        )
 
 
 def test_skipped_local_hour_in_march_moves_forward() -> None:

@@ -58,19 +58,35 @@ def localise(naive: datetime, *, fold: int = 0) -> datetime:
     return aware.astimezone(UTC).astimezone(MADRID)
 
 
-def localise_series(naive_texts: list[str]) -> list[datetime]:
-    """Localise consecutive naive local timestamps; a repeated wall time is the second pass."""
+def localise_hourly_series(texts: list[str]) -> list[datetime]:
+    """Read a Prophet series as consecutive real hours starting at its first instant.
+
+    Why not row by row: the factory builds its forecast frame by adding whole hours to a naive
+    local wall time, so across the March change a series names the skipped 02:00 (which PEP 495
+    moves to 03:00+02:00, the instant of the next row: two rows for one hour), and across the
+    October change it names the repeated hour once or twice depending on how it was built. Row
+    i is therefore taken as the first instant plus i hours, which gives one distinct hour per
+    row either way. Each row's own label must agree with that reading to within the one hour a
+    clock change shifts it; a series with a gap is an error, never silently re-timed. A first
+    row in October's repeated hour is read as its first occurrence (the label cannot tell).
+    """
+    if not texts:
+        return []
+    parsed = [_parse(text) for text in texts]
+    first = parsed[0] if parsed[0].tzinfo is not None else localise(parsed[0])
     out: list[datetime] = []
-    previous: datetime | None = None
-    for text in naive_texts:
-        value = _parse(text)
-        if value.tzinfo is not None:
-            out.append(value)
-            previous = None
-            continue
-        fold = 1 if previous is not None and value == previous else 0
-        out.append(localise(value, fold=fold))
-        previous = value
+    for i, label in enumerate(parsed):
+        instant = (first.astimezone(UTC) + timedelta(hours=i)).astimezone(MADRID)
+        if label.tzinfo is not None:
+            drift = abs(label - instant)
+        else:
+            drift = abs(label - instant.replace(tzinfo=None))
+        if drift > timedelta(hours=1):
+            raise TimestampError(
+                f"row {i} ({texts[i]!r}) does not follow {texts[0]!r} by {i} hours: "
+                "the series is not consecutive hours"
+            )
+        out.append(instant)
     return out
 
 

@@ -22,9 +22,10 @@ from factory_mcp.tariff import PERIOD_NAMES, Period, day_kind, period_at
 from factory_mcp.timeutil import (
     TimestampError,
     from_aware,
+    from_naive_local,
     hour_start,
     iso,
-    localise_series,
+    localise_hourly_series,
     to_local,
 )
 from factory_mcp.tools.common import (
@@ -157,8 +158,8 @@ async def price_forecast(deps: Deps, hours: int, limit: int, cursor: str | None)
             "untrained; get_system_health shows its status."
         )
     try:
-        starts = localise_series([r.timestamp for r in forecast.predictions])
-        trained = localise_series([forecast.last_training])[0] if forecast.last_training else None
+        starts = localise_hourly_series([r.timestamp for r in forecast.predictions])
+        trained = from_naive_local(forecast.last_training) if forecast.last_training else None
     except TimestampError as exc:
         raise UpstreamError(f"The forecast carries a bad timestamp: {exc}") from None
     rows = [
@@ -177,6 +178,12 @@ async def price_forecast(deps: Deps, hours: int, limit: int, cursor: str | None)
         "Prophet forecast: timestamps are the factory's naive local wall times, given here with "
         "their offset; the factory trains on UTC wall-clock values, so hours may be shifted 1-2 h.",
     ]
+    if starts[0].utcoffset() != starts[-1].utcoffset():
+        notes.append(
+            "The forecast crosses a daylight-saving change: its rows are read as consecutive "
+            "hours from the first one, so after the change a start may differ by an hour from "
+            "the factory's own label."
+        )
     if min(values) < 0:
         notes.append("Some predicted prices are negative: Prophet output is unbounded.")
     metrics = {k: float(v) for k, v in forecast.model_metrics.items() if isinstance(v, int | float)}

@@ -18,11 +18,7 @@ from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, period_at
-from factory_mcp.timeutil import (
-    TimestampError,
-    iso,
-    localise_series,
-)
+from factory_mcp.timeutil import TimestampError, from_naive_local, iso
 from factory_mcp.tools.common import (
     Out,
     read_only,
@@ -84,11 +80,9 @@ async def optimal_windows(deps: Deps, days: int) -> OptimalWindows:
     data = api.parse(api.OptimalWindows, body, "/insights/optimal-windows")
     try:
         optimal = [
-            _window(w, localise_series([w.datetime])[0], avoid=False) for w in data.optimal_windows
+            _window(w, from_naive_local(w.datetime), avoid=False) for w in data.optimal_windows
         ]
-        avoid = [
-            _window(w, localise_series([w.datetime])[0], avoid=True) for w in data.avoid_windows
-        ]
+        avoid = [_window(w, from_naive_local(w.datetime), avoid=True) for w in data.avoid_windows]
     except TimestampError as exc:
         raise UpstreamError(f"An optimal window carries a bad timestamp: {exc}") from None
     corrected = sum(w.label_corrected for w in optimal + avoid)
