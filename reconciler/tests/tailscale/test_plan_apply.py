@@ -49,7 +49,10 @@ def test_first_apply_then_plan_is_empty(engine: Engine, ts: RunningDouble):
         "tailscale:policy",
     ]
     policy = plan.action("tailscale:policy")
-    assert policy.causes == ("differs from the tailnet (no record of a gitops apply there)",)
+    assert policy.causes == (
+        "differs from the tailnet, whose policy has no gitops:last-applied marker: "
+        "it was never applied by gitops",
+    )
     assert any(
         line.startswith("+") and '"tagOwners"' in line for line in unified_diff(policy).splitlines()
     )

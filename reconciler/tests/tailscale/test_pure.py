@@ -122,11 +122,12 @@ def test_policy_decisions_follow_the_marker():
         "changed in git",
         "also edited in the admin console since the last apply",
     )
-    assert (
-        decide_policy(desired, PolicyFile(text="{}", etag='"3"'))
-        .causes[0]
-        .startswith("differs from the tailnet")
+    never = decide_policy(desired, PolicyFile(text="{}", etag='"3"'))
+    assert never.causes == (
+        "differs from the tailnet, whose policy has no gitops:last-applied marker: "
+        "it was never applied by gitops",
     )
+    assert not never.console_edited  # no marker: nothing says a person edited it
 
 
 def test_the_marker_is_replaced_not_stacked():

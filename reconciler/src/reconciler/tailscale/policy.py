@@ -10,12 +10,16 @@ it in the tailnet (rather than a cache file in one checkout, as gitops-pusher's
 ``version-cache.json`` does) means a laptop and a CI job, each with a fresh clone, both
 know what was last applied. On plan:
 
-- tailnet == git (normalised)                       → nothing to do;
-- tailnet == its own marker, git differs            → "changed in git";
-- tailnet != its own marker (or the marker is gone) → "edited in the admin console since
-  the last apply"; if git still equals the marker, applying would revert that edit and the
-  cause says so;
-- no marker at all (never applied by gitops)        → "differs from the tailnet".
+- tailnet == git (normalised)             → nothing to do;
+- tailnet == its own marker, git differs  → "changed in git";
+- tailnet != its own marker               → "edited in the admin console since the last
+  apply"; if git still equals the marker, applying would revert that edit and the cause
+  says so;
+- no marker at all                        → "differs from the tailnet, whose policy was never
+  applied by gitops". A policy without the marker did not come from a gitops apply (apply
+  always writes it), so there is no last-applied state to tell git changes from console
+  edits; the one case folded in here is a person deleting the marker line itself in the
+  console, which leaves nothing to compare against either.
 
 Apply then validates through the API first and sets the policy with ``If-Match`` the ETag
 seen by plan, so an edit made between plan and apply is refused (412), never overwritten.
@@ -37,6 +41,7 @@ from reconciler.tailscale.models import PolicyFile
 
 __all__ = [
     "MARKER_PREFIX",
+    "NEVER_APPLIED",
     "DesiredPolicy",
     "PolicyDecision",
     "PolicyProblem",
@@ -48,6 +53,10 @@ __all__ = [
 ]
 
 MARKER_PREFIX = "// gitops:last-applied sha256="
+NEVER_APPLIED = (
+    "differs from the tailnet, whose policy has no gitops:last-applied marker: "
+    "it was never applied by gitops"
+)
 _MARKER = re.compile(r"^// gitops:last-applied sha256=(?P<digest>[0-9a-f]{64})\b.*$", re.M)
 
 
@@ -188,7 +197,7 @@ def decide_policy(desired: DesiredPolicy, observed: PolicyFile) -> PolicyDecisio
     console_edited = marker is not None and marker != observed_digest
     causes: tuple[str, ...]
     if marker is None:
-        causes = ("differs from the tailnet (no record of a gitops apply there)",)
+        causes = (NEVER_APPLIED,)
         console_edited = False
     elif not console_edited:
         causes = ("changed in git",)
