@@ -1,9 +1,15 @@
 """Deterministic seeded data for the API and widget tests, written through the same store
-functions the collectors use (nothing is inserted behind their back)."""
+functions the collectors use (nothing is inserted behind their back).
+
+The data is defined by plain generators (`seeded_requests`, `presence_times` with
+`device_online`, `sample_times`, `seeded_probes`): `seed` writes them, and the API tests compute
+their expected figures from the same generators with plain Python, never from an API answer,
+so a rollup that drops or double-counts rows fails them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from factory_analytics.identity import DeviceIdentity, IdentityResolver
 from factory_analytics.logformats import AccessRecord
@@ -71,44 +77,48 @@ ROUTES = [
     ("POST", "/chat/ask", 11000.0),
 ]
 
+# who each client address is (the tailnet collector's view): (device, person or None)
+CLIENT_IDENTITY: dict[str, tuple[str | None, str | None]] = {
+    "100.64.0.1": ("chocolate-factory", None),  # tagged server: a device, no person
+    "100.64.0.2": ("ana-laptop", "ana@example.com"),
+    "fd7a:115c:a1e0::3": ("josé-phone", "josé@example.com"),
+    "172.18.0.5": (None, None),  # a container on the Docker network: anonymous
+}
+CLIENTS = list(CLIENT_IDENTITY)
+PROBE_INTERVAL = 600
+PRESENCE_INTERVAL = 300
+SAMPLE_INTERVAL = 300
 
-def seed(db: Path, now: float = NOW) -> None:
-    conn = open_database(db)
-    # presence: every 5 min for 7 days; josé's phone offline at night (00-08 UTC)
-    start = day_floor(now) - 6 * DAY
-    t = start
-    while t <= now:
-        hour_of_day = int(t % DAY // HOUR)
-        observations = []
-        for d in DEVICES:
-            online = not (d.node_id == "n3CNTRL" and hour_of_day < 8)
-            observations.append(
-                DeviceObservation(
-                    d.node_id,
-                    d.hostname,
-                    d.name,
-                    d.user,
-                    d.tags,
-                    d.os,
-                    d.addresses,
-                    online,
-                    online,
-                    None if online else t - 60,
-                )
-            )
-        writes.write_presence(conn, t, observations)
-        t += 300
-    # requests: per day a growing number, from three identities
-    state = writes.ensure_source(conn, "factory-api", "file", "/var/log/nginx/access.log", "auto")
-    identity = IdentityResolver(
-        {
-            "100.64.0.1": DeviceIdentity("chocolate-factory", None),
-            "100.64.0.2": DeviceIdentity("ana-laptop", "ana@example.com"),
-            "fd7a:115c:a1e0::3": DeviceIdentity("josé-phone", "josé@example.com"),
-        }
-    )
-    batch = writes.AccessBatch(state.id, RouteTable(), identity)
-    clients = ["100.64.0.2", "fd7a:115c:a1e0::3", "100.64.0.1", "172.18.0.5"]
+
+class SeededRequest(NamedTuple):
+    """One request as the seed defines it: the ground truth the API tests compare with."""
+
+    ts: float
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    client: str
+    login: str | None
+
+
+class SeededProbe(NamedTuple):
+    at: float
+    name: str
+    ok: bool
+    status: int
+    duration_ms: float
+
+
+def seed_start(now: float = NOW) -> int:
+    """00:00 UTC six days before `now`: the seeded week is exactly the `days=7` window."""
+    return day_floor(now) - 6 * DAY
+
+
+def seeded_requests(now: float = NOW) -> list[SeededRequest]:
+    """Per day a growing number of requests from 09:00 UTC, 97 s apart, from four clients."""
+    out: list[SeededRequest] = []
+    start = seed_start(now)
     for day in range(7):
         day_start = start + day * DAY
         for i in range(20 + day * 15):
@@ -117,35 +127,106 @@ def seed(db: Path, now: float = NOW) -> None:
                 break
             method, path, base = ROUTES[i % len(ROUTES)]
             status = 500 if i % 23 == 0 else (404 if i % 17 == 0 else 200)
-            client = clients[i % len(clients)]
+            client = CLIENTS[i % len(CLIENTS)]
             login = "ana@example.com" if client == "100.64.0.2" and i % 2 else None
-            batch.add(
-                AccessRecord(
-                    ts, method, path, status, base * (1 + (i // 5 % 7) / 10), 512, client, login
-                ),
-                ts,
-            )
-    batch.commit(conn, {"offset": 1})
-    # host and containers: every 5 minutes over the last 24 hours
-    t = now - DAY
+            duration = base * (1 + (i // 5 % 7) / 10)
+            out.append(SeededRequest(ts, method, path, status, duration, client, login))
+    return out
+
+
+def device_online(node_id: str, t: float) -> bool:
+    """josé's phone is offline at night (00-08 UTC); everything else is always online."""
+    return not (node_id == "n3CNTRL" and int(t % DAY // HOUR) < 8)
+
+
+def presence_times(now: float = NOW) -> list[int]:
+    """A tailnet poll every 5 minutes over the seeded week."""
+    return list(range(seed_start(now), int(now) + 1, PRESENCE_INTERVAL))
+
+
+def host_sample(t: float) -> HostSample:
+    phase = int(t // HOUR) % 24
+    return HostSample(
+        t,
+        10 + 3 * phase,
+        4,
+        0.2 + phase / 20,
+        0.3,
+        0.3,
+        3 * 2**30 + phase * 2**26,
+        8 * 2**30,
+        "/data",
+        20 * 2**30,
+        100 * 2**30,
+    )
+
+
+def sample_times(now: float = NOW) -> list[float]:
+    """Host and container samples every 5 minutes over the last 24 hours."""
+    out, t = [], now - DAY
     while t <= now:
-        phase = int(t // HOUR) % 24
-        write_host(
-            conn,
-            HostSample(
-                t,
-                10 + 3 * phase,
-                4,
-                0.2 + phase / 20,
-                0.3,
-                0.3,
-                3 * 2**30 + phase * 2**26,
-                8 * 2**30,
-                "/data",
-                20 * 2**30,
-                100 * 2**30,
-            ),
+        out.append(t)
+        t += SAMPLE_INTERVAL
+    return out
+
+
+def seeded_probes(now: float = NOW) -> list[SeededProbe]:
+    """Every 10 minutes over the last 24 hours: the dashboard is slow, prices are fast and
+    fail one check in fifty."""
+    out: list[SeededProbe] = []
+    t, n = now - DAY, 0
+    while t <= now:
+        out.append(SeededProbe(t, "dashboard-complete", True, 200, 20000.0 + (n % 7) * 1500))
+        ok = n % 50 != 7
+        out.append(SeededProbe(t, "prices-latest", ok, 200 if ok else 503, 40.0 + n % 9))
+        t += PROBE_INTERVAL
+        n += 1
+    return out
+
+
+PROBE_URLS = {
+    "dashboard-complete": "http://factory-api:8000/dashboard/complete",
+    "prices-latest": "http://factory-api:8000/ree/prices/latest",
+}
+
+
+def seed(db: Path, now: float = NOW) -> None:
+    conn = open_database(db)
+    for t in presence_times(now):
+        observations = [
+            DeviceObservation(
+                d.node_id,
+                d.hostname,
+                d.name,
+                d.user,
+                d.tags,
+                d.os,
+                d.addresses,
+                device_online(d.node_id, t),
+                device_online(d.node_id, t),
+                None if device_online(d.node_id, t) else t - 60,
+            )
+            for d in DEVICES
+        ]
+        writes.write_presence(conn, t, observations)
+    state = writes.ensure_source(conn, "factory-api", "file", "/var/log/nginx/access.log", "auto")
+    identity = IdentityResolver(
+        {
+            client: DeviceIdentity(device, user)
+            for client, (device, user) in CLIENT_IDENTITY.items()
+            if device is not None
+        }
+    )
+    batch = writes.AccessBatch(state.id, RouteTable(), identity)
+    for r in seeded_requests(now):
+        batch.add(
+            AccessRecord(r.ts, r.method, r.path, r.status, r.duration_ms, 512, r.client, r.login),
+            r.ts,
         )
+    batch.commit(conn, {"offset": 1})
+    for t in sample_times(now):
+        write_host(conn, host_sample(t))
+        phase = int(t // HOUR) % 24
         write_containers(
             conn,
             t,
@@ -154,38 +235,18 @@ def seed(db: Path, now: float = NOW) -> None:
                 ContainerSample("forgejo", 5.0 + phase, 400 * 2**20, 2**31, True),
             ],
         )
-        t += 300
-    # probes: the dashboard is slow, prices are fast, one failure
-    t = now - DAY
-    n = 0
-    while t <= now:
+    for p in seeded_probes(now):
         write_probe(
             conn,
             ProbeResult(
-                t,
-                "dashboard-complete",
+                p.at,
+                p.name,
                 "GET",
-                "http://factory-api:8000/dashboard/complete",
-                True,
-                200,
-                20000.0 + (n % 7) * 1500,
-                None,
+                PROBE_URLS[p.name],
+                p.ok,
+                p.status,
+                p.duration_ms,
+                None if p.ok else f"status {p.status}",
             ),
         )
-        ok = n % 50 != 7
-        write_probe(
-            conn,
-            ProbeResult(
-                t,
-                "prices-latest",
-                "GET",
-                "http://factory-api:8000/ree/prices/latest",
-                ok,
-                200 if ok else 503,
-                40.0 + n % 9,
-                None if ok else "status 503",
-            ),
-        )
-        t += 600
-        n += 1
     conn.close()

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
+from collections import Counter
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from factory_analytics.config import AnalyticsConfig
+from factory_analytics.timeutil import DAY, HOUR
 from factory_analytics.web.app import create_app
 from pydantic import SecretStr
 
-from tests.seed import NOW
+from tests.seed import (
+    CLIENT_IDENTITY,
+    DEVICES,
+    NOW,
+    SeededRequest,
+    device_online,
+    host_sample,
+    presence_times,
+    sample_times,
+    seed_start,
+    seeded_probes,
+    seeded_requests,
+)
 
 
 def call(app, path: str, peer: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -25,7 +41,52 @@ def call(app, path: str, peer: str, headers: dict[str, str] | None = None) -> ht
     return asyncio.run(go())
 
 
-def test_usage_totals_series_and_per_user(api: httpx.Client) -> None:
+# The route template each seeded path must be counted under (API.md, "Routes"), written out
+# by hand so the expectations below do not reuse the code under test.
+ROUTE_OF = {
+    "/dashboard/complete": "/dashboard/complete",
+    "/ree/prices/latest": "/ree/prices/latest",
+    "/health-monitoring/uptime/git": "/health-monitoring/uptime/{hostname}",
+    "/insights/optimal-windows?days=7": "/insights/optimal-windows",
+    "/chat/ask": "/chat/ask",
+}
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_of(r: SeededRequest) -> str | None:
+    return r.login or CLIENT_IDENTITY[r.client][1]
+
+
+def device_of(r: SeededRequest) -> str | None:
+    return CLIENT_IDENTITY[r.client][0]
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def per_bucket(requests: list[SeededRequest], start: int, step: int, count: int) -> list[dict]:
+    """requests and distinct users/devices per day (or hour), computed from the seed."""
+    out = []
+    for i in range(count):
+        lo = start + i * step
+        inside = [r for r in requests if lo <= r.ts < lo + step]
+        out.append(
+            {
+                "start": iso(lo),
+                "requests": len(inside),
+                "active_users": len({user_of(r) for r in inside} - {None}),
+                "active_devices": len({device_of(r) for r in inside} - {None}),
+            }
+        )
+    return out
+
+
+def test_usage_totals_series_and_per_user_match_the_seed(api: httpx.Client) -> None:
     body = api.get("/api/v1/usage?days=7").json()
     assert body["window"] == {
         "from": "2026-11-19T00:00:00Z",
@@ -34,31 +95,45 @@ def test_usage_totals_series_and_per_user(api: httpx.Client) -> None:
         "hours": None,
         "resolution": "day",
     }
-    totals = body["totals"]
-    assert totals["requests"] == sum(p["requests"] for p in body["series"])
-    assert [p["start"][:10] for p in body["series"]] == [f"2026-11-{d}" for d in range(19, 26)]
-    assert totals["active_users"] == 2
-    assert totals["active_devices"] == 3
-    users = {u["user"]: u for u in body["per_user"]}
-    assert set(users) == {"ana@example.com", "josé@example.com"}
-    assert users["josé@example.com"]["devices"] == ["josé-phone"]
-    # anonymous = no person: the tagged server and the non-tailnet client
-    assert (
-        sum(u["requests"] for u in body["per_user"]) + totals["anonymous_requests"]
-        == (totals["requests"])
-    )
-    server = next(d for d in body["per_device"] if d["device"] == "chocolate-factory")
-    assert server["user"] is None
-    assert body["per_device"][0]["requests"] >= body["per_device"][-1]["requests"]
-    shares = [e["share_pct"] for e in body["top_endpoints"]]
-    assert shares == sorted(shares, reverse=True)
-    assert round(sum(shares)) == 100
+    seeded = seeded_requests()  # the whole seeded week is the 7-day window
+    users = Counter(user_of(r) for r in seeded)
+    devices = Counter(device_of(r) for r in seeded)
+    assert body["totals"] == {
+        "requests": len(seeded),
+        "active_users": len(set(users) - {None}),
+        "active_devices": len(set(devices) - {None}),
+        "anonymous_requests": users[None],
+        "client_errors": sum(400 <= r.status < 500 for r in seeded),
+        "server_errors": sum(r.status >= 500 for r in seeded),
+    }
+    assert body["series"] == per_bucket(seeded, seed_start(), DAY, 7)
+    assert {u["user"]: u["requests"] for u in body["per_user"]} == {
+        user: n for user, n in users.items() if user is not None
+    }
+    assert {u["user"]: u["devices"] for u in body["per_user"]} == {
+        "ana@example.com": ["ana-laptop"],
+        "josé@example.com": ["josé-phone"],
+    }
+    assert {d["device"]: (d["requests"], d["user"]) for d in body["per_device"]} == {
+        "ana-laptop": (devices["ana-laptop"], "ana@example.com"),
+        "josé-phone": (devices["josé-phone"], "josé@example.com"),
+        "chocolate-factory": (devices["chocolate-factory"], None),  # tagged: no person
+    }
+    routes = Counter((r.method, ROUTE_OF[r.path]) for r in seeded)
+    expected_top = sorted(routes.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))
+    assert [
+        (e["method"], e["route"], e["requests"], e["share_pct"]) for e in body["top_endpoints"]
+    ] == [(m, route, n, round(100 * n / len(seeded), 2)) for (m, route), n in expected_top]
 
 
-def test_usage_hours_window_is_hourly_and_zero_filled(api: httpx.Client) -> None:
+def test_usage_hours_window_is_hourly_zero_filled_and_matches_the_seed(
+    api: httpx.Client,
+) -> None:
     body = api.get("/api/v1/usage?hours=6").json()
     assert body["window"]["resolution"] == "hour"
-    assert [p["start"][11:16] for p in body["series"]] == [
+    start = int(NOW // HOUR) * HOUR - 5 * HOUR  # 05:00 UTC today
+    expected = per_bucket(seeded_requests(), start, HOUR, 6)
+    assert [p["start"][11:16] for p in expected] == [
         "05:00",
         "06:00",
         "07:00",
@@ -66,22 +141,39 @@ def test_usage_hours_window_is_hourly_and_zero_filled(api: httpx.Client) -> None
         "09:00",
         "10:00",
     ]
-    assert [p["requests"] for p in body["series"]][:4] == [0, 0, 0, 0]  # seeded from 09:00
-    assert body["totals"]["requests"] == sum(p["requests"] for p in body["series"]) > 0
+    assert [p["requests"] for p in expected][:4] == [0, 0, 0, 0]  # seeded from 09:00
+    assert body["series"] == expected
+    assert body["totals"]["requests"] == sum(p["requests"] for p in expected) > 0
 
 
-def test_endpoints_latency_and_error_rate(api: httpx.Client) -> None:
+def test_endpoints_counts_error_rates_and_latency_match_the_seed(api: httpx.Client) -> None:
     body = api.get("/api/v1/endpoints?days=7").json()
-    by_route = {e["route"]: e for e in body["endpoints"]}
-    dash = by_route["/dashboard/complete"]
-    assert dash["error_rate_pct"] == round(100 * dash["server_errors"] / dash["requests"], 2)
-    lat = dash["latency_ms"]
-    assert 20000 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] * 1.05
-    assert lat["max"] == pytest.approx(24000 * 1.6)
-    prices = by_route["/ree/prices/latest"]["latency_ms"]
-    assert prices["p95"] < 100
-    assert "/health-monitoring/uptime/{hostname}" in by_route
-    assert "/insights/optimal-windows" in by_route  # query string dropped
+    seeded = seeded_requests()
+    by_route: dict[tuple[str, str], list[SeededRequest]] = {}
+    for r in seeded:
+        by_route.setdefault((r.method, ROUTE_OF[r.path]), []).append(r)
+    assert [(e["method"], e["route"]) for e in body["endpoints"]] == sorted(
+        by_route, key=lambda k: (-len(by_route[k]), k[1], k[0])
+    )
+    for e in body["endpoints"]:
+        rows = by_route[(e["method"], e["route"])]
+        server_errors = sum(r.status >= 500 for r in rows)
+        durations = [r.duration_ms for r in rows]
+        assert (e["requests"], e["client_errors"], e["server_errors"], e["timed_requests"]) == (
+            len(rows),
+            sum(400 <= r.status < 500 for r in rows),
+            server_errors,
+            len(rows),
+        ), e["route"]
+        assert e["error_rate_pct"] == round(100 * server_errors / len(rows), 2)
+        lat = e["latency_ms"]
+        assert lat["max"] == round(max(durations), 1)
+        assert lat["mean"] == pytest.approx(sum(durations) / len(durations), abs=0.05)
+        for key, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+            exact = nearest_rank(durations, q)
+            assert abs(lat[key] - exact) <= 0.05 * exact, (e["route"], key, lat[key], exact)
+    dash = next(e for e in body["endpoints"] if e["route"] == "/dashboard/complete")
+    assert dash["server_errors"] > 0  # the seed has 5xx here: the rate above is not trivially 0
 
 
 def test_endpoints_unknown_source_is_a_400(api: httpx.Client) -> None:
@@ -92,45 +184,84 @@ def test_endpoints_unknown_source_is_a_400(api: httpx.Client) -> None:
     assert len(ok["endpoints"]) == 2
 
 
-def test_devices_uptime_from_history(api: httpx.Client) -> None:
+def test_devices_uptime_over_the_window_matches_the_presence_history(api: httpx.Client) -> None:
     body = api.get("/api/v1/devices?days=7").json()
-    phone = next(d for d in body["devices"] if d["hostname"] == "josé-phone")
-    # offline 00:00-08:00 UTC every day (seed): a third of the samples
-    assert phone["uptime_pct"] == pytest.approx(
-        100 * phone["online_samples"] / phone["samples"], abs=0.01
-    )
-    assert 60 < phone["uptime_pct"] < 70
+    polls = presence_times()
+    by_host = {d["hostname"]: d for d in body["devices"]}
+    assert sorted(by_host) == sorted(d.hostname for d in DEVICES)
+    for d in DEVICES:
+        got = by_host[d.hostname]
+        online = sum(device_online(d.node_id, t) for t in polls)
+        assert (got["samples"], got["online_samples"]) == (len(polls), online), d.hostname
+        assert got["uptime_pct"] == round(100 * online / len(polls), 2)
+        series = []
+        for day in range(7):
+            lo = seed_start() + day * DAY
+            inside = [t for t in polls if lo <= t < lo + DAY]
+            up = sum(device_online(d.node_id, t) for t in inside)
+            series.append((iso(lo), len(inside), up, round(100 * up / len(inside), 2)))
+        assert [
+            (s["start"], s["samples"], s["online_samples"], s["uptime_pct"]) for s in got["series"]
+        ] == series
+    phone = by_host["josé-phone"]
+    assert 60 < phone["uptime_pct"] < 70  # offline 00-08 UTC every day
     assert [s["uptime_pct"] for s in phone["series"][:-1]] == [66.67] * 6
-    laptop = next(d for d in body["devices"] if d["hostname"] == "ana-laptop")
-    assert laptop["uptime_pct"] == 100.0
-    assert laptop["addresses"] == ["100.64.0.2", "fd7a:115c:a1e0::2"]
+    assert by_host["ana-laptop"]["addresses"] == ["100.64.0.2", "fd7a:115c:a1e0::2"]
     assert body["poll"]["interval_seconds"] == 300
 
 
-def test_system_now_and_hourly_series(api: httpx.Client) -> None:
+def test_devices_uptime_over_an_hours_window(api: httpx.Client) -> None:
+    # 10 hours back from 10:42 is 01:00-10:42 UTC: the phone was offline 01:00-08:00
+    body = api.get("/api/v1/devices?hours=10").json()
+    phone = next(d for d in body["devices"] if d["hostname"] == "josé-phone")
+    start = int(NOW // HOUR) * HOUR - 9 * HOUR
+    polls = [t for t in presence_times() if t >= start]
+    online = sum(device_online("n3CNTRL", t) for t in polls)
+    assert (phone["samples"], phone["online_samples"]) == (len(polls), online)
+    assert phone["uptime_pct"] == round(100 * online / len(polls), 2)
+
+
+def test_system_now_and_hourly_series_match_the_samples(api: httpx.Client) -> None:
     body = api.get("/api/v1/system?hours=24").json()
-    assert body["now"]["at"] == "2026-11-25T10:42:07Z"
-    assert body["now"]["memory_pct"] == pytest.approx(
-        100 * body["now"]["memory_used_bytes"] / body["now"]["memory_total_bytes"], abs=0.01
+    times = sample_times()
+    newest = host_sample(times[-1])
+    assert body["now"]["at"] == iso(times[-1])
+    assert body["now"]["memory_used_bytes"] == newest.memory_used_bytes
+    assert body["now"]["memory_pct"] == round(
+        100 * newest.memory_used_bytes / newest.memory_total_bytes, 2
     )
-    assert len(body["series"]) == 24
-    assert all(p["samples"] > 0 for p in body["series"])
+    assert body["now"]["cpu_pct"] == round(newest.cpu_pct, 2)
+    start = int(NOW // HOUR) * HOUR - 23 * HOUR
+    expected = []
+    for i in range(24):
+        lo = start + i * HOUR
+        inside = [host_sample(t) for t in times if lo <= t < lo + HOUR]
+        expected.append(
+            (iso(lo), len(inside), round(sum(h.cpu_pct for h in inside) / len(inside), 2))
+        )
+    assert [(p["start"], p["samples"], p["cpu_pct_avg"]) for p in body["series"]] == expected
     names = [c["name"] for c in body["containers"]]
     assert names == ["factory-analytics", "forgejo"]
     assert body["containers"][0]["now"]["running"] is True
 
 
-def test_probes_declared_and_results(api: httpx.Client) -> None:
+def test_probes_declared_and_results_match_the_seed(api: httpx.Client) -> None:
     body = api.get("/api/v1/probes?hours=24").json()
+    start = int(NOW // HOUR) * HOUR - 23 * HOUR  # checks before 11:00 yesterday are outside
+    in_window = [p for p in seeded_probes() if p.at >= start]
     dash, prices = body["probes"]
     assert dash["name"] == "dashboard-complete"
     assert dash["declared"] is True
     assert dash["timeout_seconds"] == 45
-    assert dash["latency_ms"]["p95"] > 20000
-    assert prices["checks"] == sum(p["checks"] for p in prices["series"])
-    assert prices["success_rate_pct"] == pytest.approx(
-        100 * (prices["checks"] - prices["failures"]) / prices["checks"], abs=0.01
-    )
+    for got in (dash, prices):
+        mine = [p for p in in_window if p.name == got["name"]]
+        failures = sum(not p.ok for p in mine)
+        assert (got["checks"], got["failures"]) == (len(mine), failures), got["name"]
+        assert got["success_rate_pct"] == round(100 * (len(mine) - failures) / len(mine), 2)
+        exact = nearest_rank([p.duration_ms for p in mine], 0.95)
+        assert abs(got["latency_ms"]["p95"] - exact) <= 0.05 * exact
+        assert got["latency_ms"]["max"] == max(p.duration_ms for p in mine)
+    assert prices["failures"] > 0  # the seed fails one check in fifty: the rate is not 100
 
 
 @pytest.mark.parametrize(
