@@ -125,21 +125,26 @@ def cmd_overrides(root: Path, *, from_registry: bool, local: bool = False) -> in
     """Print `SERVICE=REPO@digest`, one per line, for this commit's pushed images.
 
     From build/images.json when it is for this commit; with --from-registry, otherwise from
-    the registry's `<sha>` tags (what a scheduled drift check on a fresh checkout needs).
+    the registry's `<sha>` tags (what a scheduled drift check on a fresh checkout needs),
+    which needs the registry credentials: without them this fails, naming the secret.
     """
     sha = _commit(root).sha
     overrides = image_overrides(root, sha, include_local=local)
     if not overrides and from_registry:
-        from reconciler.pipeline.push import pushed_digests
+        from reconciler.pipeline.push import MissingCredentialsError, pushed_digests
 
         log = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout is data
         try:
             pushed = pushed_digests(root, sha, log)
-        except PipelineBuildError as exc:
-            if "is not set" not in str(exc):
-                raise
-            log(f"note: no registry credentials, comparing with the images in git ({exc})")
-            pushed = {}
+        except MissingCredentialsError as exc:
+            # Comparing with the tags in git instead would report every service deployed by
+            # digest as drifted: a failure nobody could act on. Say what is missing instead.
+            raise PipelineBuildError(
+                "the digests this commit deployed are in the registry, and its credentials"
+                f" are not set ({', '.join(exc.names)}): set them (in Forgejo: the workflow's"
+                " registry password secret, README 'Push to deploy') and run again; without"
+                f" them there is nothing true to compare with.\n{exc}"
+            ) from exc
         overrides = [f"{s}={ref}" for s, ref in sorted(pushed.items())]
     for override in overrides:
         print(override)

@@ -37,6 +37,16 @@ USERNAME, PASSWORD = "registry_username", "registry_password"
 _HELP = "a registry user's password (gitops/registry/); in Forgejo, a repository secret"
 
 
+class MissingCredentialsError(PipelineBuildError):
+    """The registry user's password (or user name) is set nowhere: not in the environment,
+    .env or .secrets/. Typed, so a caller that can do without the registry tells this case
+    from a registry that refused or failed, without matching message text."""
+
+    def __init__(self, names: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.names = names
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str
@@ -61,7 +71,7 @@ def registry_credentials(root: Path, environ: Mapping[str, str] | None = None) -
 
     The user is a declared registry user (gitops/registry/, env REGISTRY_USER picks one) and
     the password its `password_secret`; with no declared registry, the secrets
-    `registry_username` and `registry_password`. PipelineBuildError when one is unset.
+    `registry_username` and `registry_password`. MissingCredentialsError when one is unset.
     """
     # An unset Forgejo secret reaches the job as an empty variable: that is "not set".
     environ = {k: v for k, v in (os.environ if environ is None else environ).items() if v}
@@ -86,7 +96,8 @@ def registry_credentials(root: Path, environ: Mapping[str, str] | None = None) -
             secrets_dir=(gitops / config.dir).resolve(),
         )
     except SecretsError as exc:
-        raise PipelineBuildError(str(exc)) from exc
+        missing = tuple(m.name for m in exc.missing)
+        raise MissingCredentialsError(missing, str(exc)) from exc
     username = username if username is not None else store.get(USERNAME)
     password = store.get(names[-1])
     if username is None or password is None:  # SecretStore raises first; kept for typing
