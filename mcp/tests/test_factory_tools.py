@@ -212,6 +212,19 @@ async def test_plan_is_requested_with_query_parameters(client, scenario) -> None
     assert "baseline" in out["savings"]["compared_with"]
 
 
+async def test_plan_batches_that_cross_midnight_end_the_next_day(client) -> None:
+    # The stand-in's default 200 kg plan has batches 18:00-00:00 and 19:00-01:00.
+    out = structured(await client.call_tool("get_production_plan", {"date": "2026-11-27"}))
+    batches = {b["batch_id"]: b for b in out["batches"]}
+    assert len(batches) == 20
+    for b in batches.values():
+        assert datetime.fromisoformat(b["end"]) > datetime.fromisoformat(b["start"]), b
+    assert batches["B018"]["start"] == "2026-11-27T18:00:00+01:00"
+    assert batches["B018"]["end"] == "2026-11-28T00:00:00+01:00"
+    assert batches["B019"]["end"] == "2026-11-28T01:00:00+01:00"
+    assert batches["B000"]["end"] == "2026-11-27T06:00:00+01:00"
+
+
 async def test_plan_on_a_weekend_has_only_p3_hours(client) -> None:
     out = structured(await client.call_tool("get_production_plan", {"date": "2026-11-28"}))
     assert {h["tariff_period"] for h in out["timeline"]} == {"P3"}

@@ -114,6 +114,22 @@ def _at(day: date, hour_text: Any, fallback: int) -> datetime:
     return localise(datetime.combine(day, moment))
 
 
+def _span(day: date, batch: dict[str, Any]) -> tuple[datetime, datetime]:
+    """A batch's start and end. The API gives clock times only ("22:00" to "04:00"), so an end
+    at or before the start is on the next day: a batch never ends before it starts."""
+    start_text = batch.get("start_time", batch.get("start_hour", 0))
+    end_text = batch.get("end_time", batch.get("end_hour", 0))
+    start, end = _at(day, start_text, 0), _at(day, end_text, 0)
+    if end <= start:
+        end = _at(day + timedelta(days=1), end_text, 0)
+    return start, end
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """An optional label from the payload, cut to `limit` so one odd value cannot flood it."""
+    return None if value is None else str(value)[:limit]
+
+
 async def production_plan(
     deps: Deps, day: date | None, target_kg: float, limit: int, cursor: str | None
 ) -> ProductionPlan:
@@ -147,24 +163,27 @@ async def production_plan(
                 start=iso(start),
                 price_eur_kwh=_num(h, "price_eur_kwh"),
                 tariff_period=period_at(start),
-                state=h.get("production_state"),
-                process=h.get("active_process"),
-                climate=h.get("climate_status"),
+                state=_text(h.get("production_state"), 20),
+                process=_text(h.get("active_process"), 60),
+                climate=_text(h.get("climate_status"), 20),
             )
         )
-    batches = [
-        Batch(
-            batch_id=str(b.get("batch_id", i)),
-            quality=b.get("quality_type"),
-            start=iso(_at(day, b.get("start_time", b.get("start_hour", 0)), 0)),
-            end=iso(_at(day, b.get("end_time", b.get("end_hour", 0)), 0)),
-            energy_kwh=_num(b, "total_energy_kwh"),
-            cost_eur=_num(b, "total_cost_eur"),
-            avg_price_eur_kwh=_num(b, "avg_price_eur_kwh"),
+    batches: list[Batch] = []
+    for i, b in enumerate(plan.get("batches") or []):
+        if not isinstance(b, dict):
+            continue
+        start, end = _span(day, b)
+        batches.append(
+            Batch(
+                batch_id=str(b.get("batch_id", i))[:40],
+                quality=_text(b.get("quality_type"), 20),
+                start=iso(start),
+                end=iso(end),
+                energy_kwh=_num(b, "total_energy_kwh"),
+                cost_eur=_num(b, "total_cost_eur"),
+                avg_price_eur_kwh=_num(b, "avg_price_eur_kwh"),
+            )
         )
-        for i, b in enumerate(plan.get("batches") or [])
-        if isinstance(b, dict)
-    ]
     raw_savings = obj(opt.get("savings"))
     savings = PlanSavings(
         absolute_eur=_num(raw_savings, "absolute_eur"),
