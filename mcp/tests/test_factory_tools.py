@@ -302,6 +302,37 @@ async def test_failed_alert_source_is_reported_not_hidden(client, scenario) -> N
     assert "INCOMPLETE" in out["summary"]
 
 
+async def test_blind_tailscale_monitor_is_unavailable_not_all_clear(client, scenario) -> None:
+    scenario.tailscale_proxy_down = True  # zero nodes, no alerts, status "ok"
+    out = structured(await client.call_tool("get_alerts", {}))
+    assert out["complete"] is False
+    [problem] = out["unavailable_sources"]
+    assert problem["source"] == "infrastructure"
+    assert "sees no nodes" in problem["problem"]
+    assert "INCOMPLETE" in out["summary"]
+    assert {a["source"] for a in out["alerts"]} == {"predictive", "current"}
+    health = structured(await client.call_tool("get_system_health", {}))
+    assert health["overall"] == "degraded"
+    assert any("Tailscale node monitoring is unavailable" in p for p in health["problems"])
+
+
+async def test_infrastructure_alerts_survive_an_unreadable_node_summary(client, scenario) -> None:
+    scenario.forced["/health-monitoring/summary"] = (500, {"detail": "boom"})
+    out = structured(await client.call_tool("get_alerts", {}))
+    assert out["complete"] is True  # the alert names an offline node: the monitor sees nodes
+    assert [a["source"] for a in out["alerts"]].count("infrastructure") == 1
+
+
+async def test_no_infrastructure_alerts_and_no_node_summary_is_unavailable(
+    client, scenario
+) -> None:
+    scenario.tailscale_proxy_down = True
+    scenario.forced["/health-monitoring/summary"] = (500, {"detail": "boom"})
+    out = structured(await client.call_tool("get_alerts", {}))
+    assert out["complete"] is False
+    assert "could not be checked" in out["unavailable_sources"][0]["problem"]
+
+
 async def test_savings_are_labelled_theoretical(client) -> None:
     out = structured(await client.call_tool("get_savings", {}))
     assert out["theoretical"] is True

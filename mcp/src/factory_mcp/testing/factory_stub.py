@@ -61,6 +61,9 @@ class Scenario:
     # Worst case for the context budget: each alert source answers this many alerts with long
     # Spanish messages (the API puts no bound on either).
     alert_flood: int = 0
+    # The factory's socat proxy to tailscaled is down: /health-monitoring/* swallows the error
+    # and reports zero nodes and no alerts (shared/factory-api.md, pitfall 6).
+    tailscale_proxy_down: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -546,8 +549,58 @@ def build_app(scenario: Scenario) -> Starlette:
             }
         )
 
+    # The project's three nodes; `git` is offline (the one infrastructure alert below).
+    nodes = [
+        ("chocolate-factory", "100.64.0.1", True, "production"),
+        ("chocolate-factory-dev", "100.64.0.2", True, "development"),
+        ("git", "100.64.0.3", False, "git"),
+    ]
+
+    @route("/health-monitoring/summary")
+    async def infra_summary(_: Request) -> Response:
+        listed = [] if s.tailscale_proxy_down else nodes
+        online = sum(n[2] for n in listed)
+        critical = [n for n in listed if n[3] != "other"]
+        critical_online = sum(n[2] for n in critical)
+        return JSONResponse(
+            {
+                "timestamp": naive_utc(),
+                "total_nodes": len(listed),
+                "online_nodes": online,
+                "offline_nodes": len(listed) - online,
+                "critical_nodes": {
+                    "total": len(critical),
+                    "online": critical_online,
+                    "offline": len(critical) - critical_online,
+                    # An empty list counts as 100 %, as /critical does (pitfall 6).
+                    "health_percentage": round(100 * critical_online / len(critical), 1)
+                    if critical
+                    else 100.0,
+                },
+                "nodes": [
+                    {
+                        "hostname": host,
+                        "ip": ip,
+                        "online": up,
+                        "node_type": kind,
+                        "last_seen": (s.now - timedelta(hours=0 if up else 3)).isoformat(),
+                    }
+                    for host, ip, up, kind in listed
+                ],
+            }
+        )
+
     @route("/health-monitoring/alerts")
     async def infra_alerts(_: Request) -> Response:
+        if s.tailscale_proxy_down:
+            return JSONResponse(
+                {
+                    "timestamp": naive_utc(),
+                    "total_alerts": 0,
+                    "active_alerts": [],
+                    "status": "ok",
+                }
+            )
         active = [
             {
                 "severity": "warning",
@@ -573,7 +626,7 @@ def build_app(scenario: Scenario) -> Starlette:
         )
         return JSONResponse(
             {
-                "timestamp": s.now.isoformat(),
+                "timestamp": naive_utc(),
                 "total_alerts": len(active),
                 "active_alerts": active,
                 "status": "alerts_present",
@@ -620,6 +673,7 @@ def build_app(scenario: Scenario) -> Starlette:
         recommend,
         predictive_alerts,
         current_alerts,
+        infra_summary,
         infra_alerts,
         savings,
     ]

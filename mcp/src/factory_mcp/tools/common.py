@@ -59,6 +59,28 @@ def need_dict(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
+def blind_tailnet_monitor(summary: Any) -> str | None:
+    """Why the factory's Tailscale monitor cannot be trusted, if it reports no nodes at all.
+
+    /health-monitoring/* answers zero nodes instead of an error when the socat proxy to
+    tailscaled is down (shared/factory-api.md, pitfall 6): /alerts then lists nothing and
+    /critical reports 100 % healthy for the empty list. A tailnet with no nodes cannot be
+    serving this API, so `total_nodes == 0` means the monitor is blind, not that all is well.
+    """
+    if not isinstance(summary, dict):
+        return "/health-monitoring/summary did not answer with an object"
+    nodes = summary.get("total_nodes")
+    if not isinstance(nodes, int) or isinstance(nodes, bool):
+        return "/health-monitoring/summary has no total_nodes count"
+    if nodes > 0:
+        return None
+    return (
+        "the factory's Tailscale monitor sees no nodes at all (total_nodes 0): its socat proxy "
+        "to tailscaled is probably down, so offline nodes cannot be detected. Check the "
+        "factory's Tailscale sidecar; get_tailnet_devices asks the analytics service instead."
+    )
+
+
 def obj(value: Any) -> dict[str, Any]:
     """`value` if it is a JSON object, else an empty one (optional blocks of a payload)."""
     return value if isinstance(value, dict) else {}

@@ -20,7 +20,7 @@ from factory_mcp.deps import Deps
 from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, from_naive_utc, iso
-from factory_mcp.tools.common import Out, need_dict, read_only
+from factory_mcp.tools.common import Out, blind_tailnet_monitor, need_dict, read_only
 from factory_mcp.upstream import UpstreamError
 
 Severity = Literal["info", "warning", "high", "critical"]
@@ -175,26 +175,59 @@ def _infrastructure(body: Any) -> list[Alert]:
     ]
 
 
+async def _infrastructure_checked(deps: Deps, ttl_s: float) -> list[Alert]:
+    """Infrastructure alerts, unless the monitor that produces them is blind (zero nodes)."""
+    got: dict[str, Any] = {}
+    summary_error: UpstreamError | None = None
+
+    async def summary() -> None:
+        nonlocal summary_error
+        try:
+            got["summary"] = await deps.factory.get("/health-monitoring/summary", ttl_s=ttl_s)
+        except UpstreamError as exc:
+            summary_error = exc
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(summary)
+        got["alerts"] = await deps.factory.get("/health-monitoring/alerts", ttl_s=ttl_s)
+    found = _infrastructure(got["alerts"])
+    if summary_error is not None:
+        if found:  # alerts about named nodes: the monitor clearly sees the tailnet
+            return found
+        raise UpstreamError(
+            "no infrastructure alerts, but whether the factory's Tailscale monitor sees any "
+            f"node could not be checked: {summary_error}"
+        )
+    blind = blind_tailnet_monitor(got["summary"])
+    if blind:
+        raise UpstreamError(blind)
+    return found
+
+
 async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
-    sources = {
-        "predictive": ("/insights/alerts", _predictive),
-        "current": ("/dashboard/alerts", _current),
-        "infrastructure": ("/health-monitoring/alerts", _infrastructure),
+    ttl = min(30, deps.settings.cache_ttl_s)
+
+    async def plain(path: str, convert: Any) -> list[Alert]:
+        result: list[Alert] = convert(await deps.factory.get(path, ttl_s=ttl))
+        return result
+
+    sources: dict[str, Any] = {
+        "predictive": lambda: plain("/insights/alerts", _predictive),
+        "current": lambda: plain("/dashboard/alerts", _current),
+        "infrastructure": lambda: _infrastructure_checked(deps, ttl),
     }
     found: list[Alert] = []
     problems: list[SourceProblem] = []
 
-    async def read(name: str, path: str, convert: Any) -> None:
+    async def read(name: str, fetch: Any) -> None:
         try:
-            found.extend(
-                convert(await deps.factory.get(path, ttl_s=min(30, deps.settings.cache_ttl_s)))
-            )
+            found.extend(await fetch())
         except UpstreamError as exc:
             problems.append(SourceProblem(source=name, problem=str(exc)[:400]))
 
     async with anyio.create_task_group() as group:
-        for name, (path, convert) in sources.items():
-            group.start_soon(read, name, path, convert)
+        for name, fetch in sources.items():
+            group.start_soon(read, name, fetch)
     if len(problems) == len(sources):
         raise UpstreamError(
             "No alert source could be read: "

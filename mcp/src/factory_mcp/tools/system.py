@@ -1,8 +1,9 @@
 """System health: liveness, readiness, data freshness and the forecast model in one report.
 
-Why one tool: "is the factory OK?" needs five endpoints; reading them in parallel keeps the
+Why one tool: "is the factory OK?" needs six endpoints; reading them in parallel keeps the
 call fast, and every part that fails is named in `problems` with what to do. `ready: false`
-inside a 200 is a finding reported as such, never hidden behind an "ok".
+inside a 200 is a finding reported as such, never hidden behind an "ok"; so is a Tailscale
+monitor that reports zero nodes (its proxy is down, yet it answers as if all were well).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mcp.types import CallToolResult
 from factory_mcp.deps import Deps
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
-from factory_mcp.tools.common import Out, obj, read_only
+from factory_mcp.tools.common import Out, blind_tailnet_monitor, obj, read_only
 from factory_mcp.upstream import UpstreamError
 
 PRICE_STALE_HOURS = 6.0
@@ -77,6 +78,7 @@ async def system_health(deps: Deps) -> SystemHealth:
         "version": "/version",
         "gaps": "/gaps/summary",
         "model": "/predict/prices/models/price-forecast/status",
+        "tailnet": "/health-monitoring/summary",
     }
     got: dict[str, Any] = {}
     failed: dict[str, str] = {}
@@ -136,6 +138,9 @@ async def system_health(deps: Deps) -> SystemHealth:
             f"The price-forecast model is {model.status!r}: forecasts will be trained "
             "inside the first request (slow) or fail."
         )
+    blind = blind_tailnet_monitor(got["tailnet"]) if "tailnet" in got else None
+    if blind:
+        problems.append(f"Tailscale node monitoring is unavailable: {blind}")
     version = obj(got.get("version"))
     overall: Literal["healthy", "degraded", "down"]
     if not live and "health" in failed:
