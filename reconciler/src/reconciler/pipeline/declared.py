@@ -1,42 +1,60 @@
-"""What gitops/ declares about the private registry: its host port and its users.
+"""What gitops/ declares that the pipeline needs: the registry (host port, users) and the
+Forgejo instance's public URL.
 
-Why: the pipeline pushes to the registry the stack runs and logs in as one of its declared
-users, with that user's password secret, so nothing about the registry is configured twice.
+Why: the pipeline pushes to the registry the stack runs, logs in as one of its declared
+users, and names the repository in image labels by the address people use (Forgejo's
+`root_url`), so nothing is configured twice. Documents are read with the reconciler's own
+loader and validated with the kinds' own models, exactly as `gitops validate` reads them.
 Reads YAML only (no engine, no secrets).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from pydantic import BaseModel, ValidationError
 
+from reconciler.errors import ConfigError
+from reconciler.kinds.forgejo.model import Forgejo
 from reconciler.kinds.registry.model import Registry, RegistryUser
+from reconciler.load import load_documents
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class DeclarationError(RuntimeError):
-    """gitops/registry/ cannot be read; the message names the file."""
+    """gitops/ cannot be read; the message names the file."""
+
+
+def _first_declared(root: Path, kind: str, model: type[Model]) -> Model | None:
+    """The first `kind:` document under root/gitops (path order, as the loader reads)."""
+    gitops = root / "gitops"
+    if not gitops.is_dir():
+        return None
+    try:
+        documents = load_documents(gitops)
+    except ConfigError as exc:
+        raise DeclarationError(f"{exc}; run `gitops validate`") from exc
+    for document in documents:
+        if isinstance(document.data, dict) and document.data.get("kind") == kind:
+            try:
+                return model.model_validate(document.data)
+            except ValidationError as exc:
+                raise DeclarationError(
+                    f"{document.start}: not a valid {kind}; run `gitops validate` ({exc})"
+                ) from exc
+    return None
 
 
 def declared_registry(root: Path) -> Registry | None:
-    """The first `kind: Registry` document under gitops/registry/, or None."""
-    folder = root / "gitops" / "registry"
-    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
-        try:
-            documents = list(YAML(typ="safe").load_all(path.read_text(encoding="utf-8")))
-        except YAMLError as exc:
-            raise DeclarationError(
-                f"{path}: not valid YAML ({exc}); run `gitops validate`"
-            ) from exc
-        for document in documents:
-            if isinstance(document, dict) and document.get("kind") == "Registry":
-                try:
-                    return Registry.model_validate(document)
-                except ValidationError as exc:
-                    raise DeclarationError(f"{path}: run `gitops validate` ({exc})") from exc
-    return None
+    """The stack's `kind: Registry` document, or None."""
+    return _first_declared(root, "Registry", Registry)
+
+
+def declared_forgejo(root: Path) -> Forgejo | None:
+    """The stack's `kind: Forgejo` document (its `root_url` is the public address), or None."""
+    return _first_declared(root, "Forgejo", Forgejo)
 
 
 def pipeline_user(registry: Registry, wanted: str | None) -> RegistryUser:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.pipeline.declared import declared_forgejo
+
 _TAG_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -62,14 +64,45 @@ def _strip_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def _source(root: Path) -> str:
-    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and repository:
-        return f"{server.rstrip('/')}/{repository}"
+def _origin(root: Path) -> str | None:
     try:
-        return _strip_credentials(_git(root, "remote", "get-url", "origin"))
+        return _strip_credentials(_git(root, "remote", "get-url", "origin")) or None
     except GitError:
-        return "unknown"
+        return None
+
+
+def _repository_path(origin: str | None) -> str | None:
+    """`owner/repo` of this repository: Forgejo's GITHUB_REPOSITORY in a job, else the last
+    two path segments of the origin remote (https://…/owner/repo.git, git@host:owner/repo)."""
+    explicit = os.environ.get("GITHUB_REPOSITORY", "").strip("/ ")
+    if explicit:
+        return explicit
+    if not origin or origin.startswith(("/", ".", "file:")) or ":" not in origin:
+        return None  # a local clone names no repository on a server
+    path = urlsplit(origin).path if "://" in origin else origin.rpartition(":")[2]
+    parts = [part for part in path.removesuffix(".git").split("/") if part]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None
+
+
+def source_url(root: Path) -> str:
+    """The repository's public web address, for the OCI `source` label.
+
+    In order: FACTORY_SOURCE_URL (a Forgejo variable, when the address is not declared);
+    the declared Forgejo's `root_url` plus `owner/repo`; the origin remote without
+    credentials; "unknown". Never GITHUB_SERVER_URL: in a Forgejo job that is the address
+    the runner registered with (`http://forgejo:3000` on the stack network), not ROOT_URL
+    (../shared/forgejo-notes.md §3). Deterministic for a checkout, so it never changes a
+    digest by itself.
+    """
+    explicit = os.environ.get("FACTORY_SOURCE_URL", "").strip()
+    if explicit:
+        return _strip_credentials(explicit.rstrip("/"))
+    origin = _origin(root)
+    forgejo = declared_forgejo(root)
+    repository = _repository_path(origin)
+    if forgejo is not None and repository:
+        return f"{forgejo.root_url.rstrip('/')}/{repository}"
+    return origin or "unknown"
 
 
 def _branch(root: Path) -> str | None:
@@ -105,4 +138,6 @@ def read_commit(root: Path, inputs: tuple[str, ...]) -> Commit:
     created = datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     present = [p for p in inputs if (root / p).exists()]
     dirty = bool(_git(root, "status", "--porcelain", "--", *present)) if present else False
-    return Commit(sha=sha, branch=_branch(root), created=created, source=_source(root), dirty=dirty)
+    return Commit(
+        sha=sha, branch=_branch(root), created=created, source=source_url(root), dirty=dirty
+    )
