@@ -94,5 +94,6 @@ def test_an_invalid_forgejo_document_is_an_error_naming_the_file(repo: Path) -> 
     (repo / "gitops" / "forgejo" / "forgejo.yaml").write_text(
         FORGEJO_YAML.replace("https://git.factory.example/", "git.factory.example")
     )
-    with pytest.raises(DeclarationError, match=re.escape("gitops/forgejo/forgejo.yaml:1:1: not a valid")):
+    where = re.escape("gitops/forgejo/forgejo.yaml:1:1: not a valid")
+    with pytest.raises(DeclarationError, match=where):
         source_url(repo)
