@@ -116,15 +116,66 @@ def test_retries_run_out_with_tailscales_message(
     assert len(sleeps) == client.max_retries
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_minting_a_key_is_not_repeated_after_an_ambiguous_5xx(
-    client: TailscaleClient, ts: RunningDouble, sleeps: Sleeps
+    client: TailscaleClient, ts: RunningDouble, sleeps: Sleeps, status: int
 ):
-    ts.api.inject_fault(502, method="POST", path_contains="/keys")
+    ts.api.inject_fault(status, method="POST", path_contains="/keys", retry_after="1")
     with pytest.raises(TailscaleAPIError) as caught:
         client.create_auth_key(tags=["tag:forgejo"])
-    assert caught.value.status == 502
+    assert caught.value.status == status
     assert len(ts.api.calls("POST", "/keys")) == 1
     assert sleeps == []
+
+
+def test_minting_a_key_is_sent_again_after_a_429(
+    client: TailscaleClient, ts: RunningDouble, sleeps: Sleeps
+):
+    ts.api.inject_fault(429, method="POST", path_contains="/keys", retry_after="3")
+    client.create_auth_key(tags=["tag:forgejo"])
+    assert sleeps == [3.0]
+    assert len(ts.api.calls("POST", "/keys")) == 2
+    assert ts.api.keys_created() == 1  # the refused request made none
+
+
+def test_setting_the_policy_is_not_repeated_after_a_5xx(
+    client: TailscaleClient, ts: RunningDouble, sleeps: Sleeps
+):
+    seen = client.get_policy()
+    ts.api.inject_fault(502, method="POST", path_contains="/acl")
+    with pytest.raises(TailscaleAPIError) as caught:
+        client.set_policy(POLICY + "// mine\n", if_match=seen.etag)
+    assert caught.value.status == 502
+    assert sleeps == []
+    assert ts.api.policy_text == POLICY
+
+
+def oauth_client(ts: RunningDouble, sleeps: Sleeps) -> TailscaleClient:
+    client_id, secret = ts.api.add_oauth_client(tags=("tag:factory",))
+    credentials = OAuthClient(client_id=client_id, client_secret=SecretStr(secret))
+    return TailscaleClient(credentials, base_url=ts.base_url, sleep=sleeps)
+
+
+def test_the_oauth_token_exchange_is_retried_on_429_and_5xx(ts: RunningDouble, sleeps: Sleeps):
+    ts.api.inject_fault(429, retry_after="2", path_contains="/oauth/token")
+    ts.api.inject_fault(503, path_contains="/oauth/token")
+    with oauth_client(ts, sleeps) as client:
+        assert client.get_dns_preferences().magic_dns is False
+        assert client.oauth_exchanges == 1
+    assert sleeps == [2.0, 1.0]  # Retry-After, then the backoff of the second attempt
+    assert len(ts.api.calls("POST", "/oauth/token")) == 3
+    assert len(ts.api.calls("GET", "/dns/preferences")) == 1
+
+
+def test_the_oauth_token_exchange_gives_up_with_tailscales_message(
+    ts: RunningDouble, sleeps: Sleeps
+):
+    ts.api.inject_fault(503, times=10, path_contains="/oauth/token", message="control busy")
+    with oauth_client(ts, sleeps) as client, pytest.raises(TailscaleAPIError) as caught:
+        client.list_devices()
+    assert (caught.value.status, caught.value.message) == (503, "control busy")
+    assert sleeps == [0.5, 1.0, 2.0, 4.0]
+    assert ts.api.calls("GET", "/devices") == []
 
 
 def test_stale_etag_is_refused_with_412_and_changes_nothing(

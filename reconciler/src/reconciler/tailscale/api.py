@@ -8,10 +8,12 @@ Facts followed: ../shared/tailscale-api.md §3. Design:
 - Credentials are an API access token (bearer) or an OAuth client whose token is cached
   until it expires (:mod:`reconciler.tailscale.auth`).
 - The tailnet defaults to ``-`` (the token's own tailnet).
-- 429 is retried honouring ``Retry-After``; 5xx and connection failures are retried with
-  exponential backoff, but only for calls that are safe to repeat (minting an auth key is not:
-  a lost answer would leave an unknown extra key, so it retries only on 429/503, which the
-  API answers before doing anything).
+- retries (:mod:`reconciler.tailscale.retry`, the same policy for the OAuth token exchange):
+  429 always, honouring ``Retry-After`` (the API refused the request); 5xx and connection
+  failures with exponential backoff, but only for calls that are safe to repeat. Not retried
+  on 5xx: minting an auth key (the facts promise for no 5xx that nothing was done, and a
+  repeat could leave an extra key nobody knows about) and setting the policy (a repeat after
+  a lost success would meet 412 and be reported as a console edit).
 - httpx exceptions and error statuses are translated here and nowhere else, into
   :mod:`reconciler.tailscale.errors`, carrying Tailscale's own ``message``.
 
@@ -21,12 +23,10 @@ worker thread.
 
 from __future__ import annotations
 
-import email.utils
 import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -59,6 +59,7 @@ from reconciler.tailscale.models import (
     PolicyFile,
     PolicyValidation,
 )
+from reconciler.tailscale.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -86,8 +87,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.tailscale.com/api/v2"
 HUJSON = "application/hujson"
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_MAX_RETRY_AFTER = 120.0
 
 
 def error_from_response(response: httpx.Response) -> TailscaleAPIError:
@@ -117,24 +116,6 @@ def _message_of(response: httpx.Response) -> tuple[str, Any]:
     return response.reason_phrase or "no message", body
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class TailscaleClient:
     """Typed calls to the Tailscale API v2 for one tailnet.
 
@@ -157,10 +138,8 @@ class TailscaleClient:
     ) -> None:
         self.tailnet = tailnet or "-"
         self.base_url = base_url.rstrip("/")
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
-        self._sleep = sleep
-        self._auth = build_auth(credentials, self.base_url)
+        self.retry = RetryPolicy(max_retries, backoff_seconds, sleep)
+        self._auth = build_auth(credentials, self.base_url, self.retry)
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             transport=transport,
@@ -181,6 +160,10 @@ class TailscaleClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry.max_retries
 
     @property
     def oauth_exchanges(self) -> int:
@@ -205,8 +188,8 @@ class TailscaleClient:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                if idempotent and attempt < self.max_retries:
-                    self._sleep(self._backoff(attempt))
+                if idempotent and attempt < self.retry.max_retries:
+                    self.retry.sleep(self.retry.backoff(attempt))
                     attempt += 1
                     continue
                 raise TailscaleUnreachable(
@@ -214,28 +197,11 @@ class TailscaleClient:
                 ) from None
             if response.status_code in ok:
                 return response
-            delay = self._retry_delay(response, attempt, idempotent=idempotent)
+            delay = self.retry.delay(response, attempt, idempotent=idempotent)
             if delay is None:
                 raise error_from_response(response)
-            self._sleep(delay)
+            self.retry.sleep(delay)
             attempt += 1
-
-    def _backoff(self, attempt: int) -> float:
-        return float(self.backoff_seconds * 2.0**attempt)
-
-    def _retry_delay(
-        self, response: httpx.Response, attempt: int, *, idempotent: bool
-    ) -> float | None:
-        if attempt >= self.max_retries:
-            return None
-        status = response.status_code
-        if status == 429:
-            after = _retry_after_seconds(response.headers.get("Retry-After"))
-            return min(after, _MAX_RETRY_AFTER) if after is not None else self._backoff(attempt)
-        if status == 503 or (idempotent and status in _RETRY_STATUSES):
-            after = _retry_after_seconds(response.headers.get("Retry-After"))
-            return min(after, _MAX_RETRY_AFTER) if after is not None else self._backoff(attempt)
-        return None
 
     # -- policy file -----------------------------------------------------------------------
     def get_policy(self) -> PolicyFile:
@@ -244,11 +210,15 @@ class TailscaleClient:
         return PolicyFile(text=response.text, etag=response.headers.get("ETag", ""))
 
     def set_policy(self, text: str, *, if_match: str) -> PolicyFile:
-        """Replace the policy only if its ETag is still ``if_match`` (412 otherwise)."""
+        """Replace the policy only if its ETag is still ``if_match`` (412 otherwise).
+
+        Not repeated after a 5xx: if the lost answer was a success, the repeat would meet
+        412 (the ETag moved on) and be reported as an edit in the admin console."""
         etag = if_match if if_match.startswith('"') else f'"{if_match}"'
         response = self._request(
             "POST",
             self._tailnet_path("acl"),
+            idempotent=False,
             content=text.encode(),
             headers={"Content-Type": HUJSON, "Accept": HUJSON, "If-Match": etag},
         )
@@ -314,7 +284,10 @@ class TailscaleClient:
         expiry_seconds: int = 600,
         description: str = "",
     ) -> CreatedAuthKey:
-        """Mint an auth key; the secret is in the answer once and never again."""
+        """Mint an auth key; the secret is in the answer once and never again.
+
+        Sent again only after a 429 (a refusal). After a 5xx or a lost connection the
+        error is raised: the key may exist, and a second one would be unaccounted for."""
         body = {
             "keyType": "auth",
             "capabilities": {

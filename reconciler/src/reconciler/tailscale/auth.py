@@ -17,6 +17,8 @@ from collections.abc import Callable, Generator
 import httpx
 from pydantic import BaseModel, SecretStr
 
+from reconciler.tailscale.retry import RetryPolicy
+
 __all__ = ["ApiToken", "OAuthClient", "TailscaleCredentials"]
 
 #: Refresh an OAuth token this many seconds before the API says it expires.
@@ -61,8 +63,10 @@ class OAuthClientAuth(httpx.Auth):
     """Client-credentials flow against ``POST /api/v2/oauth/token``, token cached until expiry.
 
     The token request goes through the same transport as every other call (so the test
-    double and retries behave the same); a 401 on a call with a cached token drops the cache
-    and retries that call once with a fresh token.
+    double sees it) and under the client's :class:`RetryPolicy`: a 429 or 5xx answer to it is
+    sent again after ``Retry-After`` or the backoff, like any idempotent call (an extra access
+    token changes nothing). A 401 on a call with a cached token drops the cache and retries
+    that call once with a fresh token.
     """
 
     requires_response_body = True
@@ -71,10 +75,12 @@ class OAuthClientAuth(httpx.Auth):
         self,
         client: OAuthClient,
         token_url: str,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._token_url = token_url
+        self._retry = retry or RetryPolicy()
         self._clock = clock
         self._lock = threading.Lock()
         self._token: SecretStr | None = None
@@ -103,6 +109,21 @@ class OAuthClientAuth(httpx.Auth):
         self._valid_until = self._clock() + max(0.0, token.expires_in - EXPIRY_MARGIN_SECONDS)
         self.exchanges += 1
 
+    def _exchange(self) -> Generator[httpx.Request, httpx.Response, SecretStr | None]:
+        """Send the token request (again while the policy says so); store and return it."""
+        attempt = 0
+        while True:
+            response = yield self._token_request()
+            delay = self._retry.delay(response, attempt, idempotent=True)
+            if delay is None:
+                break
+            response.read()
+            self._retry.sleep(delay)
+            attempt += 1
+        with self._lock:
+            self._store(response)
+            return self._token
+
     def _current(self) -> SecretStr | None:
         if self._token is not None and self._clock() < self._valid_until:
             return self._token
@@ -113,27 +134,23 @@ class OAuthClientAuth(httpx.Auth):
             token = self._current()
         fresh = token is None
         if token is None:
-            response = yield self._token_request()
-            with self._lock:
-                self._store(response)
-                token = self._token
+            token = yield from self._exchange()
         assert token is not None
         request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
         response = yield request
         if response.status_code == 401 and not fresh:
             with self._lock:
                 self._token = None
-            response = yield self._token_request()
-            with self._lock:
-                self._store(response)
-                token = self._token
+            token = yield from self._exchange()
             assert token is not None
             request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
             yield request
 
 
-def build_auth(credentials: TailscaleCredentials, base_url: str) -> httpx.Auth:
-    """The httpx auth flow for a set of credentials."""
+def build_auth(
+    credentials: TailscaleCredentials, base_url: str, retry: RetryPolicy | None = None
+) -> httpx.Auth:
+    """The httpx auth flow for a set of credentials (``retry``: the client's policy)."""
     if isinstance(credentials, ApiToken):
         return BearerAuth(credentials.token)
-    return OAuthClientAuth(credentials, base_url.rstrip("/") + "/oauth/token")
+    return OAuthClientAuth(credentials, base_url.rstrip("/") + "/oauth/token", retry)
