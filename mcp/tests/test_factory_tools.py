@@ -294,6 +294,15 @@ async def test_alerts_merge_three_sources_with_severity(client) -> None:
     assert len(out["alerts"]) == 2
 
 
+async def test_alert_times_carry_only_offsets_the_api_documents(client) -> None:
+    out = structured(await client.call_tool("get_alerts", {}))
+    at = {a["source"]: a["at"] for a in out["alerts"]}
+    assert at["predictive"] == "2026-11-25T19:00:00+01:00"  # Prophet: naive Madrid wall time
+    assert at["infrastructure"] == "2026-11-25T08:20:00+01:00"  # UTC-aware last_seen
+    # /dashboard/alerts' naive timestamp has no documented clock: no offset is invented.
+    assert at["current"] is None
+
+
 async def test_failed_alert_source_is_reported_not_hidden(client, scenario) -> None:
     scenario.alerts_error = True
     out = structured(await client.call_tool("get_alerts", {}))

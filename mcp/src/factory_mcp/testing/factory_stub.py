@@ -545,7 +545,9 @@ def build_app(scenario: Scenario) -> Starlette:
                 "🏢": "Alertas",
                 "alerts": alerts,
                 "alert_counts": {k: sum(a["level"] == k for a in alerts) for k in levels},
-                "timestamp": naive_utc(),
+                # Naive, clock unverified (§2.5 shows a bare naive time for the dashboard and
+                # §2.6 elides it); this stand-in writes local wall time, one possible reading.
+                "timestamp": local_now().replace(tzinfo=None).isoformat(timespec="seconds"),
             }
         )
 

@@ -19,7 +19,7 @@ from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
 from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
-from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, from_naive_utc, iso
+from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
 from factory_mcp.tools.common import Out, blind_tailnet_monitor, need_dict, read_only
 from factory_mcp.upstream import UpstreamError
 
@@ -107,7 +107,7 @@ def _when(text: Any, style: str) -> str | None:
     if not isinstance(text, str) or not text:
         return None
     try:
-        parse = {"local": from_naive_local, "utc": from_naive_utc, "aware": from_aware}[style]
+        parse = {"local": from_naive_local, "aware": from_aware}[style]
         return iso(parse(text))
     except TimestampError:
         return None
@@ -134,6 +134,15 @@ def _predictive(body: Any) -> list[Alert]:
 
 
 def _current(body: Any) -> list[Alert]:
+    """Current-condition alerts from /dashboard/alerts; their `at` is always null.
+
+    The payload's `timestamp` is a naive ISO string whose clock is unverified: shared/
+    factory-api.md §2 names three styles (REE/Influx UTC-aware, Prophet naive local, health
+    endpoints naive UTC) and places the dashboard in none of them; §2.6 elides the value and
+    §2.5 shows a bare naive time for /dashboard/summary. Reading it as UTC or as Madrid time
+    would give an offset we cannot know (an hour or two wrong), so it is not read. Nothing is
+    lost: these alerts describe conditions at the moment of the call.
+    """
     body = need_dict(body, "/dashboard/alerts")
     failure = api.failed_in_body(body)
     if failure:
@@ -150,7 +159,7 @@ def _current(body: Any) -> list[Alert]:
                 type=str(a.get("type", "unknown"))[:40],
                 message=str(a.get("message", ""))[:300],
                 action=(str(a["action"])[:200] if a.get("action") else None),
-                at=_when(body.get("timestamp"), "utc"),
+                at=None,
             )
         )
     return out
