@@ -9,7 +9,8 @@ uses, and refuses everything else loudly (exit 2, "stand-in: unsupported"):
   becomes true when SECRET_KEY is set), then at every start environment-to-ini:
   FORGEJO__section__KEY[__FILE] → app.ini, `_0X2E_` = `.`, `_0X2D_` = `-`; then `web`.
 - web on [server] HTTP_PORT (3000): runs the "migrations" (creates the database), then answers
-  GET /api/healthz (200 pass), GET /api/v1/version (`X+gitea-1.22.0`) and, with Basic auth
+  GET /api/healthz (200 pass; 424 fail in a build with FORGEJO_STANDIN_BROKEN, a test knob),
+  GET /api/v1/version (`X+gitea-1.22.0`) and, with Basic auth
   only, DELETE /api/v1/users/{u}/tokens/{name} (forgejo-notes §5); refuses to start on a
   database migrated by a newer version; generates INTERNAL_TOKEN into app.ini when it is empty
   and INSTALL_LOCK is true. The runner protocol is reduced to one call, Declare, checking the
@@ -44,6 +45,9 @@ from pathlib import Path
 WORK = Path(os.environ.get("GITEA_WORK_DIR", "/var/lib/gitea"))
 APP_INI = Path(os.environ.get("GITEA_APP_INI", "/var/lib/gitea/custom/conf/app.ini"))
 VERSION = os.environ.get("FORGEJO_STANDIN_VERSION", "11.0.7")
+# A test knob, not Forgejo behaviour: this build plays a release that migrated the database
+# and then fails its health check (the case an upgrade's rollback must not make worse).
+BROKEN = bool(os.environ.get("FORGEJO_STANDIN_BROKEN"))
 RECORD = WORK / "standin" / "commands.jsonl"
 DB = WORK / "data" / "gitea.db"
 SECRET_FLAGS = {"--secret", "--password", "-p"}
@@ -167,7 +171,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def do_GET(self) -> None:
-        if self.path == "/api/healthz":
+        if self.path == "/api/healthz" and BROKEN:
+            # forgejo-notes §1: a failing check answers 424 with status fail
+            self.reply(424, {"status": "fail", "description": "stand-in: broken release"})
+        elif self.path == "/api/healthz":
             self.reply(200, {"status": "pass", "description": "Forgejo stand-in", "checks": {}})
         elif self.path in ("/api/v1/version", "/api/forgejo/v1/version"):
             self.reply(200, {"version": f"{VERSION}+gitea-1.22.0"})

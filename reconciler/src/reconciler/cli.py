@@ -27,6 +27,7 @@ from reconciler.project import Project, load_project
 from reconciler.providers import ProviderSetup, provider_factories
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.render import plan_document, render_plan
+from reconciler.resources import GeneratedSecret
 from reconciler.secrets import SecretStore
 
 __all__ = ["main"]
@@ -65,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             metavar="SERVICE=REF",
             help="deploy REF for SERVICE this run (repeatable; e.g. a digest)",
+        )
+        cmd.add_argument(
+            "--regenerate-secret",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="rotate this unset generatable secret even though running containers use "
+            "it (repeatable; without it the plan stops instead)",
         )
         if name == "apply":
             cmd.add_argument("--yes", "-y", action="store_true", help="do not ask")
@@ -155,6 +164,20 @@ class Session:
                 providers[name] = provider
         return providers
 
+    def _regenerate(self) -> frozenset[str]:
+        """--regenerate-secret names: only generatable secrets this stack declares."""
+        names = frozenset(getattr(self.args, "regenerate_secret", []))
+        generatable = {
+            r.name for r in self.desired.secrets if isinstance(r.generate, GeneratedSecret)
+        }
+        unknown = sorted(names - generatable)
+        if unknown:
+            raise GitopsError(
+                f"--regenerate-secret {', '.join(unknown)}: not a generatable secret of this "
+                f"stack; generatable: {', '.join(sorted(generatable)) or 'none'}"
+            )
+        return names
+
     def plan(self, providers: Mapping[str, Provider]) -> Plan:
         ctx = PlanContext(
             desired=self.desired,
@@ -162,6 +185,7 @@ class Session:
             image_overrides=_overrides(getattr(self.args, "image", [])),
             remove_volumes=frozenset(getattr(self.args, "remove_volume", [])),
             secrets_to_generate=frozenset(self.secrets.to_generate),
+            regenerate_secrets=self._regenerate(),
             runner_name=self.environ.get("GITOPS_RUNNER_NAME") or None,
         )
         return build_plan(self.desired, providers, ctx)

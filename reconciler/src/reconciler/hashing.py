@@ -28,6 +28,7 @@ _NOT_HASHED = {
     "owner",
     "source",
 }
+_ADDED_LATER = ("hostname",)
 
 
 def _secret(name: str, secrets: SecretValues, ephemeral: bool) -> dict[str, str]:
@@ -38,7 +39,12 @@ def canonical_spec(
     spec: ContainerSpec, secrets: SecretValues, ephemeral: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """The JSON-able view that is hashed and stored in the `…spec` label."""
-    data = spec.model_dump(mode="json", exclude=_NOT_HASHED)
+    # Fields added after the first release are left out while unset, so adding one does
+    # not change the hash (and recreate) every container that does not use it.
+    unset_new = {name for name in _ADDED_LATER if getattr(spec, name) is None}
+    data = spec.model_dump(mode="json", exclude=_NOT_HASHED | unset_new)
+    if isinstance(data.get("replace"), dict):
+        data["replace"].pop("version_source", None)  # a location, not behaviour
     data["env"] = {
         key: (
             _secret(value.secret, secrets, value.secret in ephemeral)

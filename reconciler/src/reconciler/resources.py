@@ -11,6 +11,7 @@ Secret values never live here: a container refers to a secret by name (`SecretRe
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -131,8 +132,11 @@ class ReplacePolicy(_Frozen):
     """What recreating a container that owns versioned data must respect (e.g. Forgejo).
 
     * `version`: dotted numbers stamped as the label `…version`; the docker planner refuses
-      (PlanError citing `source` and `downgrade_help`) to replace a running container whose
-      label names a higher version, because the new one could not open the data.
+      (PlanError citing `version_source` and `downgrade_help`) to replace a running container
+      whose label names a higher version, because the new one could not open the data
+      (`is_downgrade`: a moving `15` after a pinned `15.0.2` is not one). A failed health
+      gate after a version change does not restart the old container on data the new one
+      may have migrated: it stays stopped and apply says how to restore the backup.
     * `before`: a command exec'd in the *running* container right before it is stopped for
       a recreate (e.g. `forgejo dump` into a backup volume); non-zero exit aborts the
       recreate and the old container keeps serving. The plan shows `before_description`.
@@ -142,11 +146,23 @@ class ReplacePolicy(_Frozen):
     """
 
     version: str | None = None
+    version_source: SourceLocation | None = None  # where `version` is declared (not hashed)
     downgrade_help: str | None = None
     before: tuple[str, ...] | None = None
     before_user: str | None = None
     before_description: str | None = None
     defer_on_runner: str | None = None
+
+
+def is_downgrade(declared: str, running: str) -> bool:
+    """True when `declared` lowers a dotted part both versions name (`15` after `15.0.2`:
+    no; `15.0.1` after `15.0.2`: yes). Non-numeric parts are ignored."""
+    mine = [int(part) for part in re.findall(r"\d+", declared)]
+    theirs = [int(part) for part in re.findall(r"\d+", running)]
+    for new, old in zip(mine, theirs, strict=False):
+        if new != old:
+            return new < old
+    return False
 
 
 class ContainerSpec(_Frozen):
@@ -172,6 +188,7 @@ class ContainerSpec(_Frozen):
     privileged: bool = False  # only for what cannot work otherwise (a docker:dind sidecar)
     user: str | None = None
     working_dir: str | None = None
+    hostname: str | None = None  # e.g. a TLS server certificate's name (docker:dind)
     labels: dict[str, str] = Field(default_factory=dict)
     depends_on: tuple[str, ...] = ()  # logical container names, must be healthy/done first
     health_timeout_s: float = 120.0

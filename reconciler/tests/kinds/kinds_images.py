@@ -52,11 +52,15 @@ def registry_image(client: docker.DockerClient) -> str:
     return build(client, REGISTRY_IMAGE, REPO / "images" / "registry")
 
 
-def forgejo_standin(client: docker.DockerClient, version: str) -> str:
-    """The stand-in tagged like the rootless image: `<repo>:<major[.minor]>-rootless`."""
-    full = {"11.0": "11.0.7", "15": "15.0.1"}.get(version, version)
+def forgejo_standin(client: docker.DockerClient, version: str, *, broken: bool = False) -> str:
+    """The stand-in tagged like the rootless image: `<repo>:<major[.minor]>-rootless`.
+
+    `broken`: a release that migrates the database, then fails /api/healthz."""
+    full = {"11.0": "11.0.7", "15": "15.0.1", "16": "16.0.0"}.get(version, version)
     tag = f"{FORGEJO_STANDIN}:{version}-rootless"
-    return build(client, tag, REPO / "images" / "standins" / "forgejo", FORGEJO_VERSION=full)
+    extra = {"FORGEJO_STANDIN_BROKEN": "1"} if broken else {}
+    context = REPO / "images" / "standins" / "forgejo"
+    return build(client, tag, context, FORGEJO_VERSION=full, **extra)
 
 
 def runner_standin(client: docker.DockerClient) -> str:

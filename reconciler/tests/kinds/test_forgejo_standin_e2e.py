@@ -6,7 +6,8 @@ engine, the reconciler, the exec'd commands and the files are all real. The same
 against the upstream images with `just e2e-real` (test_forgejo_real_e2e.py).
 
 The tests run in order on one deployment: bootstrap → idempotence → self-update safety →
-removing a runner → a version bump (backup, then recreate, runners switch flow) → a
+removing a runner → a version bump of a stopped Forgejo (started for the backup, then
+recreated, runners switch flow) → a failed upgrade (the old container kept, stopped) → a
 refused downgrade.
 """
 
@@ -115,6 +116,7 @@ def client() -> docker.DockerClient:
 def stack(tmp_path_factory: pytest.TempPathFactory, client: docker.DockerClient):
     for version in ("11.0", "15"):
         forgejo_standin(client, version)
+    forgejo_standin(client, "16", broken=True)
     runner_standin(client)
     stack = GitopsStack(tmp_path_factory.mktemp("forgejo"))
     stack.write_stack()
@@ -248,6 +250,9 @@ def test_removing_a_runner_revokes_it(stack, client) -> None:
 
 def test_version_bump_backs_up_then_recreates_and_runners_switch_flow(stack, client) -> None:
     old_token = stack.secret("forgejo-automation-token")
+    # someone stopped Forgejo by hand: the backup still runs, in the old container started
+    # for it (`forgejo dump` needs a running container)
+    stack.container(client, "forgejo").stop()
     stack.write("forgejo/forgejo.yaml", forgejo_yaml("15"))
     plan = stack.plan_json()
     [forgejo_action] = [a for a in plan["actions"] if a["resource"] == "service forgejo"]
@@ -275,6 +280,50 @@ def test_version_bump_backs_up_then_recreates_and_runners_switch_flow(stack, cli
     seen = status(stack.container(client, "r-a"))
     assert seen["state"] == "declared"
     assert seen["source"] == "server.connections.forgejo"
+    assert stack.plan_json()["actions"] == []
+
+
+def test_a_failed_upgrade_keeps_the_old_forgejo_stopped_not_restarted(stack, client) -> None:
+    before = stack.container(client, "forgejo")
+    stack.write("forgejo/forgejo.yaml", forgejo_yaml("16"))
+    result = stack.gitops_cli("apply", "--yes")
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "not healthy" in output or "unhealthy" in output
+    assert "kept but NOT restarted" in output
+    assert "forgejo-backups" in output  # where the backup to restore is
+    kept = stack.container(client, "forgejo")
+    assert kept.id == before.id  # the previous container, under its own name
+    assert kept.status == "exited"
+    assert kept.image.tags == ["chocolate-factory/forgejo-standin:15-rootless"]
+    names = [c.name for c in client.containers.list(all=True)]
+    assert not [n for n in names if n.startswith(f"{stack.project}-forgejo--")]
+    # the broken release migrated the database: the old version refuses it, as Forgejo does
+    # (which is why it was not restarted). The person restores the dump taken before the
+    # upgrade, with a one-off container on the volumes, and declares the old version again.
+    restore = (
+        "import pathlib, zipfile; "
+        "dump = sorted(pathlib.Path('/var/lib/gitea-backups').glob('forgejo-*.zip'))[-1]; "
+        "zipfile.ZipFile(dump).extract('data/gitea.db', '/var/lib/gitea')"
+    )
+    client.containers.run(
+        "chocolate-factory/forgejo-standin:15-rootless",
+        ["-c", restore],
+        entrypoint="python3",
+        user="1000:1000",
+        volumes={
+            f"{stack.project}_forgejo-data": {"bind": "/var/lib/gitea", "mode": "rw"},
+            f"{stack.project}_forgejo-backups": {"bind": "/var/lib/gitea-backups", "mode": "ro"},
+        },
+        remove=True,
+    )
+    stack.write("forgejo/forgejo.yaml", forgejo_yaml("15"))
+    plan = stack.plan_json()
+    [action] = [a for a in plan["actions"] if a["resource"] == "service forgejo"]
+    assert action["verb"] == "start"
+    stack.apply()
+    assert stack.container(client, "forgejo").attrs["State"]["Health"]["Status"] == "healthy"
+    assert db(stack.container(client, "forgejo"))["version"] == "15.0.1"
     assert stack.plan_json()["actions"] == []
 
 

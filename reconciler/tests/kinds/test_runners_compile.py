@@ -131,17 +131,83 @@ def test_socket_group_defaults_to_the_symbol_resolved_by_the_docker_provider() -
     assert container(result, "runner-a").group_add == ("docker-socket",)
 
 
-def test_dind_sidecar_is_privileged_and_reached_over_tcp() -> None:
-    result, _, _ = compile_pool(docker={"mode": "dind"})
+def test_dind_sidecar_is_reached_over_tls_with_certificates_only_runners_mount() -> None:
+    result, ctx, _ = compile_pool(docker={"mode": "dind"})
+    assert errors(ctx) == []
     dind = container(result, "factory-dind")
     assert dind.privileged
+    # the image's entrypoint (no command) generates the certs and listens on 2376, TLS only
+    assert dind.command is None
+    assert dind.env == {"DOCKER_TLS_CERTDIR": "/certs"}
+    assert dind.hostname == "factory-dind"  # in the server certificate's SAN
+    assert {(m.target, m.volume, m.read_only) for m in dind.mounts} == {
+        ("/var/lib/docker", "factory-dind-storage", False),
+        ("/certs", "factory-dind-certs", False),
+    }
     runner = container(result, "runner-a")
-    assert runner.env == {"DOCKER_HOST": "tcp://factory-dind:2375"}
+    assert runner.env == {
+        "DOCKER_HOST": "tcp://factory-dind:2376",
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_CERT_PATH": "/certs/client",
+    }
+    assert ("/certs", "factory-dind-certs", True) in {
+        (m.target, m.volume, m.read_only) for m in runner.mounts
+    }
+    assert not any(m.bind for m in runner.mounts)  # no host socket in DinD mode
     assert runner.group_add == ()
     assert runner.depends_on == ("forgejo", "factory-dind")
+    volumes = {v.name for v in result.volumes}
+    assert {"factory-dind-storage", "factory-dind-certs"} <= volumes
     config = load_yaml(file(runner, "/etc/forgejo-runner/config.yml"))
-    assert config["container"]["docker_host"] == "tcp://factory-dind:2375"
-    assert config["runner"]["envs"]["DOCKER_HOST"] == "tcp://factory-dind:2375"
+    assert config["container"]["docker_host"] == "tcp://factory-dind:2376"
+    # jobs are created inside DinD: they share its namespace, which is on the stack network
+    assert config["container"]["network"] == "host"
+    # and get DinD's own socket (a bind path DinD resolves), not the host's
+    assert config["runner"]["envs"]["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    assert config["container"]["options"] == "-v /var/run/docker.sock:/var/run/docker.sock"
+    assert config["container"]["valid_volumes"] == ["/var/run/docker.sock"]
+    assert config["cache"]["host"] == "runner-a"
+
+
+def test_dind_jobs_without_docker_get_no_socket() -> None:
+    result, _, _ = compile_pool(docker={"mode": "dind", "jobs_get_docker": False})
+    config = load_yaml(file(container(result, "runner-a"), "/etc/forgejo-runner/config.yml"))
+    assert "DOCKER_HOST" not in config["runner"]["envs"]
+    assert config["container"]["options"] == ""
+    assert config["container"]["valid_volumes"] == []
+
+
+def test_host_job_network_puts_jobs_and_cache_on_the_hosts_loopback() -> None:
+    result, ctx, _ = compile_pool(names=["engine-1"], job_network="host")
+    assert errors(ctx) == []
+    runner = container(result, "engine-1")
+    config = load_yaml(file(runner, "/etc/forgejo-runner/config.yml"))
+    assert config["container"]["network"] == "host"
+    assert config["cache"]["host"] == "127.0.0.1"
+    assert [(p.host_ip, p.host_port, p.container_port) for p in runner.ports] == [
+        ("127.0.0.1", 4000, 4000),
+        ("127.0.0.1", 4001, 4001),
+    ]
+
+
+def test_host_job_network_with_several_runners_and_a_cache_is_an_error() -> None:
+    _, ctx, _ = compile_pool(job_network="host")
+    [(path, message, fix)] = errors(ctx)
+    assert path == "job_network"
+    assert "2 runners" in message
+    assert "one runner per pool" in fix
+    uncached, ctx, _ = compile_pool(job_network="host", cache={"enabled": False})
+    assert errors(ctx) == []
+    assert container(uncached, "runner-a").ports == ()
+
+
+def test_stack_job_network_is_the_stack_network_and_publishes_nothing() -> None:
+    result, _, _ = compile_pool()
+    runner = container(result, "runner-a")
+    assert runner.ports == ()
+    config = load_yaml(file(runner, "/etc/forgejo-runner/config.yml"))
+    assert config["container"]["network"] == "factory_factory"
+    assert config["cache"]["host"] == "runner-a"
 
 
 def test_registration_runs_in_forgejo_with_secret_on_stdin() -> None:

@@ -18,6 +18,7 @@ from reconciler.resources import (
     SecretFile,
     SecretRef,
 )
+from reconciler.source import SourceLocation
 
 from .helpers import applied, desired_state, observed, spec, store
 
@@ -249,6 +250,19 @@ def test_downgrade_is_refused_and_runner_self_update_deferred() -> None:
     )
     assert actions == []
     assert "deferred" in notes[0]
+
+
+def test_moving_major_after_a_pinned_patch_is_no_downgrade_and_errors_cite_version() -> None:
+    secrets = store()
+    running = applied(spec(replace=ReplacePolicy(version="15.0.2")), secrets)
+    running = running.__class__(**{**running.__dict__, "version": "15.0.2"})
+    moving = spec(replace=ReplacePolicy(version="15"), env={"V": "moving"})
+    (action,) = run(desired_state(moving), observed(running), secrets)
+    assert action.verb == "recreate"
+    where = SourceLocation(file="gitops/forgejo/forgejo.yaml", line=7, column=10)
+    older = spec(replace=ReplacePolicy(version="15.0.1", version_source=where))
+    with pytest.raises(PlanError, match=r"^gitops/forgejo/forgejo.yaml:7:10: .*15\.0\.2"):
+        run(desired_state(older), observed(running), secrets)
 
 
 def test_assemble_orders_by_dependencies_then_phase_and_detects_cycles() -> None:

@@ -43,6 +43,8 @@ class PlanContext:
     # secrets generated in memory for this plan; written by `generate-secret` actions, so
     # anything using one `needs` "secret:<name>" (ordered after the write)
     secrets_to_generate: frozenset[str] = frozenset()
+    # --regenerate-secret NAME: generate these even though running containers use them
+    regenerate_secrets: frozenset[str] = frozenset()
     # env GITOPS_RUNNER_NAME: the CI runner this apply runs on (ReplacePolicy.defer_on_runner)
     runner_name: str | None = None
 

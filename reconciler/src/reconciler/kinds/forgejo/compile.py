@@ -250,6 +250,7 @@ def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
         stop_timeout_s=30,
         replace=ReplacePolicy(
             version=str(version),
+            version_source=ctx.here("version"),
             downgrade_help=(
                 f"Forgejo cannot open data migrated by a newer version; set `version` back to "
                 f"the running one, or restore a `forgejo dump` from volume {volumes.backup}"

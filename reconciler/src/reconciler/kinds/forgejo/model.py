@@ -29,6 +29,8 @@ PINNED_KEYS: dict[tuple[str, str], str] = {
     ("security", "INTERNAL_TOKEN"): "secrets.internal_token (generated on first apply)",
     ("security", "INSTALL_LOCK"): "nothing: the installer is always locked",
     ("server", "ROOT_URL"): "root_url",
+    ("server", "DOMAIN"): "root_url (its host name)",
+    ("server", "SSH_DOMAIN"): "ssh_domain",
     ("server", "HTTP_PORT"): "nothing: the container listens on 3000",
     ("server", "SSH_PORT"): "ports.ssh",
     ("server", "SSH_LISTEN_PORT"): "nothing: the rootless image listens on 2222",

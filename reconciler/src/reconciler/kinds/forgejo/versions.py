@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reconciler.resources import is_downgrade
+
 __all__ = ["LTS_DEFAULT", "ForgejoVersion", "parse_version"]
 
 # The current LTS (forgejo-notes §1 "Supported versions": 15.0 LTS from 2026-04-16 to 2027-07-15).
@@ -41,16 +43,7 @@ class ForgejoVersion:
 
     def is_downgrade_from(self, previous: ForgejoVersion) -> bool:
         """True when going from `previous` to self lowers any part both of them name."""
-        for mine, theirs in (
-            (self.major, previous.major),
-            (self.minor, previous.minor),
-            (self.patch, previous.patch),
-        ):
-            if mine is None or theirs is None:
-                return False
-            if mine != theirs:
-                return mine < theirs
-        return False
+        return is_downgrade(str(self), str(previous))
 
 
 def parse_version(text: str) -> ForgejoVersion:

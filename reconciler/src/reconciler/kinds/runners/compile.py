@@ -21,6 +21,7 @@ from reconciler.resources import (
     FileSpec,
     GeneratedSecret,
     Mount,
+    PortSpec,
     ReplacePolicy,
     SecretFile,
     SecretRef,
@@ -45,7 +46,8 @@ from .render import (
 __all__ = ["RUNNER_UID", "compile_runner_pool"]
 
 RUNNER_UID = 1000  # the runner image's USER 1000:1000
-DIND_PORT = 2375
+DIND_TLS_PORT = 2376
+DIND_CERTS = "/certs"
 SECRETS_DIR = "/run/secrets"
 LABEL_FIX = "write NAME:docker://IMAGE, NAME:lxc://IMAGE or NAME:host"
 
@@ -75,36 +77,89 @@ def _check_labels(pool: RunnerPool, ctx: CompileContext) -> bool:
 
 
 def _docker_access(pool: RunnerPool, ctx: CompileContext) -> tuple[dict, list[ContainerSpec]]:
-    """Mounts/groups/env for the runner, the jobs' docker_host, and the DinD sidecar if any."""
+    """Mounts/groups/env for the runner, what its jobs get, and the DinD sidecar if any.
+
+    DinD runs the image's own entrypoint with `DOCKER_TLS_CERTDIR`, which generates a CA,
+    a server certificate (its SAN includes the container's hostname, set to the sidecar's
+    name) and a client certificate whose key it makes world-readable for sharing; the
+    daemon then listens on 2376 with `--tlsverify` only. The certificates live in a volume
+    that only this pool's runners mount, read-only, so nothing else on the stack network
+    can drive the daemon (forgejo-notes §7: jobs reaching an unauthenticated :2375 is a
+    known failure). Jobs are created by that daemon and share its network namespace
+    (`container.network: host` inside DinD), which is on the stack network, so they resolve
+    `forgejo`, the registry and the runner's cache by name; with `jobs_get_docker` they get
+    DinD's own unix socket mounted (a bind path is resolved by DinD, not the host).
+    Not checked against a real docker:dind here (it cannot be pulled): follows the image's
+    dockerd-entrypoint.sh as published.
+    """
     access = pool.docker
     if access.mode == "socket":
+        host_network = pool.job_network == "host"
         return {
             "mounts": (Mount(target="/var/run/docker.sock", bind=access.socket),),
             "group_add": (str(access.socket_gid),),
             "env": {},
             "docker_host": "automount" if access.jobs_get_docker else "-",
+            "job_network": "host" if host_network else f"{ctx.stack.project}_{ctx.stack.network}",
+            "cache_on_loopback": host_network,
+            "job_envs": {},
+            "job_options": "",
+            "valid_volumes": [],
             "depends_on": (),
         }, []
     dind = f"{pool.name}-dind"
-    url = f"tcp://{dind}:{DIND_PORT}"
+    certs = f"{dind}-certs"
+    url = f"tcp://{dind}:{DIND_TLS_PORT}"
     sidecar = ContainerSpec(
         name=dind,
         image=access.dind_image,
-        command=("dockerd", "-H", f"tcp://0.0.0.0:{DIND_PORT}", "--tls=false"),
-        env={"DOCKER_TLS_CERTDIR": ""},
-        mounts=(Mount(target="/var/lib/docker", volume=f"{dind}-storage"),),
+        hostname=dind,
+        env={"DOCKER_TLS_CERTDIR": DIND_CERTS},
+        mounts=(
+            Mount(target="/var/lib/docker", volume=f"{dind}-storage"),
+            Mount(target=DIND_CERTS, volume=certs),
+        ),
         privileged=True,
         networks=(ctx.stack.network,),
         owner=ctx.document,
         source=ctx.here("docker"),
     )
+    socket = "/var/run/docker.sock"
     return {
-        "mounts": (),
+        "mounts": (Mount(target=DIND_CERTS, volume=certs, read_only=True),),
         "group_add": (),
-        "env": {"DOCKER_HOST": url},
+        "env": {
+            "DOCKER_HOST": url,
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_CERT_PATH": f"{DIND_CERTS}/client",
+        },
         "docker_host": url,
+        "job_network": "host",
+        "cache_on_loopback": False,
+        "job_envs": {"DOCKER_HOST": f"unix://{socket}"} if access.jobs_get_docker else {},
+        "job_options": f"-v {socket}:{socket}" if access.jobs_get_docker else "",
+        "valid_volumes": [socket] if access.jobs_get_docker else [],
         "depends_on": (dind,),
     }, [sidecar]
+
+
+def _cache_ports(pool: RunnerPool, access: dict, ctx: CompileContext) -> tuple[PortSpec, ...]:
+    """Jobs on the host network reach the runner's cache at 127.0.0.1: publish it there."""
+    if not (access["cache_on_loopback"] and pool.cache.enabled):
+        return ()
+    if len(pool.runner_names()) > 1:
+        ctx.error(
+            ("job_network",),
+            "jobs on the host network reach the cache on 127.0.0.1, so each runner needs its "
+            f"own host ports, but pool {pool.name!r} has {len(pool.runner_names())} runners",
+            fix="declare one runner per pool with `job_network: host`, or set "
+            "`cache: {enabled: false}`",
+        )
+        return ()
+    return tuple(
+        PortSpec(host_port=port, container_port=port)
+        for port in (pool.cache.port, pool.cache.proxy_port)
+    )
 
 
 def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
@@ -114,11 +169,16 @@ def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
         return Compiled()
     connections = parse_version(forgejo.version).connections_in_config
     instance = internal_url(forgejo)
-    network = f"{ctx.stack.project}_{ctx.stack.network}"
     access, sidecars = _docker_access(pool, ctx)
+    cache_ports = _cache_ports(pool, access, ctx)
     owner = (ctx.document,)
     containers: list[ContainerSpec] = list(sidecars)
-    volumes = [VolumeSpec(name=f"{c.name}-storage", source=ctx.here("docker")) for c in sidecars]
+    volumes = [
+        VolumeSpec(name=m.volume, source=ctx.here("docker"))
+        for c in sidecars
+        for m in c.mounts
+        if m.volume
+    ]
     steps: list[BootstrapStep] = []
     secrets = [
         SecretRequirement(
@@ -134,10 +194,14 @@ def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
         config = render_config(
             pool,
             who,
-            network=network,
+            network=access["job_network"],
             instance_url=instance,
             connections=connections,
             docker_host=access["docker_host"],
+            cache_host="127.0.0.1" if access["cache_on_loopback"] else runner,
+            job_envs=access["job_envs"],
+            job_options=access["job_options"],
+            valid_volumes=access["valid_volumes"],
         )
         secret_file = f"{SECRETS_DIR}/{who.tail_secret}"
         if connections:
@@ -182,6 +246,7 @@ def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
                     ),
                 ),
                 group_add=access["group_add"],
+                ports=cache_ports,
                 working_dir=DATA_DIR,
                 networks=(ctx.stack.network,),
                 depends_on=(forgejo.name, *access["depends_on"]),

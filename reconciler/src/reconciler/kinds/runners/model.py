@@ -55,7 +55,8 @@ class DockerAccess(StrictModel):
     runs as UID 1000 and the socket is root:docker 0660. The group defaults to the symbol
     `docker-socket`, which the Docker provider resolves to the socket's gid on the engine
     host; an explicit number still overrides it. `dind`: a privileged docker:dind sidecar
-    per pool, reached over TCP.
+    per pool, reached over TLS (port 2376, client certificates in a volume only the pool's
+    runners mount), so other containers on the stack network cannot drive it.
     """
 
     mode: Literal["socket", "dind"] = "socket"
@@ -102,6 +103,14 @@ class RunnerPool(KindModel):
     fetch_timeout: Duration = "5s"
     cache: Cache = Cache()
     docker: DockerAccess
+    job_network: Literal["stack", "host"] = Field(
+        default="stack",
+        description="where job containers run (socket mode): `stack` = the stack's network, "
+        "so jobs reach `forgejo`, the registry and the cache by name; `host` = the host's "
+        "network namespace, so services published on 127.0.0.1 (the registry, containers "
+        "that tests start) are at 127.0.0.1 as on the maintainer's machine, but stack names "
+        "do not resolve. With `dind`, jobs always share the DinD container's namespace.",
+    )
     envs: dict[str, str] = Field(default_factory=dict, description="env of every job")
     container_options: str = Field(default="", description="extra `docker run` flags for jobs")
     secret: Name = Field(

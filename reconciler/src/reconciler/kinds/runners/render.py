@@ -88,15 +88,22 @@ def render_config(
     instance_url: str,
     connections: bool,
     docker_host: str,
+    cache_host: str,
+    job_envs: dict[str, str] | None = None,
+    job_options: str = "",
+    valid_volumes: list[str] | None = None,
 ) -> str:
     """The runner's config.yml (reference: internal/pkg/config/config.example.yaml).
 
     `connections` (Forgejo 15+) declares the server in the file, with the token placeholder
     that the start script replaces; otherwise the runner reads `.runner`.
     """
-    envs = {"GITOPS_RUNNER_NAME": who.name, **dict(sorted(pool.envs.items()))}
-    if docker_host.startswith("tcp://"):
-        envs.setdefault("DOCKER_HOST", docker_host)
+    envs = {
+        "GITOPS_RUNNER_NAME": who.name,
+        **dict(sorted((job_envs or {}).items())),
+        **dict(sorted(pool.envs.items())),
+    }
+    options = " ".join(part for part in (job_options, pool.container_options) if part)
     config: dict[str, Any] = {
         "log": {"level": "info", "job_level": "info"},
         "runner": {
@@ -113,7 +120,7 @@ def render_config(
         "cache": {
             "enabled": pool.cache.enabled,
             "dir": f"{DATA_DIR}/.cache/actcache",
-            "host": who.name,
+            "host": cache_host,
             "port": pool.cache.port,
             "proxy_port": pool.cache.proxy_port,
         },
@@ -121,8 +128,8 @@ def render_config(
             "network": network,
             "enable_ipv6": False,
             "privileged": False,
-            "options": pool.container_options,
-            "valid_volumes": [],
+            "options": options,
+            "valid_volumes": list(valid_volumes or []),
             "force_pull": False,
             "docker_host": docker_host,
         },

@@ -261,6 +261,7 @@ class DockerExecutor:
             healthcheck=health,
             user=spec.user or "",
             working_dir=spec.working_dir,
+            hostname=spec.hostname,
             ports=[(p.container_port, p.protocol) for p in spec.ports] or None,
             stop_timeout=spec.stop_timeout_s,
             detach=True,
@@ -325,20 +326,7 @@ class DockerExecutor:
         engine = container_name(ctx.desired.project, spec.name)
         before = action.params.get("before")
         if before:
-            policy = spec.replace
-            what = (policy.before_description if policy else None) or " ".join(before)
-            ctx.progress(f"{spec.name}: {what}")
-            code, output = self._exec(
-                old_id, list(before), {}, policy.before_user if policy else None
-            )
-            if code != 0:
-                raise ApplyError(
-                    action.id,
-                    f"{what!r} exited with code {code}; {spec.name} was not replaced and keeps "
-                    "running",
-                    tuple(ctx.completed),
-                    tuple(self.secrets.redact(line) for line in output.splitlines()[-15:]),
-                )
+            self._before_replace(action, ctx, spec, old_id, list(before))
         if action.params.get("strategy") == "start-first":
             # Prove the new spec beside the old one (which keeps serving) first.
             candidate = self._build(
@@ -357,14 +345,63 @@ class DockerExecutor:
             self._discard(candidate)
         self._swap(spec, ctx, action, old_id, engine)
 
+    def _before_replace(
+        self,
+        action: Action,
+        ctx: ExecContext,
+        spec: ContainerSpec,
+        old_id: str,
+        before: list[str],
+    ) -> None:
+        """Run the policy's command (a backup) in the old container; non-zero aborts.
+
+        A stopped old container is started for it and stopped again if the command fails,
+        so the engine is left as it was found."""
+        policy = spec.replace
+        what = (policy.before_description if policy else None) or " ".join(before)
+        started = False
+        if action.params.get("start_for_before"):
+            ctx.progress(f"{spec.name} is not running: starting it for {what!r}")
+            self.api.start(old_id)
+            started = True
+            if not wait_restored(self.api, old_id, spec.health_timeout_s):
+                self.api.stop(old_id, timeout=spec.stop_timeout_s)
+                raise ApplyError(
+                    action.id,
+                    f"{spec.name} must run for {what!r} before it is replaced, but it does not "
+                    "start; nothing was replaced",
+                    tuple(ctx.completed),
+                    (
+                        "back its volumes up by other means, then remove the container by hand "
+                        f"(`docker rm {container_name(ctx.desired.project, spec.name)}`; its "
+                        "volumes stay) and apply again: a missing container is simply created",
+                        *(self.secrets.redact(line) for line in last_logs(self.api, old_id)),
+                    ),
+                )
+        ctx.progress(f"{spec.name}: {what}")
+        code, output = self._exec(old_id, before, {}, policy.before_user if policy else None)
+        if code != 0:
+            if started:
+                self.api.stop(old_id, timeout=spec.stop_timeout_s)
+            state = "stays stopped" if started else "keeps running"
+            raise ApplyError(
+                action.id,
+                f"{what!r} exited with code {code}; {spec.name} was not replaced and {state}",
+                tuple(ctx.completed),
+                tuple(self.secrets.redact(line) for line in output.splitlines()[-15:]),
+            )
+
     def _swap(
         self, spec: ContainerSpec, ctx: ExecContext, action: Action, old_id: str, engine: str
     ) -> None:
         """Replace the old container by a new one; on failure put the old one back.
 
         The new container is created (files and secrets in) while the old one still
-        serves, so the downtime is only stop old → start new → healthy."""
+        serves, so the downtime is only stop old → start new → healthy. After a version
+        change the old one is put back *stopped*: the new version may already have
+        migrated the data, which the old one cannot be trusted to open."""
         new_id = self._build(spec, ctx, action, engine + NEXT_SUFFIX)
+        version_change = action.params.get("version_change")
         old_renamed = False
         try:
             self.api.rename(old_id, engine + OLD_SUFFIX)
@@ -372,17 +409,50 @@ class DockerExecutor:
             self.api.stop(old_id, timeout=spec.stop_timeout_s)
             self.api.rename(new_id, engine)
             self._start_and_gate(new_id, spec, ctx)
+        except GateFailure as failure:
+            self._put_back(spec, ctx, old_id, engine, new_id, old_renamed, version_change)
+            if version_change:
+                raise GateFailure(
+                    failure.check, (*failure.details, *self._kept_stopped(spec, version_change))
+                ) from None
+            raise
         except BaseException:
-            self._discard(new_id)
-            if old_renamed:
-                self.api.rename(old_id, engine)
-            self.api.start(old_id)
-            if wait_restored(self.api, old_id, spec.health_timeout_s):
-                ctx.progress(f"rolled back: the previous {spec.name} container serves again")
-            else:
-                ctx.progress(f"rolled back, but the previous {spec.name} is not healthy either")
+            self._put_back(spec, ctx, old_id, engine, new_id, old_renamed, version_change)
             raise
         self.api.remove_container(old_id, v=False)
+
+    def _put_back(
+        self,
+        spec: ContainerSpec,
+        ctx: ExecContext,
+        old_id: str,
+        engine: str,
+        new_id: str,
+        old_renamed: bool,
+        version_change: str | None,
+    ) -> None:
+        self._discard(new_id)
+        if old_renamed:
+            self.api.rename(old_id, engine)
+        if version_change:
+            ctx.progress(f"rolled back: the previous {spec.name} is kept, stopped")
+            return
+        self.api.start(old_id)
+        if wait_restored(self.api, old_id, spec.health_timeout_s):
+            ctx.progress(f"rolled back: the previous {spec.name} container serves again")
+        else:
+            ctx.progress(f"rolled back, but the previous {spec.name} is not healthy either")
+
+    @staticmethod
+    def _kept_stopped(spec: ContainerSpec, version_change: str) -> tuple[str, ...]:
+        before = spec.replace.before_description if spec.replace else None
+        return (
+            f"version {version_change}: the previous {spec.name} container is kept but NOT "
+            "restarted, because the new version may already have migrated its data.",
+            "Fix the cause and apply again (the same upgrade is retried), or go back: "
+            + (f"restore the backup ({before}), " if before else "restore a backup, ")
+            + "declare the previous version and apply.",
+        )
 
     def _run_job(self, action: Action, ctx: ExecContext) -> None:
         spec = self._spec(action, ctx)

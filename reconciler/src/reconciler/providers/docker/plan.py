@@ -11,7 +11,6 @@ interrupted swap, undeclared networks, and volumes only when named by --remove-v
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from reconciler.actions import Action, CoreVerb, FieldChange
@@ -20,12 +19,19 @@ from reconciler.hashing import canonical_spec, spec_hash
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.names import container_name, network_name, volume_name
 from reconciler.providers.docker.observe import DockerObserved, ObservedContainer
+from reconciler.providers.docker.regenerate import refuse_regenerating_used_secrets
 from reconciler.providers.docker.socket_group import (
     missing_gid_error,
     needs_socket_group,
     resolve_group_add,
 )
-from reconciler.resources import ContainerSpec, DesiredState, ProvidedSecret, SecretRef
+from reconciler.resources import (
+    ContainerSpec,
+    DesiredState,
+    ProvidedSecret,
+    SecretRef,
+    is_downgrade,
+)
 
 __all__ = [
     "container_action_id",
@@ -232,6 +238,7 @@ def plan_docker(
                 )
             )
 
+    refuse_regenerating_used_secrets(observed.containers, ctx)
     # containers, dependencies first
     by_resource: dict[str, list[ObservedContainer]] = {}
     for obs in observed.containers:
@@ -413,17 +420,14 @@ def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSp
     return done
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text))
-
-
 def _refuse_downgrade(spec: ContainerSpec, current: ObservedContainer) -> None:
     policy = spec.replace
     if policy is None or not policy.version or not current.version:
         return
-    if _version(policy.version) < _version(current.version):
+    if is_downgrade(policy.version, current.version):
         raise PlanError(
-            f"{spec.source}: {spec.name} runs version {current.version}, the declaration says "
+            f"{policy.version_source or spec.source}: {spec.name} runs version "
+            f"{current.version}, the declaration says "
             f"{policy.version}: a downgrade is refused because the older version may not "
             f"open the newer data. "
             + (policy.downgrade_help or "Declare a version >= the running one.")
@@ -516,6 +520,18 @@ def _container_action(
                 "replace": current.id,
                 "strategy": "replace-job" if job else strategy,
                 "before": before,
+                # the backup command runs in the old container: start it if it is not running
+                "start_for_before": bool(before) and current.status != "running",
+                # after a version change the old container must not be restarted on data the
+                # new one may have migrated
+                "version_change": (
+                    f"{current.version} → {policy.version}"
+                    if policy is not None
+                    and policy.version
+                    and current.version
+                    and current.version != policy.version
+                    else None
+                ),
             },
         )
     if job:
