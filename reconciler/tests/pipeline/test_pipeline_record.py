@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from reconciler.pipeline.build import PipelineBuildError, requirements
-from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, last_change, read_commit
+from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, read_commit
 from reconciler.pipeline.images import (
     BuiltImage,
     Record,
@@ -73,18 +73,6 @@ def test_edits_outside_the_build_inputs_do_not_make_a_build_dirty(repo: Path) ->
     (repo / "mcp" / "tests").mkdir()
     (repo / "mcp" / "tests" / "test_new.py").write_text("def test_x():\n    pass\n")
     assert not read_commit(repo, INPUTS).dirty
-
-
-def test_revision_is_the_last_commit_touching_the_inputs(repo: Path) -> None:
-    first = _git(repo, "rev-parse", "HEAD")
-    (repo / "mcp" / "tests").mkdir()
-    (repo / "mcp" / "tests" / "test_new.py").write_text("def test_x():\n    pass\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "tests only")
-    assert last_change(repo, INPUTS)[0] == first  # same image, same digest, no recreate
-    (repo / "mcp" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    _git(repo, "commit", "-q", "-am", "metadata")
-    assert last_change(repo, INPUTS)[0] == _git(repo, "rev-parse", "HEAD")
 
 
 def test_branch_tag_rules() -> None:

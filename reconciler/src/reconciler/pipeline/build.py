@@ -23,7 +23,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from reconciler.pipeline.gitinfo import Commit, last_change
+from reconciler.pipeline.gitinfo import Commit, inputs_labels
 from reconciler.pipeline.images import BuiltImage, ImageSpec
 
 WHEELHOUSE = Path("build") / "wheelhouse"
@@ -137,9 +137,7 @@ def build_image(
 ) -> BuiltImage:
     """Build one image, tag it `<registry>/<repo>:<tag>` for every commit tag, return it."""
     repository = f"{registry}/{spec.repository}"
-    revision, created = last_change(root, spec.inputs)
-    if commit.dirty:
-        revision = f"{revision}-dirty"
+    revision, created = inputs_labels(root, spec.inputs, dirty=commit.dirty)
     buildargs = {"SOURCE": commit.source, "REVISION": revision, "CREATED": created}
     if base_image:
         buildargs["BASE_IMAGE"] = base_image

@@ -1,15 +1,24 @@
-"""What git says about the commit being built: SHA, branch, commit time, source URL.
+"""What git says about the commit being built: SHA, branch, source URL, and the identity of
+each image's build inputs.
 
-Why: image tags and OCI labels must name the exact commit, and an unchanged commit must
-rebuild to the same image, so `created` is the commit time rather than the build time.
+Why two identities: image *tags* name the exact commit (`<sha>`, `<branch>`), so a deploy
+can say which commit it runs; the image's *labels* depend only on what the image is built
+from, so a commit that changes nothing an image is built from (docs, tests, gitops/)
+rebuilds it from the layer cache to the very same image and digest, and nothing running is
+recreated. Labels come from git's object ids of the input paths at HEAD (`git ls-tree`),
+which every clone has, a depth-1 `actions/checkout` included; history (`git log -- paths`)
+is not used for them because a shallow clone has none: there the "last change" is always
+HEAD, which once made every push recreate mcp and analytics.
 Read-only; never touches the index or the working tree.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +39,7 @@ class Commit:
 
     sha: str
     branch: str | None
-    created: str  # commit time, RFC 3339 UTC
+    created: str  # commit time, RFC 3339 UTC (of HEAD; not an image label, see inputs_labels)
     source: str
     dirty: bool
 
@@ -115,19 +124,38 @@ def _branch(root: Path) -> str | None:
     return None if name == "HEAD" else name
 
 
-def last_change(root: Path, paths: tuple[str, ...]) -> tuple[str, str]:
-    """(sha, RFC 3339 UTC time) of the last commit that touched `paths`.
+def inputs_id(root: Path, paths: tuple[str, ...]) -> str:
+    """sha256 (hex) of the build inputs as committed at HEAD: their git object ids and modes.
 
-    An image's `revision` and `created` labels come from here, not from HEAD: a commit that
-    changes nothing an image is built from rebuilds it to the very same image and digest,
-    so a docs-only push recreates nothing.
+    `git ls-tree HEAD -- paths` names each input path's tree or blob id, the hash of its
+    whole content, so equal inputs give an equal id in any clone (full, shallow or fresh)
+    and any change beneath a path (a file, a mode, a rename) gives a new one. A path absent
+    from HEAD is simply not listed.
     """
-    present = [p for p in paths if (root / p).exists()]
-    out = _git(root, "log", "-1", "--format=%H %ct", "HEAD", "--", *present) if present else ""
-    if not out:
-        out = _git(root, "log", "-1", "--format=%H %ct", "HEAD")
-    sha, epoch = out.split()
-    return sha, datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    listing = _git(root, "ls-tree", "--full-tree", "HEAD", "--", *sorted(paths)) if paths else ""
+    entries = sorted(line for line in listing.splitlines() if line)
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def source_date(environ: Mapping[str, str] | None = None) -> str:
+    """The `created` label: SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the
+    Unix epoch, the convention of content-addressed image builders (ko, Bazel, Nix).
+
+    Not the commit or build time: either would differ between two commits with identical
+    inputs and so give a new digest (and a recreated container) for a docs-only push.
+    """
+    raw = (os.environ if environ is None else environ).get("SOURCE_DATE_EPOCH", "").strip()
+    epoch = int(raw) if raw.isdigit() else 0
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def inputs_labels(root: Path, paths: tuple[str, ...], *, dirty: bool) -> tuple[str, str]:
+    """(revision, created) for an image built from `paths`: `revision` is inputs_id (with
+    `-dirty` when the working tree differs from HEAD there), `created` is source_date().
+    The commit itself is in the image's tags and the registry's `<sha>` tag, not in a label.
+    """
+    revision = inputs_id(root, paths)
+    return (f"{revision}-dirty" if dirty else revision), source_date()
 
 
 def read_commit(root: Path, inputs: tuple[str, ...]) -> Commit:
