@@ -157,3 +157,4 @@ def test_the_example_configuration_is_valid() -> None:
     cfg = load_config(example, environ={})
     assert [s.name for s in cfg.logs] == ["factory-api", "mcp"]
     assert cfg.probes[0].timeout_seconds == 45
+    assert "docker-gateway" in cfg.auth.trusted_networks  # the host's widget, via 127.0.0.1:8101

@@ -78,11 +78,14 @@ def _serve(config, host: str, port: int, log_level: str) -> int:  # type: ignore
     import uvicorn
 
     from factory_analytics.service import Service
+    from factory_analytics.web.access import AccessPolicy
     from factory_analytics.web.app import create_app
 
     token = read_token()
+    policy = AccessPolicy.from_config(config.auth)  # before any thread starts: errors exit 1
+    app = create_app(config, token, access=policy)
+    logging.getLogger("factory_analytics.web").info("access: %s", policy.describe())
     service = Service(config)
-    app = create_app(config, token)
     # uvicorn shuts down on SIGTERM/SIGINT and then re-raises the signal to the handler that
     # was installed before it ran: a no-op here, so the collectors are stopped cleanly below
     # and `docker stop` ends with exit code 0 instead of a kill.
@@ -90,7 +93,8 @@ def _serve(config, host: str, port: int, log_level: str) -> int:  # type: ignore
     signal.signal(signal.SIGINT, lambda *_: None)
     service.start()
     try:
-        # proxy headers off: only the socket peer decides access (web/auth.py)
+        # uvicorn's proxy headers off: web/access.py alone decides which address is the
+        # client, believing X-Forwarded-For only from auth.trusted_proxies
         uvicorn.run(
             app, host=host, port=port, log_level=log_level, proxy_headers=False, access_log=False
         )

@@ -12,13 +12,22 @@ Secrets never live in the YAML file, so it can be committed under gitops/.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -107,6 +116,39 @@ class WidgetConfig(_Model):
     frame_ancestors: str = "*"
 
 
+DOCKER_GATEWAY = "docker-gateway"
+# loopback and the tailnet (Tailscale's CGNAT IPv4 range and its ULA IPv6 range)
+DEFAULT_TRUSTED_NETWORKS = ("127.0.0.0/8", "::1/128", "100.64.0.0/10", "fd7a:115c:a1e0::/48")
+
+
+def _network(value: str) -> str:
+    """A CIDR, a single address, or `docker-gateway`; host bits set is a typo, not a range."""
+    if value == DOCKER_GATEWAY:
+        return value
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a network: {exc} (write e.g. 172.18.0.1, 10.0.0.0/8 or"
+            f" {DOCKER_GATEWAY})"
+        ) from None
+
+
+NetworkEntry = Annotated[str, AfterValidator(_network)]
+
+
+class AuthConfig(_Model):
+    """Who may read without the bearer token (API.md, Auth; web/access.py)."""
+
+    # peers (or, behind a trusted proxy, forwarded clients) allowed without a token; replaces
+    # the default list, so keep loopback and the tailnet in it when adding an entry
+    trusted_networks: list[NetworkEntry] = Field(
+        default_factory=lambda: list(DEFAULT_TRUSTED_NETWORKS)
+    )
+    # peers whose X-Forwarded-For is believed (a reverse proxy in front of analytics)
+    trusted_proxies: list[NetworkEntry] = Field(default_factory=list)
+
+
 class AnalyticsConfig(_Model):
     database: Path = Path(DEFAULT_DB)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
@@ -115,6 +157,7 @@ class AnalyticsConfig(_Model):
     probes: list[ProbeConfig] = Field(default_factory=list)
     system: SystemConfig = Field(default_factory=SystemConfig)
     widget: WidgetConfig = Field(default_factory=WidgetConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AnalyticsConfig:

@@ -12,22 +12,6 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-TAILNET_V4 = ipaddress.ip_network("100.64.0.0/10")
-TAILNET_V6 = ipaddress.ip_network("fd7a:115c:a1e0::/48")
-
-
-def is_tailnet_address(text: str) -> bool:
-    """True for Tailscale's CGNAT IPv4 range and its ULA IPv6 range."""
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if isinstance(address, ipaddress.IPv4Address):
-        return address in TAILNET_V4
-    return address in TAILNET_V6
-
 
 @dataclass(frozen=True, slots=True)
 class DeviceIdentity:

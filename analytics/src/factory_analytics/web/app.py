@@ -24,6 +24,7 @@ from factory_analytics.config import AnalyticsConfig
 from factory_analytics.store import queries, state_queries
 from factory_analytics.store.db import connect
 from factory_analytics.timeutil import now as wall_clock
+from factory_analytics.web.access import AccessPolicy
 from factory_analytics.web.auth import AuthMiddleware
 from factory_analytics.web.metrics import render_metrics
 from factory_analytics.window import Window, WindowError, make_window
@@ -58,7 +59,11 @@ def create_app(
     config: AnalyticsConfig,
     token: SecretStr | None,
     clock: Callable[[], float] = wall_clock,
+    access: AccessPolicy | None = None,
 ) -> FastAPI:
+    """The app of one configuration. `access` defaults to the configuration's `auth` section
+    (resolving `docker-gateway` from this process's routes); tests pass their own."""
+    policy = access if access is not None else AccessPolicy.from_config(config.auth)
     app = FastAPI(
         title="factory-analytics",
         version=__version__,
@@ -195,7 +200,7 @@ def create_app(
             body, media_type=media, headers={**security_headers, "Cache-Control": "max-age=300"}
         )
 
-    app.add_middleware(AuthMiddleware, token=token)
+    app.add_middleware(AuthMiddleware, token=token, policy=policy)
     return app
 
 

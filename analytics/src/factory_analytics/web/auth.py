@@ -1,21 +1,21 @@
-"""Who may read: loopback and tailnet peers, or anyone with the bearer token (API.md, Auth).
+"""Who may read: clients in `auth.trusted_networks` (default loopback and the tailnet), or
+anyone with the bearer token (API.md, Auth).
 
-Only the socket peer counts. Forwarding headers are client input and were exactly how the
-factory's own middleware could be fooled (shared/factory-infra-history.md), so they are never
-read here. Uvicorn is started with proxy headers off for the same reason.
+Which address is "the client" is `access.AccessPolicy`'s decision: the socket peer, or behind
+a configured trusted proxy the forwarded client. Uvicorn runs with its own proxy-header
+handling off, so nothing rewrites the peer before this middleware sees it.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from pydantic import SecretStr
 
-from factory_analytics.identity import is_tailnet_address
+from factory_analytics.web.access import AccessPolicy
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[
@@ -25,22 +25,14 @@ ASGIApp = Callable[
 OPEN_PATHS = frozenset({"/healthz"})
 
 
-def is_trusted_peer(host: str | None) -> bool:
-    """Loopback or tailnet: allowed without a token."""
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or is_tailnet_address(str(address))
-
-
-def check(headers: dict[str, str], peer: str | None, token: SecretStr | None) -> str | None:
-    """None when allowed, else the reason for a 401."""
-    supplied = headers.get("authorization")
+def check(
+    headers: list[tuple[str, str]],
+    peer: str | None,
+    token: SecretStr | None,
+    policy: AccessPolicy,
+) -> str | None:
+    """None when allowed, else the reason for a 401. `headers` are (lower-case name, value)."""
+    supplied = next((v for k, v in headers if k == "authorization"), None)
     if supplied is not None:
         scheme, _, value = supplied.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
@@ -48,30 +40,36 @@ def check(headers: dict[str, str], peer: str | None, token: SecretStr | None) ->
         if token is None:
             return (
                 "this service has no token configured (ANALYTICS_TOKEN);"
-                " call it from loopback or the tailnet"
+                " call it from a network in auth.trusted_networks"
             )
         if hmac.compare_digest(value.strip().encode(), token.get_secret_value().encode()):
             return None
         return "the bearer token is wrong"
-    if is_trusted_peer(peer):
+    client = policy.client(peer, [v for k, v in headers if k == "x-forwarded-for"])
+    if policy.is_trusted(client):
         return None
-    return "a bearer token is required from this address (loopback and tailnet addresses need none)"
+    where = "an unknown address" if client is None else str(client)
+    return (
+        f"a bearer token is required: the request comes from {where}, which is not in"
+        " auth.trusted_networks (loopback and the tailnet by default)"
+    )
 
 
 class AuthMiddleware:
     """ASGI middleware applying `check` to every path but /healthz."""
 
-    def __init__(self, app: ASGIApp, token: SecretStr | None) -> None:
+    def __init__(self, app: ASGIApp, token: SecretStr | None, policy: AccessPolicy) -> None:
         self.app = app
         self.token = token
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         client = scope.get("client")
-        reason = check(headers, client[0] if client else None, self.token)
+        reason = check(headers, client[0] if client else None, self.token, self.policy)
         if reason is None:
             await self.app(scope, receive, send)
             return
