@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from factory_mcp.paging import MAX_RESULT_CHARS
-from factory_mcp.schema import estimate_tokens, lint
+from factory_mcp.schema import compact, estimate_tokens, lint
 from factory_mcp.server import build_server
 
 from .conftest import make_deps, structured
@@ -78,6 +78,32 @@ async def test_lint_catches_a_top_level_anyof() -> None:
     }
     assert any("anyOf" in p for p in lint(bad))
     assert any("type must be 'object'" in p for p in lint(bad))
+
+
+def test_compaction_keeps_what_a_schema_accepts() -> None:
+    from jsonschema import Draft202012Validator
+
+    nullable = {
+        "anyOf": [{"type": "number", "minimum": -1, "maximum": 5}, {"type": "null"}],
+        "default": None,
+        "description": "Price, €/kWh",
+        "title": "Price",
+    }
+    assert compact(nullable) == {
+        "type": ["number", "null"],
+        "minimum": -1,
+        "maximum": 5,
+        "description": "Price, €/kWh",
+    }
+    pattern = {"anyOf": [{"type": "string", "pattern": "^\\d{4}$"}, {"type": "null"}]}
+    for before in (nullable, pattern):
+        after = compact(before)
+        for value in (None, 0.5, -2, 7, "2026", "x", True, [1]):
+            assert Draft202012Validator(before).is_valid(value) == Draft202012Validator(
+                after
+            ).is_valid(value), (before, value)
+    # A non-null default is information (what an omitted parameter means): it stays.
+    assert compact({"type": "integer", "default": 24})["default"] == 24
 
 
 async def test_resource_and_prompts_are_described(client) -> None:

@@ -17,11 +17,32 @@ from mcp.server.mcpserver import MCPServer
 _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
+# Keywords that constrain only one instance type: next to a `null` alternative they leave null
+# valid, so `anyOf: [{type: number, minimum: 0}, {type: null}]` is `type: [number, null],
+# minimum: 0` exactly.
+_SCALAR_KEYWORDS = frozenset(
+    {
+        "type",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "pattern",
+        "minLength",
+        "maxLength",
+    }
+)
+
+
 def compact(schema: Any, *, parent: str = "", output: bool = False) -> Any:
     """A copy of a JSON schema without cosmetic titles and with compact nullable types.
 
-    For output schemas (`output=True`) the `required` lists and defaults go too: every field
-    of a result model is always present (nullable ones as null), so they only repeat names.
+    A `default: null` goes too: an optional nullable parameter is null when omitted, so it
+    only repeats what the schema already says. For output schemas (`output=True`) the
+    `required` lists and every default go: every field of a result model is always present
+    (nullable ones as null), so they only repeat names.
     """
     if isinstance(schema, list):
         return [compact(item, output=output) for item in schema]
@@ -33,16 +54,17 @@ def compact(schema: Any, *, parent: str = "", output: bool = False) -> Any:
     out = {
         key: compact(value, parent=key, output=output)
         for key, value in schema.items()
-        if not (key == "title" and isinstance(value, str)) and key not in dropped
+        if not (key == "title" and isinstance(value, str))
+        and key not in dropped
+        and not (key == "default" and value is None)
     }
     options = out.get("anyOf")
     if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
         other = next(o for o in options if o != {"type": "null"})
-        if set(other) <= {"type", "format"} and isinstance(other.get("type"), str):
+        if set(other) <= _SCALAR_KEYWORDS and isinstance(other.get("type"), str):
             del out["anyOf"]
+            out.update(other)
             out["type"] = [other["type"], "null"]
-            if "format" in other:
-                out["format"] = other["format"]
     return out
 
 
