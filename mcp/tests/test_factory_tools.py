@@ -33,6 +33,18 @@ async def test_stale_price_is_flagged_with_its_age_never_as_current(client, scen
     assert "not treat it as the current price" in out["summary"]
 
 
+async def test_future_dated_latest_price_is_flagged_never_current(client, scenario) -> None:
+    scenario.latest_lag_hours = -2  # the factory's clock runs ahead of this server's
+    out = structured(await client.call_tool("get_current_price", {}))
+    assert out["future"] is True
+    assert out["stale"] is True
+    assert out["is_current_hour"] is False
+    assert out["age_minutes"] == -100  # 12:00 UTC price at 10:20 UTC
+    assert out["summary"].startswith("STALE")
+    assert "100 min in the future" in out["summary"]
+    assert "not treat it as the current price" in out["summary"]
+
+
 async def test_weekend_hour_is_p3_although_the_factory_says_p1(client, scenario) -> None:
     scenario.now = datetime(2026, 11, 28, 10, 20, tzinfo=UTC)  # Saturday 11:20 Madrid
     out = structured(await client.call_tool("get_current_price", {}))
@@ -265,6 +277,24 @@ async def test_recommendation_fills_in_current_conditions(client, scenario) -> N
     }
     assert out["recommendation"] == "Moderate"
     assert out["inputs_from"][0].startswith("price: latest stored price for 2026-11-25T11:00")
+    assert out["price_stale"] is False
+    assert out["price_age_minutes"] == 20
+    assert not out["summary"].startswith("STALE")
+
+
+async def test_recommendation_on_a_stale_price_says_so_first(client, scenario) -> None:
+    scenario.latest_lag_hours = 5
+    out = structured(await client.call_tool("get_production_recommendation", {}))
+    assert out["price_stale"] is True
+    assert out["price_age_minutes"] == 5 * 60 + 20
+    assert out["summary"].startswith("STALE PRICE")
+    assert "5 h 20 min old" in out["summary"]
+    given = structured(
+        await client.call_tool("get_production_recommendation", {"price_eur_kwh": 0.1})
+    )
+    assert given["price_stale"] is None
+    assert given["price_age_minutes"] is None
+    assert not given["summary"].startswith("STALE")
 
 
 async def test_recommendation_model_error_inside_200_is_a_tool_error(client, scenario) -> None:

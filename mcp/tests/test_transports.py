@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import httpx2
@@ -165,9 +166,30 @@ def _read_json_line(proc: subprocess.Popen[bytes], want_id: int, timeout: float)
     raise AssertionError(f"no answer to request {want_id} within {timeout} s")
 
 
+def _call(proc: subprocess.Popen[bytes], request_id: int, tool: str) -> dict:
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {}},
+    }
+    proc.stdin.write((json.dumps(message) + "\n").encode())  # type: ignore[union-attr]
+    proc.stdin.flush()  # type: ignore[union-attr]
+    return _read_json_line(proc, request_id, timeout=30)["result"]
+
+
 def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) -> None:
+    # The subprocess runs on the real clock, so the stand-in's clock is set relative to it:
+    # first three hours behind (a stale price), then three hours ahead (a future-dated one).
+    real_now = datetime.now(UTC)
+    behind, ahead = real_now - timedelta(hours=3), real_now + timedelta(hours=3)
     with serve(factory_stub.build_app(scenario), free_port(19500, 19999)) as stub_url:
-        env = {**os.environ, "FACTORY_API_URL": stub_url, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "FACTORY_API_URL": stub_url,
+            "FACTORY_MCP_CACHE_TTL": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
         env.pop("MCP_AUTH_TOKEN", None)
         proc = subprocess.Popen(
             [sys.executable, "-m", "factory_mcp.cli"],
@@ -177,20 +199,12 @@ def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) 
             stderr=subprocess.PIPE,
         )
         try:
-            send = [
-                INIT,
-                {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                {
-                    "jsonrpc": "2.0",
-                    "id": 2,
-                    "method": "tools/call",
-                    "params": {"name": "get_current_price", "arguments": {}},
-                },
-            ]
-            for message in send:
+            for message in (INIT, {"jsonrpc": "2.0", "method": "notifications/initialized"}):
                 proc.stdin.write((json.dumps(message) + "\n").encode())  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
-            answer = _read_json_line(proc, 2, timeout=30)
+            scenario.now = behind
+            old = _call(proc, 2, "get_current_price")
+            scenario.now = ahead
+            future = _call(proc, 3, "get_current_price")
         finally:
             proc.stdin.close()  # type: ignore[union-attr]
             try:
@@ -200,11 +214,21 @@ def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) 
             stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
             proc.stdout.close()  # type: ignore[union-attr]
             proc.stderr.close()  # type: ignore[union-attr]
-    result = answer["result"]
-    assert result["isError"] is False
-    price = result["structuredContent"]
-    assert price["hour_start"] == "2026-11-25T11:00:00+01:00"  # the stand-in's clock
-    assert json.loads(result["content"][0]["text"]) == price
+    assert old["isError"] is False
+    price = old["structuredContent"]
+    assert json.loads(old["content"][0]["text"]) == price
+    assert datetime.fromisoformat(price["hour_start"]) == behind.replace(
+        minute=0, second=0, microsecond=0
+    )
+    assert price["stale"] is True
+    assert price["future"] is False
+    assert 180 <= price["age_minutes"] < 242  # 3 h back, truncated to its hour
+    assert price["summary"].startswith("STALE")
+    ahead_price = future["structuredContent"]
+    assert ahead_price["future"] is True
+    assert ahead_price["stale"] is True
+    assert ahead_price["age_minutes"] < 0
+    assert "in the future" in ahead_price["summary"]
     calls = [json.loads(line) for line in stderr.splitlines() if line.strip()]
     call = next(c for c in calls if c.get("tool") == "get_current_price")
     assert call["outcome"] == "ok"

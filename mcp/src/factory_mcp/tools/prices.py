@@ -7,7 +7,8 @@ as current), naive-local Prophet times resolved across DST changes, and summarie
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
@@ -46,8 +47,9 @@ class CurrentPrice(Out):
     price_eur_kwh: float = Field(description="PVPC price of hour_start, €/kWh")
     hour_start: str
     is_current_hour: bool
-    stale: bool = Field(description="True when the newest stored price is older than this hour")
-    age_minutes: int = Field(description="Minutes since hour_start")
+    stale: bool = Field(description="Not this hour's price (older, or future-dated)")
+    future: bool = Field(description="hour_start is after this hour: a clock is wrong")
+    age_minutes: int = Field(description="Minutes since hour_start, negative if future")
     tariff_period: Period
     day_kind: str
     price_band: str
@@ -87,6 +89,34 @@ class PriceForecast(Out):
     timezone: str = TIMEZONE
 
 
+@dataclass(frozen=True)
+class PriceAge:
+    """How a stored price's hour relates to the current hour, by this server's clock."""
+
+    age_minutes: int
+    stale: bool
+    future: bool
+
+    @classmethod
+    def of(cls, start: datetime, now: datetime) -> PriceAge:
+        """`stale` whenever the price is not for the current hour. A price stamped after it
+        (the factory's clock ahead of ours, or ours behind) is as unusable as an old one:
+        it is flagged `future` and never presented as current, whatever its age says."""
+        this_hour = hour_start(now)
+        return cls(
+            age_minutes=int((now - start).total_seconds() // 60),
+            stale=start != this_hour,
+            future=start > this_hour,
+        )
+
+    def describe(self, start: datetime) -> str:
+        """'for Wed 25 Nov 06:00 (4 h 20 min old)', or '… (100 min in the future)'."""
+        when = f"{to_local(start):%a %d %b %H:00}"
+        if self.future:
+            return f"for {when} ({-self.age_minutes} min in the future by this server's clock)"
+        return f"for {when} ({self.age_minutes // 60} h {self.age_minutes % 60} min old)"
+
+
 async def current_price(deps: Deps) -> CurrentPrice:
     now = deps.now()
     this_hour = hour_start(now)
@@ -102,16 +132,20 @@ async def current_price(deps: Deps) -> CurrentPrice:
     )
     row = api.parse(api.PriceRow, body, "/ree/prices/latest")
     start = hour_start(from_aware(row.timestamp))
-    age = int((now - start).total_seconds() // 60)
-    stale = start < this_hour
+    age = PriceAge.of(start, now)
     period = period_at(start)
     local = to_local(start)
-    if stale:
+    if age.future:
+        summary = (
+            f"STALE: the newest stored price, {row.price_eur_kwh:.4f} €/kWh, is "
+            f"{age.describe(start)}: the factory's clock or this server's is wrong, and no "
+            "price is known to be the current hour's. Do not treat it as the current price."
+        )
+    elif age.stale:
         summary = (
             f"STALE: no price is stored for the current hour. The newest price is "
-            f"{row.price_eur_kwh:.4f} €/kWh for {local:%a %d %b %H:00} ({age // 60} h "
-            f"{age % 60} min old); the factory's REE ingestion probably failed. Do not treat "
-            "it as the current price."
+            f"{row.price_eur_kwh:.4f} €/kWh {age.describe(start)}; the factory's REE "
+            "ingestion probably failed. Do not treat it as the current price."
         )
     else:
         summary = (
@@ -124,8 +158,9 @@ async def current_price(deps: Deps) -> CurrentPrice:
         price_eur_kwh=round(row.price_eur_kwh, 4),
         hour_start=iso(start),
         is_current_hour=start == this_hour,
-        stale=stale,
-        age_minutes=age,
+        stale=age.stale,
+        future=age.future,
+        age_minutes=age.age_minutes,
         tariff_period=period,
         day_kind=day_kind(local.date()),
         price_band=price_band(row.price_eur_kwh),
@@ -227,7 +262,7 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         description=(
             "Electricity price (PVPC, €/kWh) of the current hour with its 2.0TD period "
             "(Europe/Madrid; weekends and national holidays are P3). Use for 'what does "
-            "electricity cost now?'. stale=true means no price exists for this hour: never "
+            "electricity cost now?'. stale=true means no price is known for this hour: never "
             "present it as current. Example: {}"
         ),
     )

@@ -24,6 +24,7 @@ from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
 from factory_mcp.timeutil import from_aware, hour_start, iso, localise, to_local
 from factory_mcp.tools.common import Out, need_dict, obj, read_only, round4
+from factory_mcp.tools.prices import PriceAge
 from factory_mcp.upstream import UpstreamError
 
 
@@ -80,6 +81,8 @@ class Recommendation(Out):
     probabilities: dict[str, float]
     score: float | None
     price_eur_kwh: float
+    price_stale: bool | None = Field(description="Stored price not this hour's; null if given")
+    price_age_minutes: int | None
     temperature_c: float
     humidity_pct: float
     inputs_from: list[str]
@@ -247,15 +250,23 @@ async def recommendation(
         "A deterministic business-rule score (the factory's sklearn model learns its own "
         "rule); it uses the factory server's current hour and weekday, not a chosen time."
     ]
+    age: PriceAge | None = None
+    stale_note = ""
     if price is None or temperature is None or humidity is None:
         raw_price, raw_weather = await _current_inputs(deps)
         if price is None:
             row = api.parse(api.PriceRow, raw_price, "/ree/prices/latest")
             price = row.price_eur_kwh
             start = hour_start(api_time(row.timestamp))
+            age = PriceAge.of(start, deps.now())
             inputs_from.append(f"price: latest stored price for {iso(start)}")
-            if start < hour_start(deps.now()):
-                notes.append(f"The latest stored price is stale (for {iso(start)}).")
+            if age.stale:
+                stale_note = (
+                    f"STALE PRICE: no price is known for the current hour; this uses the newest "
+                    f"stored one, {price:.4f} €/kWh {age.describe(start)}. Pass price_eur_kwh "
+                    "for an answer about the real current price. "
+                )
+                notes.append(stale_note.strip())
         if temperature is None or humidity is None:
             weather = api.parse(api.Weather, raw_weather, "/weather/current")
             if weather.error or weather.temperature is None or weather.humidity is None:
@@ -293,14 +304,16 @@ async def recommendation(
     confidence = _num(prediction, "confidence")
     return Recommendation(
         summary=(
-            f"{label} (confidence {confidence}) at {price:.4f} €/kWh, {temperature:g} °C, "
-            f"{humidity:g} % humidity."
+            f"{stale_note}{label} (confidence {confidence}) at {price:.4f} €/kWh, "
+            f"{temperature:g} °C, {humidity:g} % humidity."
         ),
         recommendation=label,
         confidence=confidence,
         probabilities=probabilities,
         score=_num(analysis, "overall_score"),
         price_eur_kwh=round4(price) or 0.0,
+        price_stale=None if age is None else age.stale,
+        price_age_minutes=None if age is None else age.age_minutes,
         temperature_c=temperature,
         humidity_pct=humidity,
         inputs_from=inputs_from or ["all inputs given"],
