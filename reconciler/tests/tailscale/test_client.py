@@ -311,16 +311,6 @@ def test_credentials_from_env(tmp_path):
     assert oauth.client_id == "cid"
 
 
-def test_an_oauth_token_is_not_used_past_its_expiry(ts: RunningDouble):
-    ts.api.oauth_token_lifetime = 30  # inside the client's refresh margin: always stale
-    client_id, secret = ts.api.add_oauth_client()
-    credentials = OAuthClient(client_id=client_id, client_secret=SecretStr(secret))
-    with TailscaleClient(credentials, base_url=ts.base_url) as client:
-        client.get_nameservers()
-        client.get_nameservers()
-        assert client.oauth_exchanges == 2
-
-
 def test_oauth_scopes_are_enforced_by_the_double(ts: RunningDouble):
     client_id, secret = ts.api.add_oauth_client(scopes=("policy_file:read",))
     credentials = OAuthClient(client_id=client_id, client_secret=SecretStr(secret))

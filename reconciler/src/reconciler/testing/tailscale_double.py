@@ -6,16 +6,24 @@ httpx transport they use in production. It follows ../shared/tailscale-api.md §
 methods, bodies, status codes and headers:
 
 - auth: ``Authorization: Bearer`` or HTTP Basic (token as user, empty password) with an API
-  token; ``POST /api/v2/oauth/token`` (client credentials, form-encoded) mints expiring bearer
-  tokens for OAuth clients, whose scopes are enforced per route;
+  token; ``POST /api/v2/oauth/token`` (client credentials, form-encoded) mints bearer tokens
+  for OAuth clients that live exactly the ``expires_in`` it reports
+  (:attr:`TailscaleAPIDouble.oauth_token_lifetime`, on the double's clock, see
+  :meth:`~TailscaleAPIDouble.advance`), with the requested ``scope`` narrowed to what the
+  client itself holds; scopes are enforced per route;
 - policy: ``GET /tailnet/{t}/acl`` answers HuJSON (or JSON for ``Accept: application/json``)
   with ``ETag: "<sha256 hex>"``; ``POST`` replaces it, honouring ``If-Match`` (``412
   {"message": "precondition failed, invalid old hash"}``; ``"ts-default"`` matches only the
   untouched default) and refusing a policy whose tests fail (400 ``test(s) failed``);
   ``POST /acl/validate`` never modifies and always answers 200 when well-formed, with
-  ``{"message", "data"}`` on failure; a JSON array body runs those tests on the current policy;
+  ``{"message", "data"}`` on failure; a JSON array body runs those tests on the current policy.
+  Both read a body as HuJSON only with ``Content-Type: application/hujson``; anything else
+  must be JSON (400 otherwise). A test without ``src`` is malformed: 400;
 - keys: ``POST /tailnet/{t}/keys`` returns ``key`` once (never again on GET), tags not
   declared in ``tagOwners`` (or, for OAuth clients, not owned by the client) are a 400;
+  ``GET /keys`` lists the calling user's keys for an API token and the tailnet-owned keys for
+  an OAuth token, auth keys only unless ``?all=true``; a revoked, used or expired key reads
+  ``invalid: true``;
 - devices: no ``online`` field (``connectedToControl``/``lastSeen`` only), exact-match query
   filters, ``fields=all`` extras, tags validated against ``tagOwners``;
 - DNS: nameservers, preferences (MagicDNS needs a nameserver), search paths;
@@ -25,7 +33,9 @@ methods, bodies, status codes and headers:
 Deviations, stated rather than hidden: the ETag is the sha256 of the policy text with
 indentation and blank lines ignored (the real one hashes ``hujson.Format`` output, which this
 approximates: comments count, layout does not; clients must treat ETags as opaque anyway);
-the wording of per-test failure strings and of auth errors is the double's own (unverified).
+the wording of per-test failure strings, of auth, scope and body-format errors is the
+double's own (unverified), as is ``userId: ""`` on tailnet-owned keys and the answer to a
+scope request the client holds none of (400 ``invalid_scope``, as OAuth 2.0 §5.2 names it).
 Test helpers that the real API has no endpoint for (a console edit, a node logging in with a
 key, time passing) are plain methods.
 
@@ -128,6 +138,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # the status the double answered with
 
 
 @dataclass
@@ -136,6 +147,7 @@ class _Token:
     expires: datetime
     owned_tags: frozenset[str] | None  # None = a user's API token (any declared tag)
     kind: str  # "api" | "oauth"
+    user_id: str = ""  # the owner of an API token; "" for OAuth (acts as the tailnet)
 
 
 @dataclass
@@ -169,11 +181,40 @@ class TailscaleAPIDouble:
     _counter: int = 0
 
     # -- test helpers (no API equivalent) ---------------------------------------------------
-    def add_api_token(self, token: str | None = None) -> str:
-        """Register an API access token acting as an admin user; returns it."""
+    def add_api_token(self, token: str | None = None, *, user_id: str = "u0001") -> str:
+        """Register an API access token acting as admin user ``user_id``; returns it."""
         token = token or f"tskey-api-double{secrets.token_hex(12)}"
-        self._tokens[token] = _Token(frozenset({"all"}), self.now + timedelta(days=90), None, "api")
+        self._tokens[token] = _Token(
+            frozenset({"all"}), self.now + timedelta(days=90), None, "api", user_id
+        )
         return token
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass on the double's clock (tokens and keys expire by it)."""
+        with self._lock:
+            self.now += timedelta(seconds=seconds)
+
+    def add_key(
+        self, key_type: str = "client", *, user_id: str = "", tags: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Put a key the API cannot mint here (e.g. an OAuth ``client`` key) in the list;
+        ``user_id`` "" = owned by the tailnet."""
+        with self._lock:
+            self._counter += 1
+            key_id = f"k{self._counter:04d}CNTRL"
+            self.keys[key_id] = {
+                "id": key_id,
+                "keyType": key_type,
+                "created": _iso(self.now),
+                "expires": None,
+                "invalid": False,
+                "capabilities": {},
+                "description": f"{key_type} key",
+                "scopes": [],
+                "tags": list(tags),
+                "userId": user_id,
+            }
+            return self._public_key(self.keys[key_id])
 
     def add_oauth_client(
         self,
@@ -259,7 +300,7 @@ class TailscaleAPIDouble:
         with self._lock:
             key_id = self._key_secrets.get(hashlib.sha256(auth_key.encode()).hexdigest())
             key = self.keys.get(key_id or "")
-            if key is None or key["invalid"]:
+            if key is None or self._key_invalid(key):
                 raise ValueError("invalid key: unable to validate API key")
             create = key["capabilities"]["devices"]["create"]
             if not create.get("reusable"):
@@ -320,16 +361,20 @@ class TailscaleAPIDouble:
             k: v for k, v in lowered.items() if k in ("accept", "content-type", "if-match")
         }
         recorded_body = b"" if path.endswith("/oauth/token") else body
+        record = RecordedRequest(method, path, query, safe_headers, recorded_body)
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, query, safe_headers, recorded_body))
+            self.requests.append(record)
             fault = self._take_fault(method, path)
         if fault is not None:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            return _Reply(fault.status, {"message": fault.message}, extra)
-        try:
-            return self._route(method, path, query, lowered, body)
-        except _Reply as reply:
-            return reply
+            reply = _Reply(fault.status, {"message": fault.message}, extra)
+        else:
+            try:
+                reply = self._route(method, path, query, lowered, body)
+            except _Reply as raised:
+                reply = raised
+        record.status = reply.status
+        return reply
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -395,7 +440,7 @@ class TailscaleAPIDouble:
             if not rest and method == "POST":
                 return self._create_key(body, token)
             if not rest and method == "GET":
-                return _Reply(200, {"keys": [self._public_key(k) for k in self.keys.values()]})
+                return self._list_keys(query, token)
             if len(rest) == 1 and method in ("GET", "DELETE"):
                 return self._one_key(method, rest[0])
         if resource == "dns" and len(rest) == 1:
@@ -441,11 +486,18 @@ class TailscaleAPIDouble:
             client.secret, form.get("client_secret", "")
         ):
             raise _error(401, "invalid client credentials")
-        scopes = frozenset(form["scope"].split()) if form.get("scope") else client.scopes
+        scopes = client.scopes
+        if form.get("scope"):
+            scopes = _granted(frozenset(form["scope"].split()), client.scopes)
+            if not scopes:
+                raise _error(400, "invalid_scope: the client holds none of the requested scopes")
         access = f"double-oauth-{secrets.token_hex(16)}"
         with self._lock:
             self._tokens[access] = _Token(
-                scopes, self.now + timedelta(hours=1), client.tags, "oauth"
+                scopes,
+                self.now + timedelta(seconds=self.oauth_token_lifetime),
+                client.tags,
+                "oauth",
             )
         return _Reply(
             200,
@@ -466,17 +518,42 @@ class TailscaleAPIDouble:
             return _Reply(200, self.policy, etag)
         return _Reply(200, self.policy_text, {**etag, "Content-Type": "application/hujson"})
 
-    def _parse_policy(self, body: bytes) -> tuple[str, dict[str, Any]]:
+    @staticmethod
+    def _parse_body(headers: dict[str, str], body: bytes) -> Any:
+        """HuJSON only when the caller says so (``Content-Type: application/hujson``);
+        any other body must be plain JSON, as the API reads it."""
         text = body.decode("utf-8", errors="replace")
+        if "application/hujson" in headers.get("content-type", ""):
+            try:
+                return hujson.parse(text).value
+            except hujson.HuJSONError as exc:
+                raise _error(400, f"parsing policy: {exc}") from None
         try:
-            value = hujson.parse(text).value
-        except hujson.HuJSONError as exc:
-            raise _error(400, f"parsing policy: {exc}") from None
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _error(
+                400,
+                f"invalid JSON body: {exc} (HuJSON needs Content-Type: application/hujson)",
+            ) from None
+
+    def _parse_policy(self, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+        value = self._parse_body(headers, body)
         if not isinstance(value, dict):
             raise _error(400, "policy must be a JSON object")
-        return text, value
+        return value
+
+    @staticmethod
+    def _require_src(tests: Any) -> list[dict[str, Any]]:
+        """A test object needs ``src`` (the facts: "src (required)"); without it: 400."""
+        if not isinstance(tests, list):
+            raise _error(400, "tests must be a JSON array of test objects")
+        for index, test in enumerate(tests):
+            if not isinstance(test, dict) or not str(test.get("src") or "").strip():
+                raise _error(400, f"test {index}: src is required")
+        return tests
 
     def _check_policy(self, value: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+        self._require_src(value.get("tests") or [])
         problems = policy_problems(value)
         if problems:
             return "; ".join(problems), []
@@ -493,27 +570,23 @@ class TailscaleAPIDouble:
             )
             if not matches:
                 raise _error(412, "precondition failed, invalid old hash")
-        text, value = self._parse_policy(body)
+        value = self._parse_policy(headers, body)
         problem = self._check_policy(value)
         if problem is not None:
             raise _error(400, problem[0], problem[1] or None)
-        self.policy_text = text
+        self.policy_text = body.decode("utf-8", errors="replace")
         self.default_policy_untouched = False
         return self._get_policy({}, headers)
 
     def _validate(self, headers: dict[str, str], body: bytes) -> _Reply:
-        stripped = body.strip()
-        if stripped.startswith(b"["):
-            try:
-                tests = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                raise _error(400, f"invalid JSON: {exc}") from None
-            failures = run_tests(self.policy, tests)
+        value = self._parse_body(headers, body)
+        if isinstance(value, list):
+            failures = run_tests(self.policy, self._require_src(value))
             if failures:
                 return _Reply(200, {"message": "test(s) failed", "data": failures})
             return _Reply(200, {})
-        text, value = self._parse_policy(body)
-        del text
+        if not isinstance(value, dict):
+            raise _error(400, "policy must be a JSON object")
         problem = self._check_policy(value)
         if problem is not None:
             message, data = problem
@@ -640,15 +713,34 @@ class TailscaleAPIDouble:
             "description": description,
             "scopes": [],
             "tags": tags,
-            "userId": "" if token.kind == "oauth" else "u0001",
+            "userId": "" if token.kind == "oauth" else token.user_id,
         }
         self.keys[key_id] = record
         self._key_secrets[hashlib.sha256(secret.encode()).hexdigest()] = key_id
         return _Reply(200, {**self._public_key(record), "key": secret})
 
-    @staticmethod
-    def _public_key(record: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in record.items() if not k.startswith("_")}
+    def _key_invalid(self, record: dict[str, Any]) -> bool:
+        """Revoked, used up, or past ``expires`` on the double's clock."""
+        expires = record.get("expires")
+        expired = expires is not None and expires <= _iso(self.now)
+        return bool(record.get("invalid")) or expired
+
+    def _public_key(self, record: dict[str, Any]) -> dict[str, Any]:
+        view = {k: v for k, v in record.items() if not k.startswith("_")}
+        view["invalid"] = self._key_invalid(record)
+        return view
+
+    def _list_keys(self, query: dict[str, list[str]], token: _Token) -> _Reply:
+        """An API token sees its user's keys, an OAuth token the tailnet-owned ones; only
+        auth keys unless ``?all=true``."""
+        owner = "" if token.kind == "oauth" else token.user_id
+        every_type = query.get("all", [""])[0].lower() == "true"
+        keys = [
+            self._public_key(k)
+            for k in self.keys.values()
+            if k["userId"] == owner and (every_type or k["keyType"] == "auth")
+        ]
+        return _Reply(200, {"keys": keys})
 
     def _one_key(self, method: str, key_id: str) -> _Reply:
         record = self.keys.get(key_id)
@@ -686,6 +778,28 @@ class TailscaleAPIDouble:
                 self.search_paths = [str(p) for p in paths]
             return _Reply(200, {"searchPaths": self.search_paths})
         raise _error(404, f"no route for dns/{what}")
+
+
+def _covers(held: frozenset[str], scope: str) -> bool:
+    """Does a set of scopes include ``scope``? ``all`` covers everything, ``all:read`` every
+    ``…:read``, and ``family`` its own ``family:read``."""
+    if scope in held or "all" in held:
+        return True
+    if scope.endswith(":read"):
+        return "all:read" in held or scope.removesuffix(":read") in held
+    return False
+
+
+def _granted(requested: frozenset[str], held: frozenset[str]) -> frozenset[str]:
+    """The scopes a token gets: what was asked for, narrowed to what the client holds (a
+    request for ``all`` gets the client's own scopes, ``all:read`` their read halves)."""
+    granted = {s for s in requested if _covers(held, s)}
+    for scope in held:
+        if _covers(requested, scope):
+            granted.add(scope)
+        elif not scope.endswith(":read") and _covers(requested, f"{scope}:read"):
+            granted.add(f"{scope}:read")
+    return frozenset(granted)
 
 
 def _formatted(text: str) -> str:
