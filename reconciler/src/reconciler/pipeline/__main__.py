@@ -2,7 +2,9 @@
 
 `build --if-missing` builds only when this commit's images are not on the engine yet (what
 `just deploy` runs first, so a fresh machine needs no registry); `overrides --local` also
-names images built but not pushed, by their commit tag.
+names images built but not pushed, by their commit tag; `guard -- COMMAND…` runs a deploy
+command under the deploy lock, refusing a commit older than the one deployed
+(reconciler.pipeline.deployed; `--check` only checks, `--force` overrides).
 
 Each step prints what it does (the job log is the record) and exits 1 with one clear line
 on failure. Configuration comes from the environment, as in a Forgejo Actions job:
@@ -27,6 +29,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
+from reconciler.errors import GitopsError
 from reconciler.pipeline.build import (
     WHEELHOUSE,
     PipelineBuildError,
@@ -151,9 +154,35 @@ def cmd_overrides(root: Path, *, from_registry: bool, local: bool = False) -> in
     return 0
 
 
+def cmd_guard(root: Path, args: argparse.Namespace) -> int:
+    """`guard [--check|--unlock] [--force] [--wait S] -- COMMAND…` (pipeline.deployed)."""
+    from reconciler.pipeline.declared import declared_stack
+    from reconciler.pipeline.deploy_lock import DeployLock
+    from reconciler.pipeline.deployed import check, run_guarded
+    from reconciler.pipeline.gitinfo import head
+    from reconciler.providers.docker.client import make_client
+
+    stack = declared_stack(root)
+    api = make_client(stack.docker.host, os.environ).api
+    if args.unlock:
+        holder = DeployLock(api, stack.project, str(root)).force_release()
+        _log(f"removed the deploy lock held by {holder}" if holder else "no deploy lock was held")
+        return 0
+    commit = head(root)
+    force = args.force or os.environ.get("FACTORY_DEPLOY_FORCE", "") not in ("", "0")
+    if args.check:
+        _log(check(root, api, stack.project, commit, force=force))
+        return 0
+    if not args.command:
+        raise PipelineBuildError("guard: name the deploy command after --")
+    return run_guarded(
+        root, api, stack.project, commit, args.command, force=force, wait_s=args.wait, log=_log
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reconciler.pipeline", description=__doc__)
-    parser.add_argument("step", choices=("build", "push", "overrides"))
+    parser.add_argument("step", choices=("build", "push", "overrides", "guard"))
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     parser.add_argument(
         "--from-registry", action="store_true", help="overrides: ask the registry if no record"
@@ -164,15 +193,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--if-missing", action="store_true", help="build: skip when this commit's images exist"
     )
-    args = parser.parse_args(argv)
+    guard = parser.add_argument_group("guard (one deploy at a time, in commit order)")
+    guard.add_argument("--check", action="store_true", help="only check the commit order")
+    guard.add_argument("--force", action="store_true", help="deploy even an older commit")
+    guard.add_argument("--wait", type=float, default=1200.0, help="seconds to wait for the lock")
+    guard.add_argument("--unlock", action="store_true", help="remove a stale deploy lock")
+    words = list(sys.argv[1:] if argv is None else argv)
+    split = words.index("--") if "--" in words else len(words)
+    args = parser.parse_args(words[:split])
+    args.command = words[split + 1 :]  # guard: the deploy command, after --
     root = args.root.resolve()
     try:
+        if args.step == "guard":
+            return cmd_guard(root, args)
         if args.step == "overrides":
             return cmd_overrides(root, from_registry=args.from_registry, local=args.local)
         if args.step == "build":
             return cmd_build(root, if_missing=args.if_missing)
         return cmd_push(root)
-    except (PipelineBuildError, GitError, DeclarationError) as exc:
+    except (PipelineBuildError, GitError, DeclarationError, GitopsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

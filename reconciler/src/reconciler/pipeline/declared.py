@@ -1,5 +1,5 @@
-"""What gitops/ declares that the pipeline needs: the registry (host port, users) and the
-Forgejo instance's public URL.
+"""What gitops/ declares that the pipeline needs: the stack (project, engine), the registry
+(host port, users) and the Forgejo instance's public URL.
 
 Why: the pipeline pushes to the registry the stack runs, logs in as one of its declared
 users, and names the repository in image labels by the address people use (Forgejo's
@@ -19,6 +19,7 @@ from reconciler.errors import ConfigError
 from reconciler.kinds.forgejo.model import Forgejo
 from reconciler.kinds.registry.model import Registry, RegistryUser
 from reconciler.load import load_documents
+from reconciler.stack import Stack
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -45,6 +46,14 @@ def _first_declared(root: Path, kind: str, model: type[Model]) -> Model | None:
                     f"{document.start}: not a valid {kind}; run `gitops validate` ({exc})"
                 ) from exc
     return None
+
+
+def declared_stack(root: Path) -> Stack:
+    """gitops/stack.yaml's `kind: Stack` (the project name, the engine); it must exist."""
+    stack = _first_declared(root, "Stack", Stack)
+    if stack is None:
+        raise DeclarationError(f"{root / 'gitops'}: no `kind: Stack` document (stack.yaml)")
+    return stack
 
 
 def declared_registry(root: Path) -> Registry | None:

@@ -169,3 +169,37 @@ def read_commit(root: Path, inputs: tuple[str, ...]) -> Commit:
     return Commit(
         sha=sha, branch=_branch(root), created=created, source=source_url(root), dirty=dirty
     )
+
+
+def head(root: Path) -> str:
+    """The full SHA of the commit checked out at `root`."""
+    return _git(root, "rev-parse", "HEAD")
+
+
+def is_shallow(root: Path) -> bool:
+    """True in a clone with cut-off history (`actions/checkout` without fetch-depth: 0),
+    where no ancestry question can be answered."""
+    return _git(root, "rev-parse", "--is-shallow-repository") == "true"
+
+
+def has_commit(root: Path, sha: str) -> bool:
+    """Whether the clone at `root` has the commit `sha`."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "cat-file", "-e", f"{sha}^{{commit}}"],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """`git merge-base --is-ancestor`: True when `older` is in the history of `newer`."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "merge-base", "--is-ancestor", older, newer],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode not in (0, 1):
+        raise GitError(f"git merge-base --is-ancestor failed in {root}: {done.stderr.strip()}")
+    return done.returncode == 0
