@@ -184,12 +184,55 @@ def test_without_credentials_the_tailnet_is_skipped(tmp_path: Path, ts: RunningD
 
 def test_required_credentials_missing_stop_the_plan(tmp_path: Path, ts: RunningDouble):
     tree = Tree(root=tmp_path, api_url=ts.base_url, required=True)
-    engine = Engine(tree=tree, ts=ts, environ={})
+    engine = Engine(tree=tree, ts=ts, environ={"TAILSCALE_OAUTH_CLIENT_ID": "half-of-it"})
     with pytest.raises(SecretsError) as caught:
         engine.plan()
-    message = str(caught.value)
-    assert "secret 'tailscale_api_key' is not set (needed by Tailnet/factory)" in message
-    assert "TAILSCALE_API_KEY" in message
+    engine.close()
+    message = " ".join(str(caught.value).split())
+    assert message.startswith(
+        "Tailscale credentials are required (gitops/tailscale/tailnet.yaml:5:13: "
+        "credentials.required: true) but none is usable; set TAILSCALE_API_KEY (not set): "
+        "an API access token (tskey-api-…), or TAILSCALE_OAUTH_CLIENT_ID (set) and "
+        "TAILSCALE_OAUTH_CLIENT_SECRET (not set): an OAuth client"
+    )
+    assert "or set credentials.required: false" in message
+    assert "half-of-it" not in message
+    assert ts.api.requests == []
+
+
+def test_required_credentials_are_met_by_an_oauth_client_alone(tmp_path: Path, ts: RunningDouble):
+    client_id, secret = ts.api.add_oauth_client(tags=("tag:app", "tag:ci"))
+    environ = {"TAILSCALE_OAUTH_CLIENT_ID": client_id, "TAILSCALE_OAUTH_CLIENT_SECRET": secret}
+    tree = Tree(root=tmp_path, api_url=ts.base_url, required=True)
+    engine = Engine(tree=tree, ts=ts, environ=environ)
+    try:
+        assert engine.apply(engine.plan()).ok
+        assert engine.plan().empty
+    finally:
+        engine.close()
+    assert len(ts.api.calls("POST", "/oauth/token")) == 2
+
+
+@pytest.mark.docker
+def test_validate_needs_no_credentials_and_plan_names_them(
+    tmp_path: Path, ts: RunningDouble, capsys
+):
+    docker = pytest.importorskip("docker")
+    tree = Tree(root=tmp_path, api_url=ts.base_url, required=True, project="tsrequired")
+    tree.write()
+    gitops = ["--dir", str(tree.gitops)]
+    assert run([*gitops, "validate"], environ={}) == 0
+    client = docker.from_env()
+    try:
+        capsys.readouterr()
+        assert run([*gitops, "plan"], environ={}, options={"docker_client": client}) == 1
+    finally:
+        client.close()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: missing secrets" in err
+    assert "gitops/tailscale/tailnet.yaml:5:13: credentials.required: true" in err
+    assert "TAILSCALE_API_KEY (not set)" in err
+    assert ts.api.requests == []
 
 
 def test_rate_limits_during_plan_are_waited_out(engine: Engine, ts: RunningDouble):

@@ -39,6 +39,7 @@ class TailnetSettings(_Frozen):
     tailnet: str
     api_url: str
     required: bool
+    credentials_source: SourceLocation | None = None  # `credentials.required` in tailnet.yaml
     api_key_secret: str | None
     oauth_client_id_secret: str | None
     oauth_client_secret_secret: str | None

@@ -3,10 +3,12 @@ extension, and the `tailscale` provider. Imported by `reconciler.kinds.load_buil
 
 Compiling a `Tailnet` document reads the policy file next to it, reports HuJSON errors and
 undeclared tags at `policy.hujson:line:col`, and hands the provider a `DesiredPolicy` and
-`TailnetSettings`. Credentials are only named here: a stack that sets
-`credentials.required: true` declares them as secrets, so a missing one stops plan/apply
-with the secret's name and how to provide it; otherwise the tailnet part is skipped with a
-note and the rest of the stack still reconciles.
+`TailnetSettings`. Credentials are only named here, as optional operator secrets: either
+the API key or both OAuth halves will do, which a per-secret "required" cannot say. So
+`credentials.required: true` is enforced by the provider when plan observes the tailnet:
+with no usable credential it stops plan/apply naming every variable and this file's
+`credentials.required` line. `gitops validate` stays secret-free (it never resolves a
+secret, by design); without `required` the tailnet part is skipped with a note.
 """
 
 from __future__ import annotations
@@ -74,17 +76,18 @@ def _secret_requirements(doc: TailnetDoc, ctx: CompileContext) -> tuple[SecretRe
     names: list[str] = []
     if creds.api_key is not None:
         names.append(creds.api_key)
-    if creds.oauth is not None and (creds.api_key is None or not creds.required):
+    if creds.oauth is not None:
         names += [creds.oauth.client_id, creds.oauth.client_secret]
-    if not names:
+    if not names and creds.required:
         ctx.error(
             ("credentials",),
             "credentials.required is true but neither api_key nor oauth names a secret",
             fix="set `api_key: tailscale_api_key` (or `oauth: {client_id, client_secret}`)",
         )
-    # Not required: declared as provided-by-the-operator, so the secret store resolves it
-    # when present (environment, .env, secrets dir) and says nothing when it is absent.
-    optional = None if creds.required else ProvidedSecret(by="operator (optional)", ephemeral=True)
+    # Declared as provided by the operator: the secret store resolves each one when present
+    # (environment, .env, secrets dir) and says nothing when it is absent; whether enough of
+    # them are set is the provider's question (either credential will do).
+    optional = ProvidedSecret(by="operator (optional)", ephemeral=True)
     return tuple(
         SecretRequirement(
             name=name,
@@ -116,6 +119,7 @@ def compile_tailnet(doc: TailnetDoc, ctx: CompileContext) -> Compiled:
         tailnet=doc.tailnet,
         api_url=doc.api_url,
         required=doc.credentials.required,
+        credentials_source=ctx.here("credentials", "required"),
         api_key_secret=doc.credentials.api_key,
         oauth_client_id_secret=doc.credentials.oauth.client_id if doc.credentials.oauth else None,
         oauth_client_secret_secret=(

@@ -8,8 +8,9 @@
   ``ApplyError`` carrying Tailscale's message, and nothing is half-applied.
 
 Without credentials the provider plans nothing and says "skipped: no Tailscale credentials",
-so the rest of the stack still reconciles (a stack with ``credentials.required: true`` never
-gets here: the missing secret stops plan and apply first).
+so the rest of the stack still reconciles; with ``credentials.required: true`` observe raises
+:class:`~reconciler.tailscale.credentials.MissingCredentials` instead (plan and apply stop
+before anything is changed, naming the variables and the line of tailnet.yaml).
 """
 
 from __future__ import annotations
@@ -21,21 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import SecretStr
-
 from reconciler import labels
 from reconciler.actions import Action
 from reconciler.errors import ApplyError, ObservationError
 from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
 from reconciler.resources import DesiredState
 from reconciler.tailscale.api import (
-    ApiToken,
-    OAuthClient,
     TailscaleClient,
     TailscaleCredentials,
     TailscaleError,
     TailscalePreconditionFailed,
 )
+from reconciler.tailscale.credentials import MissingCredentials, resolve_credentials
 from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.tailscale.planning import (
     NO_CREDENTIALS,
@@ -49,22 +47,6 @@ from reconciler.tailscale.sidecar import STATE_DIR
 __all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
 
 ClientFactory = Callable[[TailnetSettings, TailscaleCredentials], TailscaleClient]
-
-
-def resolve_credentials(
-    settings: TailnetSettings, secrets: SecretValues
-) -> TailscaleCredentials | None:
-    """API key if its secret has a value, else the OAuth client if both halves do."""
-    if settings.api_key_secret:
-        token = secrets.get(settings.api_key_secret)
-        if token:
-            return ApiToken(token=SecretStr(token))
-    if settings.oauth_client_id_secret and settings.oauth_client_secret_secret:
-        client_id = secrets.get(settings.oauth_client_id_secret)
-        client_secret = secrets.get(settings.oauth_client_secret_secret)
-        if client_id and client_secret:
-            return OAuthClient(client_id=client_id, client_secret=SecretStr(client_secret))
-    return None
 
 
 def _default_client(
@@ -108,6 +90,8 @@ class TailscaleProvider:
             return TailnetObserved(declared=False, now=self.now())
         client = self._client_for(settings)
         if client is None:
+            if settings.required:
+                raise MissingCredentials(settings, self.secrets)
             return TailnetObserved(declared=True, credentials=False, now=self.now())
         try:
             observed_policy = client.get_policy() if policy is not None else None
