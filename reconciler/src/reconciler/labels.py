@@ -23,6 +23,8 @@ VERSION = f"{NAMESPACE}.version"  # ReplacePolicy.version of what runs (downgrad
 LOCK_HOLDER = f"{NAMESPACE}.lock-holder"  # "user@host pid N since ISO-time (checkout path)"
 LOCK_HOST = f"{NAMESPACE}.lock-host"  # hostname of the holder (stale-lock detection)
 LOCK_PID = f"{NAMESPACE}.lock-pid"  # pid of the holder on that host
+LOCK_PIDNS = f"{NAMESPACE}.lock-pid-ns"  # its pid namespace (a pid means nothing elsewhere)
+LOCK_CONTAINER = f"{NAMESPACE}.lock-container"  # the holder's container on this engine, if any
 
 MANAGED_BY_VALUE = "gitops"
 

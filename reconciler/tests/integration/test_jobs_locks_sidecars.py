@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import pytest
-from reconciler.providers.docker.lock import LOCK_IMAGE, EngineLock
+from reconciler.providers.docker.lock import LOCK_IMAGE, EngineLock, pid_namespace
 from reconciler.providers.docker.names import lock_name
 
 from reconciler import labels as L
@@ -167,25 +167,72 @@ def test_concurrent_apply_is_refused_naming_the_holder_or_waits(
     assert get(f"http://127.0.0.1:{PORT}/")["version"] == "4"
 
 
-def test_a_lock_left_by_a_dead_process_is_taken_over(
-    stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
-) -> None:
-    EngineLock(docker_client.api, stack.project, "")._ensure_image()
-    docker_client.api.create_container(
+def _plant_lock(client: docker.DockerClient, project: str, **labels: str) -> None:
+    EngineLock(client.api, project, "")._ensure_image()
+    client.api.create_container(
         LOCK_IMAGE,
         command=["gitops-lock"],
-        name=lock_name(stack.project),
+        name=lock_name(project),
         labels={
-            **L.ownership(stack.project),
+            **L.ownership(project),
             L.ROLE: "lock",
             L.LOCK_HOLDER: "ghost@here pid 999999",
             L.LOCK_HOST: socket.gethostname(),
             L.LOCK_PID: "999999",
+            **labels,
         },
     )
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(
+    stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
+) -> None:
+    _plant_lock(docker_client, stack.project, **{L.LOCK_PIDNS: pid_namespace()})
     result = stack.gitops_cli(capsys, "apply", "--yes")
     assert result.code == 0, result.out
     assert "stale lock" in result.out
+
+
+def test_a_pid_from_another_namespace_is_never_judged_dead(
+    stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
+) -> None:
+    # a job container on the host network shares our hostname, not our pids
+    _plant_lock(docker_client, stack.project, **{L.LOCK_PIDNS: "pid:[1]"})
+    try:
+        result = stack.gitops_cli(capsys, "apply", "--yes")
+        assert result.code == 1
+        assert "ghost@here pid 999999" in result.out
+    finally:
+        docker_client.api.remove_container(lock_name(stack.project), force=True)
+
+
+def test_a_lock_of_a_job_container_is_stale_once_the_container_is_gone(
+    stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
+) -> None:
+    job = docker_client.containers.run(stack.image, ["sleep", "60"], detach=True, remove=True)
+    try:
+        _plant_lock(
+            docker_client,
+            stack.project,
+            **{L.LOCK_CONTAINER: job.id, L.LOCK_HOST: job.id[:12], L.LOCK_PIDNS: "pid:[1]"},
+        )
+        held = stack.gitops_cli(capsys, "apply", "--yes")
+        assert held.code == 1  # the job still runs: it holds the lock
+        assert "ghost@here" in held.out
+    finally:
+        job.kill()
+    wait_for(lambda: not _exists(docker_client, job.id), timeout=30)
+    result = stack.gitops_cli(capsys, "apply", "--yes")
+    assert result.code == 0, result.out
+    assert "stale lock" in result.out
+
+
+def _exists(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        client.containers.get(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 def _lock_exists(client: docker.DockerClient, project: str) -> bool:

@@ -4,7 +4,16 @@ The lock is an object on the engine itself: a created, never started container n
 `<project>-gitops-lock`, labelled with its holder. Creating a container whose name exists
 fails atomically (409), so a laptop and a CI job, or two clones, exclude each other without
 any shared filesystem. The image is an empty one the reconciler imports itself (nothing is
-pulled). A lock whose holder process is gone from this host is taken over.
+pulled).
+
+A lock whose holder is gone is taken over, but only when that can be proven:
+- the holder ran in a container of this engine (a CI job on a socket-mode runner): stale
+  when that container no longer exists or no longer runs (a job killed at its timeout);
+- otherwise the holder's process on this host: stale when the hostname AND the pid
+  namespace are ours and the pid is dead. The namespace matters: a job container on the
+  host network shares the host's name but not its pids, and a live holder there must
+  never look dead from the host.
+Anything else waits, or `gitops unlock` removes it by hand.
 """
 
 from __future__ import annotations
@@ -13,11 +22,13 @@ import contextlib
 import getpass
 import io
 import os
+import re
 import socket
 import tarfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -38,6 +49,29 @@ def holder_description(checkout: str) -> str:
         user = str(os.getuid())
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"{user}@{socket.gethostname()} pid {os.getpid()} since {since} ({checkout})"
+
+
+_CONTAINER_ID = re.compile(r"/containers/([0-9a-f]{64})/hostname ")
+
+
+def pid_namespace() -> str:
+    """This process's pid namespace (`pid:[4026531836]`), or "" where it cannot be read."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def own_container_id(mountinfo: str | None = None) -> str | None:
+    """The Docker container this process runs in, read from the bind mount Docker makes
+    for /etc/hostname (`/var/lib/docker/containers/<id>/hostname`), or None on a host."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    match = _CONTAINER_ID.search(mountinfo)
+    return match.group(1) if match else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -67,6 +101,18 @@ class EngineLock:
         self.timeout_s = timeout_s
         self.progress = progress
         self.container_id: str | None = None
+        self.holder_container = self._holder_container()
+
+    def _holder_container(self) -> str | None:
+        """Our own container's ID when it is a container of this very engine."""
+        found = own_container_id()
+        if found is None:
+            return None
+        try:
+            self.api.inspect_container(found)
+        except docker.errors.APIError:
+            return None  # a container of another engine (DinD, a remote DOCKER_HOST)
+        return found
 
     def _ensure_image(self) -> None:
         try:
@@ -102,6 +148,12 @@ class EngineLock:
                         L.LOCK_HOLDER: self.holder,
                         L.LOCK_HOST: socket.gethostname(),
                         L.LOCK_PID: str(os.getpid()),
+                        L.LOCK_PIDNS: pid_namespace(),
+                        **(
+                            {L.LOCK_CONTAINER: self.holder_container}
+                            if self.holder_container
+                            else {}
+                        ),
                     },
                 )
                 self.container_id = created["Id"]
@@ -125,7 +177,17 @@ class EngineLock:
             time.sleep(0.5)
 
     def _stale(self, labels: dict[str, str]) -> bool:
+        holder_container = labels.get(L.LOCK_CONTAINER)
+        if holder_container and holder_container != self.holder_container:
+            try:
+                state = self.api.inspect_container(holder_container)["State"]
+            except docker.errors.NotFound:
+                return True
+            return not state.get("Running", False)
+        # a holder on this host, or in our own container: its process decides
         if labels.get(L.LOCK_HOST) != socket.gethostname():
+            return False
+        if labels.get(L.LOCK_PIDNS, "") != pid_namespace():
             return False
         try:
             pid = int(labels.get(L.LOCK_PID, ""))
