@@ -34,7 +34,7 @@ def test_env_overrides_work_on_either_image() -> None:
         "REGISTRY_AUTH_HTPASSWD_REALM": "Chocolate Factory registry",
         "REGISTRY_AUTH_HTPASSWD_PATH": "/auth/htpasswd",
         "REGISTRY_HTTP_ADDR": ":5000",
-        "REGISTRY_HTTP_DEBUG_ADDR": ":5001",
+        "REGISTRY_HTTP_DEBUG_ADDR": "127.0.0.1:5001",
         "REGISTRY_STORAGE_DELETE_ENABLED": "true",
         "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/var/lib/registry",
     }

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from kinds_images import registry_image
 from kinds_stack import GitopsStack
+from reconciler.providers.docker.lock import EngineLock
 from reconciler.registry_api import RegistryAuthError, RegistryClient
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
@@ -174,13 +175,30 @@ def test_gc_reclaims_a_deleted_image(stack: GitopsStack, client, ci_auth) -> Non
     blob_path = f"/var/lib/registry/docker/registry/v2/blobs/sha256/{layer[7:9]}/{layer[7:]}"
     registry = stack.container(client, "registry")
     assert registry.exec_run(["test", "-e", blob_path]).exit_code == 0
-    result = subprocess.run(
-        [sys.executable, "-m", "reconciler.kinds.registry.gc", "--dir", str(stack.gitops)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    started = registry.attrs["State"]["StartedAt"]
+
+    def gc(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "reconciler.kinds.registry.gc", "--dir", str(stack.gitops)]
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, check=False, timeout=300
+        )
+
+    # a dry run deletes nothing and reads beside the running registry: it is not stopped
+    dry = gc("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert layer[7:] in dry.stdout or "eligible for deletion" in dry.stdout
+    registry.reload()
+    assert registry.attrs["State"]["StartedAt"] == started
+    assert registry.exec_run(["test", "-e", blob_path]).exit_code == 0
+    # while an apply holds the project's lock, GC waits for it instead of stopping the
+    # registry under a deploy (here: gives up after one second, touching nothing)
+    with EngineLock(client.api, stack.project, "a deploy in progress"):
+        blocked = gc("--lock-timeout", "1")
+    assert blocked.returncode == 1
+    assert "a deploy in progress" in blocked.stderr
+    registry.reload()
+    assert registry.attrs["State"]["StartedAt"] == started
+    result = gc()
     assert result.returncode == 0, result.stderr
     assert "registry_gc: done" in result.stdout
     registry.reload()

@@ -62,7 +62,8 @@ def registry_env(doc: Registry, *, read_only: bool = False) -> dict[str, EnvValu
         "REGISTRY_AUTH_HTPASSWD_REALM": doc.realm,
         "REGISTRY_AUTH_HTPASSWD_PATH": HTPASSWD_PATH,
         "REGISTRY_HTTP_ADDR": f":{REGISTRY_PORT}",
-        "REGISTRY_HTTP_DEBUG_ADDR": f":{doc.debug_port}",
+        # loopback only: /debug/vars and pprof stay out of reach of job containers
+        "REGISTRY_HTTP_DEBUG_ADDR": f"127.0.0.1:{doc.debug_port}",
         "REGISTRY_STORAGE_DELETE_ENABLED": "true" if doc.delete_enabled else "false",
         "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": STORAGE_DIR,
     }

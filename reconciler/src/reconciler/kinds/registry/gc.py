@@ -9,6 +9,11 @@ maintenance mode (so even a stray writer would be refused), then starts the regi
 and waits for it to be healthy. The registry's container is the reconciler's (labels, spec
 hash): it is stopped and started, never recreated, so the next plan stays empty.
 
+It holds the project's apply lock the whole time: a `gitops apply` (a CI deploy) that saw
+the registry stopped would start it again, and pushes during the sweep lose blobs. A
+`--dry-run` deletes nothing, so it reads the storage beside the running registry instead of
+stopping it.
+
     python -m reconciler.kinds.registry.gc [--dir gitops] [--dry-run] [--registry NAME]
 """
 
@@ -30,6 +35,7 @@ from reconciler.kinds.registry.compile import registry_env
 from reconciler.kinds.registry.model import Registry
 from reconciler.project import load_project
 from reconciler.providers.docker.client import make_client
+from reconciler.providers.docker.lock import EngineLock
 from reconciler.providers.docker.names import container_name
 
 __all__ = ["collect_garbage", "main"]
@@ -86,9 +92,12 @@ def collect_garbage(
     volumes = [
         f"{m['Name']}:{m['Destination']}" for m in registry.attrs["Mounts"] if m["Type"] == "volume"
     ]
-    was_running = registry.status == "running"
-    progress(f"stopping {name} for garbage collection")
-    registry.stop(timeout=30)
+    was_running = registry.status == "running" and not dry_run
+    if was_running:
+        progress(f"stopping {name} for garbage collection")
+        registry.stop(timeout=30)
+    failure: GCError | None = None
+    output: bytes | str = b""
     try:
         output = client.containers.run(
             image,
@@ -105,12 +114,18 @@ def collect_garbage(
     except docker.errors.ContainerError as exc:
         stderr = exc.stderr
         text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr or "")
-        raise GCError(f"registry garbage-collect exited {exc.exit_status}: {text[-2000:]}") from exc
-    finally:
-        if was_running:
-            progress(f"starting {name}")
-            registry.start()
+        failure = GCError(f"registry garbage-collect exited {exc.exit_status}: {text[-2000:]}")
+    if was_running:
+        progress(f"starting {name}")
+        registry.start()
+        try:
             _wait_healthy(registry, doc.health_timeout)
+        except GCError as restart:
+            if failure is None:
+                raise
+            raise GCError(f"{failure}; and then: {restart}") from None
+    if failure is not None:
+        raise failure
     return output.decode(errors="replace") if isinstance(output, bytes) else str(output)
 
 
@@ -119,11 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("gitops"), help="the gitops directory")
     parser.add_argument("--registry", help="name of the Registry document (default: the first)")
     parser.add_argument("--dry-run", action="store_true", help="only report what would go")
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait this long for a running apply to finish (default 600)",
+    )
     args = parser.parse_args(argv)
     try:
         project, doc, host = _registry(args.dir, args.registry)
         client = make_client(host, os.environ)
-        output = collect_garbage(client, project, doc, dry_run=args.dry_run)
+        lock = EngineLock(
+            client.api,
+            project,
+            str(args.dir.resolve().parent),
+            timeout_s=args.lock_timeout,
+            progress=print,
+        )
+        with lock:
+            output = collect_garbage(client, project, doc, dry_run=args.dry_run)
     except GitopsError as exc:
         print(f"registry_gc: {exc}", file=sys.stderr)
         return 1
