@@ -61,7 +61,13 @@ def desired(project: str, image: str, *, fail: bool = False) -> DesiredState:
     mint_token = BootstrapStep(
         id="app:token",
         container="app",
-        command=("sh", "-c", "echo tok-$(hostname)-0123456789; exit " + ("7" if fail else "0")),
+        # a CLI warning on stderr must not end up in the captured value
+        command=(
+            "sh",
+            "-c",
+            "echo warning: config is old >&2; echo tok-$(hostname)-0123456789; exit "
+            + ("7" if fail else "0"),
+        ),
         probe=("test", "-f", "/tmp/never"),
         capture_secret="automation-token",
         after=("app:admin",),
@@ -138,6 +144,7 @@ def test_steps_run_in_order_after_health_and_capture_a_secret(engine: Engine) ->
     token = token_file.read_text().strip()
     assert token.startswith("tok-")
     assert token.endswith("0123456789")
+    assert "warning" not in token  # stdout only
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert all(token not in m for m in messages)
     assert all(token not in str(a) for a in plan.actions)

@@ -485,13 +485,25 @@ class DockerExecutor:
     def _exec(
         self, container: str, command: list[str], env: dict[str, str], user: str | None
     ) -> tuple[int, str]:
+        """Exit code and combined output (for messages)."""
+        code, stdout, stderr = self._exec_split(container, command, env, user)
+        return code, stdout + stderr
+
+    def _exec_split(
+        self, container: str, command: list[str], env: dict[str, str], user: str | None
+    ) -> tuple[int, str, str]:
+        """Exit code, stdout and stderr apart: a captured value is stdout alone, never a
+        warning a CLI printed on stderr."""
         exec_id = self.api.exec_create(
             container, command, environment=env or None, user=user or ""
         )["Id"]
-        output = self.api.exec_start(exec_id)
+        stdout, stderr = self.api.exec_start(exec_id, demux=True)
         code = self.api.exec_inspect(exec_id).get("ExitCode")
-        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
-        return int(code if code is not None else -1), text
+        return (
+            int(code if code is not None else -1),
+            (stdout or b"").decode("utf-8", "replace"),
+            (stderr or b"").decode("utf-8", "replace"),
+        )
 
     def _bootstrap(self, action: Action, ctx: ExecContext) -> None:
         step = next(s for s in ctx.desired.bootstrap if s.id == action.params["step"])
@@ -506,12 +518,14 @@ class DockerExecutor:
                 ctx.progress(f"{step.id}: already done (probe passed)")
                 return
         ctx.progress(f"{step.id}: {step.description}")
-        code, output = self._exec(container, list(step.command), env, step.user)
+        code, stdout, stderr = self._exec_split(container, list(step.command), env, step.user)
         if code != 0:
             details = (
                 ("output hidden: this step produces a secret",)
                 if step.capture_secret
-                else tuple(self.secrets.redact(line) for line in output.splitlines()[-15:])
+                else tuple(
+                    self.secrets.redact(line) for line in (stdout + stderr).splitlines()[-15:]
+                )
             )
             raise ApplyError(
                 action.id,
@@ -520,15 +534,22 @@ class DockerExecutor:
                 details,
             )
         if step.capture_secret:
-            value = output.strip()
-            if not value:
-                raise ApplyError(
-                    action.id,
-                    f"bootstrap step {step.id!r} printed no value for "
-                    f"secret {step.capture_secret!r}",
-                    tuple(ctx.completed),
-                )
-            self.secrets.put(step.capture_secret, value, persist=True)
+            self._capture(action, ctx, step.id, step.capture_secret, stdout)
+
+    def _capture(
+        self, action: Action, ctx: ExecContext, step_id: str, name: str, stdout: str
+    ) -> None:
+        value = stdout.strip()
+        if not value or any(ch.isspace() for ch in value):
+            what = "no value" if not value else "more than one value (words or lines)"
+            raise ApplyError(
+                action.id,
+                f"bootstrap step {step_id!r} printed {what} on stdout for secret {name!r}; "
+                "nothing was stored",
+                tuple(ctx.completed),
+                ("output hidden: this step produces a secret",),
+            )
+        self.secrets.put(name, value, persist=True)
 
     def logs(self, container_id: str) -> tuple[str, ...]:
         return tuple(self.secrets.redact(line) for line in last_logs(self.api, container_id))
