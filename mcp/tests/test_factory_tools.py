@@ -189,6 +189,17 @@ async def test_forecast_across_the_march_change_has_no_duplicate_hour(client, sc
     ]
 
 
+async def test_forecast_without_metrics_and_with_negative_prices(client, scenario) -> None:
+    scenario.forecast_metrics_empty = True  # documented: model_metrics may be {}
+    scenario.forecast_shift_eur = -0.15  # Prophet is unbounded: cheap hours go below zero
+    out = structured(await client.call_tool("get_price_forecast", {"hours": 24}))
+    assert out["model_metrics"] == {}
+    assert out["min_eur_kwh"] < 0 < out["max_eur_kwh"]
+    assert out["cheapest"][0]["predicted_eur_kwh"] == out["min_eur_kwh"]
+    assert any("negative" in n for n in out["notes"])
+    assert len(out["hours"]) == 24
+
+
 async def test_forecast_hours_out_of_range_is_rejected_before_any_call(client, scenario) -> None:
     result = await client.call_tool("get_price_forecast", {"hours": 500})
     assert result.is_error
@@ -309,6 +320,30 @@ async def test_recommendation_model_error_inside_200_is_a_tool_error(client, sce
     assert "retrain" in text
 
 
+async def test_weather_from_aemet_has_fewer_fields_and_is_read_as_such(client, scenario) -> None:
+    scenario.now = datetime(2026, 11, 25, 3, 20, tzinfo=UTC)  # before 08 UTC: AEMET answers
+    out = structured(await client.call_tool("get_current_weather", {}))
+    assert out["source"] == "aemet"
+    assert out["temperature_c"] == 6.2
+    assert out["humidity_pct"] == 88
+    assert out["description"] is None
+    assert out["stale"] is False
+    assert out["observed_at"] == "2026-11-25T04:00:00+01:00"
+    assert out["summary"] == "6.2 °C, 88 % humidity (aemet, 2026-11-25T04:00:00+01:00)."
+
+
+async def test_weather_stamped_in_the_future_is_stale_not_fresh(client, scenario) -> None:
+    scenario.now = datetime(2026, 11, 25, 10, 20, tzinfo=UTC)
+    scenario.forced["/weather/current"] = (
+        200,
+        {"timestamp": "2026-11-25T12:00:00+00:00", "temperature": 11.0, "humidity": 70},
+    )
+    out = structured(await client.call_tool("get_current_weather", {}))
+    assert out["age_minutes"] == -100
+    assert out["stale"] is True
+    assert out["summary"].startswith("STALE (timestamped 100 min in the future")
+
+
 async def test_weather_error_inside_200_is_a_tool_error(client, scenario) -> None:
     scenario.weather_error = True
     text = error_text(await client.call_tool("get_current_weather", {}))
@@ -331,6 +366,15 @@ async def test_alert_times_carry_only_offsets_the_api_documents(client) -> None:
     assert at["infrastructure"] == "2026-11-25T08:20:00+01:00"  # UTC-aware last_seen
     # /dashboard/alerts' naive timestamp has no documented clock: no offset is invented.
     assert at["current"] is None
+
+
+async def test_predictive_alerts_success_with_a_message_is_a_failure(client, scenario) -> None:
+    scenario.alerts_quiet_failure = True  # status "success", empty list, a message
+    out = structured(await client.call_tool("get_alerts", {}))
+    assert out["complete"] is False
+    [problem] = out["unavailable_sources"]
+    assert problem["source"] == "predictive"
+    assert "Error generando alertas" in problem["problem"]
 
 
 async def test_failed_alert_source_is_reported_not_hidden(client, scenario) -> None:
@@ -421,6 +465,34 @@ async def test_sidecar_html_403_points_at_the_proxy(client, scenario) -> None:
     text = error_text(await client.call_tool("get_current_weather", {}))
     assert "sidecar" in text
     assert "FACTORY_API_URL" in text
+
+
+async def test_tailscale_middleware_refusal_names_the_network_not_a_token(client, scenario) -> None:
+    scenario.tailscale_refusal = 403
+    text = error_text(await client.call_tool("get_current_price", {}))
+    assert "403" in text
+    assert "Forbidden: Acceso permitido solo desde la red Tailscale" in text
+    assert "Tailscale middleware refused this server's address" in text
+    assert "token" not in text  # the factory API has none; a token hint would mislead
+    scenario.tailscale_refusal = 401
+    text = error_text(await client.call_tool("get_production_plan", {}))
+    assert "401" in text
+    assert "Tailscale middleware" in text
+    # /health-monitoring/* is public through the /health prefix match: alerts still arrive.
+    out = structured(await client.call_tool("get_alerts", {}))
+    assert [p["source"] for p in out["unavailable_sources"]] == ["current", "predictive"]
+    assert out["alerts"][0]["source"] == "infrastructure"
+
+
+async def test_plain_text_500_is_explained_and_only_gets_retried(client, scenario) -> None:
+    scenario.unhandled = {"/weather/current", "/optimize/production/daily"}
+    text = error_text(await client.call_tool("get_current_weather", {}))
+    assert "failed on GET http://factory.test/weather/current with 500" in text
+    assert "(Internal Server Error)" in text
+    assert "tried 3 times" in text
+    text = error_text(await client.call_tool("get_production_plan", {}))
+    assert "500 (Internal Server Error)" in text
+    assert sum(r["path"] == "/optimize/production/daily" for r in scenario.requests) == 1
 
 
 async def test_connection_refused_names_the_setting(make_client) -> None:

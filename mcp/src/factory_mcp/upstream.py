@@ -196,6 +196,26 @@ class Upstream:
                 f"{self.setting} may point at a proxy or a web page instead of the API."
             ) from None
 
+    def _refusal(self, response: httpx.Response) -> str:
+        """What to do about a 401/403, told apart by who answered it."""
+        if "html" in response.headers.get("content-type", ""):
+            return (
+                f"An HTML page: a proxy refused the path. {self.setting} points at a proxy that "
+                "blocks it (the factory's Tailscale nginx sidecar blocks /ree, /predict, "
+                "/weather and /gaps); use the API's own address on the Docker network or host."
+            )
+        if _tailscale_middleware(response):
+            return (
+                "The factory's Tailscale middleware refused this server's address: it admits "
+                "only tailnet (100.x) and Docker-internal/private addresses, and some paths "
+                f"need an admin login. Run factory-mcp on the tailnet or on the factory's Docker "
+                f"network, with {self.setting} set to the API's address as seen from there."
+            )
+        return (
+            f"The request was refused: check the token for the {self.name} and that "
+            f"{self.setting} points at the right service."
+        )
+
     def _http_error(
         self, method: str, path: str, response: httpx.Response, hint: str
     ) -> UpstreamError:
@@ -210,12 +230,7 @@ class Upstream:
                 f"check that {self.setting} points at the right service and version."
             )
         elif status in (401, 403):
-            text = (
-                f"{where} → {status} ({detail}). The request was refused: check the token "
-                f"for the {self.name} and that {self.setting} is not a proxy that blocks "
-                "this path (the factory's Tailscale sidecar blocks /ree, /predict, "
-                "/weather and /gaps; use the API's own address)."
-            )
+            text = f"{where} → {status} ({detail}). {self._refusal(response)}"
         elif status == 429:
             text = f"{where} → 429: the {self.name} is rate-limiting; wait and ask again."
         elif status >= 500:
@@ -237,6 +252,19 @@ def _reason(exc: httpx.TransportError) -> str:
     if "refused" in text.lower():
         return "connection refused"
     return text[:160]
+
+
+def _tailscale_middleware(response: httpx.Response) -> bool:
+    """The factory's Tailscale middleware answers 401/403 as {"error": <word>, "message"}."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("error") in ("Unauthorized", "Forbidden")
+        and isinstance(body.get("message"), str)
+    )
 
 
 def _detail(response: httpx.Response) -> str:

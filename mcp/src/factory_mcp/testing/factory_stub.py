@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from factory_mcp.testing.factory_stub_alerts import alert_routes
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -48,7 +50,7 @@ class Scenario:
     """What the stand-in answers; tests change fields to provoke each failure mode."""
 
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 10, 20, tzinfo=UTC))
-    latest_lag_hours: int = 0
+    latest_lag_hours: int = 0  # negative: a "latest" price ahead of the clock (clock skew)
     missing_days: set[date] = field(default_factory=set)
     delays: dict[str, float] = field(default_factory=dict)
     forced: dict[str, tuple[int, Any]] = field(default_factory=dict)
@@ -64,8 +66,27 @@ class Scenario:
     # The factory's socat proxy to tailscaled is down: /health-monitoring/* swallows the error
     # and reports zero nodes and no alerts (shared/factory-api.md, pitfall 6).
     tailscale_proxy_down: bool = False
+    # /insights/alerts failing the other documented way: status "success", no alerts, a message.
+    alerts_quiet_failure: bool = False
+    # /predict/prices/hourly: `model_metrics` may be {}; Prophet output is unbounded, so this
+    # shifts every predicted price by the given €/kWh (negative values show up below zero).
+    forecast_metrics_empty: bool = False
+    forecast_shift_eur: float = 0.0
+    # Paths whose handler raises: no exception handler is registered, so the client gets
+    # uvicorn/Starlette's plain-text 500 "Internal Server Error".
+    unhandled: set[str] = field(default_factory=set)
+    # The factory's Tailscale middleware refuses this client (401 or 403) on every path that
+    # is not public, with its own {"error", "message"} shape (factory-api.md §2.20, §4.7).
+    tailscale_refusal: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+
+    def naive_utc(self) -> str:
+        """The clock as `datetime.utcnow().isoformat()` writes it (health endpoints)."""
+        return self.now.replace(tzinfo=None).isoformat(timespec="seconds")
+
+    def local_now(self) -> datetime:
+        return self.now.astimezone(MADRID)
 
     def price_rows(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         rows = []
@@ -84,16 +105,21 @@ class Scenario:
         return rows
 
 
-LONG_TEXT = (
-    "Se prevé un precio de la electricidad muy por encima de la media durante varias horas "
-    "consecutivas; conviene revisar la planificación de conchado y templado, aplazar los "
-    "procesos de mayor consumo a las horas valle y comprobar la climatización de la sala de "
-    "producción antes del inicio del turno para evitar paradas y sobrecostes innecesarios."
+# Paths the Tailscale middleware lets anyone reach: /health by a prefix match that also covers
+# /health-monitoring/* (pitfall 9), and the public endpoints of §1.
+PUBLIC_PREFIXES = ("/health", "/ready", "/version")
+PUBLIC_PATHS = frozenset(
+    {
+        "/dashboard/complete",
+        "/insights/optimal-windows",
+        "/insights/savings-tracking",
+        "/insights/ree-deviation",
+    }
 )
 
 
-def _flood(count: int, make: Any) -> list[dict[str, Any]]:
-    return [make(i) for i in range(count)]
+def _public(path: str) -> bool:
+    return path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS
 
 
 def _unprocessable(loc: str, msg: str) -> JSONResponse:
@@ -137,6 +163,14 @@ def build_app(scenario: Scenario) -> Starlette:
             except anyio.get_cancelled_exc_class():
                 s.cancelled.append(request.url.path)
                 raise
+        if s.tailscale_refusal and not _public(request.url.path):
+            word = "Unauthorized" if s.tailscale_refusal == 401 else "Forbidden"
+            return JSONResponse(
+                {"error": word, "message": "Acceso permitido solo desde la red Tailscale"},
+                status_code=s.tailscale_refusal,
+            )
+        if request.url.path in s.unhandled:
+            return PlainTextResponse("Internal Server Error", status_code=500)
         if request.url.path in s.forced:
             status, payload = s.forced[request.url.path]
             if isinstance(payload, str):
@@ -154,8 +188,7 @@ def build_app(scenario: Scenario) -> Starlette:
 
         return wrap
 
-    naive_utc = lambda: s.now.replace(tzinfo=None).isoformat(timespec="seconds")  # noqa: E731
-    local_now = lambda: s.now.astimezone(MADRID)  # noqa: E731
+    naive_utc, local_now = s.naive_utc, s.local_now
 
     @route("/health")
     async def health(_: Request) -> Response:
@@ -268,7 +301,7 @@ def build_app(scenario: Scenario) -> Starlette:
         for i in range(hours):
             naive = start + timedelta(hours=i)
             real = naive.replace(tzinfo=MADRID).astimezone(UTC)
-            price = stub_price(real) + 0.005
+            price = stub_price(real) + 0.005 + s.forecast_shift_eur
             rows.append(
                 {
                     "timestamp": naive.isoformat(),
@@ -284,7 +317,7 @@ def build_app(scenario: Scenario) -> Starlette:
                 "model_type": "Prophet",
                 "predictions_count": hours,
                 "predictions": rows,
-                "model_metrics": {"mae": 0.031, "r2": 0.47},
+                "model_metrics": {} if s.forecast_metrics_empty else {"mae": 0.031, "r2": 0.47},
                 "last_training": start.replace(hour=15).isoformat(),
                 "timestamp": local_now().replace(tzinfo=None).isoformat(),
             }
@@ -345,9 +378,24 @@ def build_app(scenario: Scenario) -> Starlette:
                     "timestamp": s.now.isoformat(),
                 }
             )
+        observed = s.now.replace(minute=0, second=0, microsecond=0).isoformat()
+        if s.now.hour < 8:  # AEMET is primary for 00-07 h, taken in UTC (§2.7)
+            return JSONResponse(
+                {
+                    "timestamp": observed,
+                    "station_id": "5279X",
+                    "temperature": 6.2,
+                    "humidity": 88,
+                    "pressure": 1021,
+                    "wind_speed": 7.0,
+                    "wind_direction": 30,
+                    "precipitation": 0.2,
+                    "source": "aemet",
+                }
+            )
         return JSONResponse(
             {
-                "timestamp": s.now.replace(minute=0, second=0, microsecond=0).isoformat(),
+                "timestamp": observed,
                 "station_id": "openweathermap_2514169",
                 "temperature": 11.4,
                 "temperature_min": 10.9,
@@ -485,156 +533,6 @@ def build_app(scenario: Scenario) -> Starlette:
             }
         )
 
-    @route("/insights/alerts")
-    async def predictive_alerts(_: Request) -> Response:
-        if s.alerts_error:
-            return JSONResponse({"status": "error", "alerts": [], "message": "Prophet falló"})
-        when = (local_now() + timedelta(hours=8)).replace(minute=0, second=0, tzinfo=None)
-        alerts = [
-            {
-                "type": "price_spike",
-                "severity": "high",
-                "icon": "⚠️",
-                "message": "Pico de precio previsto 0.31 €/kWh",
-                "recommendation": "Reducir carga",
-                "datetime": when.isoformat(),
-            }
-        ]
-        alerts += _flood(
-            s.alert_flood,
-            lambda i: {
-                "type": ("price_spike", "heat_wave", "optimal_window", "production_boost")[i % 4],
-                "severity": ("high", "medium", "info", "info")[i % 4],
-                "icon": "⚠️",
-                "message": f"{i}: {LONG_TEXT}",
-                "recommendation": LONG_TEXT,
-                "datetime": (when + timedelta(hours=i)).isoformat(),
-            },
-        )
-        return JSONResponse(
-            {
-                "status": "success",
-                "alerts": alerts,
-                "active_count": len(alerts),
-                "high_severity_count": sum(a["severity"] == "high" for a in alerts),
-            }
-        )
-
-    @route("/dashboard/alerts")
-    async def current_alerts(_: Request) -> Response:
-        alerts = [
-            {
-                "type": "energy",
-                "level": "info",
-                "message": "Precio bajo 0.09 €/kWh",
-                "action": "Aprovechar",
-            }
-        ]
-        alerts += _flood(
-            s.alert_flood,
-            lambda i: {
-                "type": ("energy", "temperature", "humidity", "production")[i % 4],
-                "level": ("high", "critical", "warning", "critical")[i % 4],
-                "message": f"{i}: {LONG_TEXT}",
-                "action": LONG_TEXT,
-            },
-        )
-        levels = ("critical", "warning", "high", "info")
-        return JSONResponse(
-            {
-                "🏢": "Alertas",
-                "alerts": alerts,
-                "alert_counts": {k: sum(a["level"] == k for a in alerts) for k in levels},
-                # Naive, clock unverified (§2.5 shows a bare naive time for the dashboard and
-                # §2.6 elides it); this stand-in writes local wall time, one possible reading.
-                "timestamp": local_now().replace(tzinfo=None).isoformat(timespec="seconds"),
-            }
-        )
-
-    # The project's three nodes; `git` is offline (the one infrastructure alert below).
-    nodes = [
-        ("chocolate-factory", "100.64.0.1", True, "production"),
-        ("chocolate-factory-dev", "100.64.0.2", True, "development"),
-        ("git", "100.64.0.3", False, "git"),
-    ]
-
-    @route("/health-monitoring/summary")
-    async def infra_summary(_: Request) -> Response:
-        listed = [] if s.tailscale_proxy_down else nodes
-        online = sum(n[2] for n in listed)
-        critical = [n for n in listed if n[3] != "other"]
-        critical_online = sum(n[2] for n in critical)
-        return JSONResponse(
-            {
-                "timestamp": naive_utc(),
-                "total_nodes": len(listed),
-                "online_nodes": online,
-                "offline_nodes": len(listed) - online,
-                "critical_nodes": {
-                    "total": len(critical),
-                    "online": critical_online,
-                    "offline": len(critical) - critical_online,
-                    # An empty list counts as 100 %, as /critical does (pitfall 6).
-                    "health_percentage": round(100 * critical_online / len(critical), 1)
-                    if critical
-                    else 100.0,
-                },
-                "nodes": [
-                    {
-                        "hostname": host,
-                        "ip": ip,
-                        "online": up,
-                        "node_type": kind,
-                        "last_seen": (s.now - timedelta(hours=0 if up else 3)).isoformat(),
-                    }
-                    for host, ip, up, kind in listed
-                ],
-            }
-        )
-
-    @route("/health-monitoring/alerts")
-    async def infra_alerts(_: Request) -> Response:
-        if s.tailscale_proxy_down:
-            return JSONResponse(
-                {
-                    "timestamp": naive_utc(),
-                    "total_alerts": 0,
-                    "active_alerts": [],
-                    "status": "ok",
-                }
-            )
-        active = [
-            {
-                "severity": "warning",
-                "type": "node_offline",
-                "hostname": "git",
-                "node_type": "git",
-                "message": "git está offline",
-                "action": "Revisar nodo",
-                "last_seen": (s.now - timedelta(hours=3)).isoformat(),
-            }
-        ]
-        active += _flood(
-            s.alert_flood,
-            lambda i: {
-                "severity": "critical" if i % 2 else "warning",
-                "type": "node_offline",
-                "hostname": f"chocolate-factory-{i}",
-                "node_type": "production",
-                "message": f"chocolate-factory-{i}: {LONG_TEXT}",
-                "action": LONG_TEXT,
-                "last_seen": (s.now - timedelta(hours=i + 1)).isoformat(),
-            },
-        )
-        return JSONResponse(
-            {
-                "timestamp": naive_utc(),
-                "total_alerts": len(active),
-                "active_alerts": active,
-                "status": "alerts_present",
-            }
-        )
-
     @route("/insights/savings-tracking")
     async def savings(_: Request) -> Response:
         return JSONResponse(
@@ -673,11 +571,8 @@ def build_app(scenario: Scenario) -> Starlette:
         weather,
         plan,
         recommend,
-        predictive_alerts,
-        current_alerts,
-        infra_summary,
-        infra_alerts,
         savings,
+        *alert_routes(s, route),
     ]
     return Starlette(routes=routes)
 

@@ -26,6 +26,7 @@ from factory_mcp.upstream import UpstreamError
 Severity = Literal["info", "warning", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "high": 2, "critical": 3}
 MAX_ALERTS = 40
+FUTURE_TOLERANCE_MIN = 5  # clock skew an observation time may show without being suspicious
 
 
 class CurrentWeather(Out):
@@ -79,13 +80,19 @@ async def current_weather(deps: Deps) -> CurrentWeather:
         )
     observed = from_aware(data.timestamp) if data.timestamp else None
     age = int((deps.now() - observed).total_seconds() // 60) if observed else None
-    stale = age is None or age > 180
+    # An observation from the future (a clock is wrong) is no fresher than an old one.
+    future = age is not None and age < -FUTURE_TOLERANCE_MIN
+    stale = age is None or age > 180 or future
     summary = (
-        f"{data.temperature} °C, {data.humidity} % humidity"
+        f"{_number(data.temperature)} °C, {_number(data.humidity)} % humidity"
         f"{', ' + data.weather_description if data.weather_description else ''} "
         f"({data.source}, {iso(observed) if observed else 'time unknown'})."
     )
-    if stale:
+    if age is None:
+        summary = "STALE (no observation time): " + summary
+    elif future:
+        summary = f"STALE (timestamped {-age} min in the future; a clock is wrong): " + summary
+    elif stale:
         summary = f"STALE ({age} min old): " + summary
     return CurrentWeather(
         summary=summary,
@@ -101,6 +108,11 @@ async def current_weather(deps: Deps) -> CurrentWeather:
         precipitation_mm=data.precipitation,
         description=data.weather_description,
     )
+
+
+def _number(value: float | None) -> str:
+    """71.0 as '71', an absent reading as 'unknown' (AEMET and OpenWeatherMap differ)."""
+    return "unknown" if value is None else f"{value:g}"
 
 
 def _when(text: Any, style: str) -> str | None:
