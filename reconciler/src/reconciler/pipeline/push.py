@@ -158,9 +158,10 @@ def registry_client(root: Path) -> tuple[RegistryClient, str]:
 def api_url(address: str) -> str:
     """Where this process reaches the registry's API.
 
-    The engine pushes to `address` from the host's point of view; a job running in a
-    container on the stack network reaches the same registry by name instead, so
-    REGISTRY_API_URL (a Forgejo variable, e.g. http://registry:5000) overrides it.
+    The engine pushes to `address` from the host's point of view (127.0.0.1:5000). Jobs
+    on the runners' `engine` label run on the host's network, so the same address works
+    for the API there too, as on the maintainer's machine and under act. REGISTRY_API_URL
+    (a Forgejo variable) overrides it for a process that sees the registry elsewhere.
     """
     explicit = os.environ.get("REGISTRY_API_URL", "").strip()
     if explicit:
