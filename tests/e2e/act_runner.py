@@ -2,8 +2,12 @@
 is built on, in host mode against the real Docker engine.
 
 What differs from a real Forgejo runner (said here once, relied on by the tests):
-- `-P LABEL=-self-hosted`: the job runs on this host, not in the label's image
-  (node:22-bookworm); the setup-nox action finds nox already installed and does nothing.
+- `-P engine=-self-hosted`: the job runs on this host, not in the label's image
+  (node:22-bookworm). That is close to the `engine` pool (gitops/runners/runners.yaml):
+  its job containers get the host's Docker socket and the host's network, so the engine and
+  127.0.0.1 are the ones a job here sees. .ci/provision and setup-nox find everything
+  installed and do (almost) nothing. A `docker`-label job (sandboxed, no engine) is mapped
+  the same way only to see whether it runs at all (`labels=`).
 - `actions/checkout` is not fetched at all: act skips it for the repository under test and
   copies the working tree (with .git) into its workspace, where a runner would fetch the
   action from DEFAULT_ACTIONS_URL and clone from Forgejo. `--action-offline-mode` keeps act
@@ -50,23 +54,32 @@ def run_act(
     repo: Path,
     workflow: str,
     *,
-    label: str = "docker",
+    labels: tuple[str, ...] = ("engine",),
     event: str = "push",
+    payload: dict[str, object] | None = None,
     secrets: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
 ) -> ActRun:
-    """`act EVENT -W .forgejo/workflows/WORKFLOW` in host mode; never raises on job failure."""
+    """`act EVENT -W .forgejo/workflows/WORKFLOW` in host mode; never raises on job failure.
+
+    `payload` is the event's webhook payload (`github.event`), e.g. a pull request's."""
+    import json
     import time
 
     args = [
-        act_binary(), event, "-W", f".forgejo/workflows/{workflow}",
-        "-P", f"{label}=-self-hosted", "--action-offline-mode",
+        act_binary(), event, "-W", f".forgejo/workflows/{workflow}", "--action-offline-mode",
         # act would read ./.secrets and ./.env by default; secrets come only from -s here.
         "--secret-file", os.devnull, "--env-file", os.devnull,
         # act's workspaces next to the scratch repository, removed with it.
         "--action-cache-path", str(repo.parent / ".act"),
     ]  # fmt: skip
+    for label in labels:
+        args += ["-P", f"{label}=-self-hosted"]
+    if payload is not None:
+        event_file = repo.parent / f"{event}-event.json"
+        event_file.write_text(json.dumps(payload))
+        args += ["-e", str(event_file)]
     for name in sorted(secrets or {}):
         args += ["-s", name]  # value from act's environment, so it is not in argv
     for name, value in sorted((env or {}).items()):

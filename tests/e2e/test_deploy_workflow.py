@@ -28,6 +28,8 @@ from reconciler.registry_api import RegistryClient
 from stack_scratch import PROJECT, REGISTRY_PORT, SERVICE_PORTS, make_runnable_here, registry_only
 
 PROJECT_LABEL = "dev.chocolate-factory.gitops.project"
+GUARD_PROJECT_LABEL = "dev.chocolate-factory.pipeline.project"
+RECORD = f"{PROJECT}-pipeline-deployed"  # the guard's record of the deployed commit
 ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
 BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}
 
@@ -49,6 +51,10 @@ def _remove_project(client: docker.DockerClient) -> None:
         volume.remove(force=True)
     for network in client.networks.list(filters=selector):
         network.remove()
+    # The deploy guard's lock and record (pipeline labels, not gitops's).
+    guard = {"label": f"{GUARD_PROJECT_LABEL}={PROJECT}"}
+    for container in client.containers.list(all=True, filters=guard):
+        container.remove(force=True)
     remove_repository_images(client, ADDRESS + "/")
 
 
@@ -119,9 +125,17 @@ def test_deploy_workflow_builds_pushes_and_serves_by_digest(
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert response.status_code == 200
 
+    assert _recorded(engine) == sha  # the guard recorded what it deployed
+
+    # A docs-only push: both images rebuild to the same digests, so nothing is recreated.
+    (repo / "README.md").write_text("# docs-only change\n")
+    git(repo, "commit", "-q", "-am", "docs only")
+    newer = git(repo, "rev-parse", "HEAD")
     second = run_act(repo, "deploy.yml", secrets=values, env=BUILD_ENV)
     assert second.returncode == 0, second.log[-6000:]
     assert "No changes" in second.log
+    assert f"deploy {newer[:12]}: newer than the deployed commit" in second.log
+    assert _recorded(engine) == newer
     overrides = [f"{s}={ADDRESS}/factory/{s}@{d}" for s, d in sorted(digests.items())]
     image_args = [arg for pair in overrides for arg in ("--image", pair)]
     plan = _gitops(python_bin, repo, "--dir", "gitops", "plan", "--json", *image_args)
@@ -132,6 +146,15 @@ def test_deploy_workflow_builds_pushes_and_serves_by_digest(
         == f"{ADDRESS}/factory/mcp@{digests['mcp']}"
     )
 
+    # The older push's job runs last: refused before it pushes, nothing changes.
+    git(repo, "checkout", "-q", "-B", "main", sha)
+    late = run_act(repo, "deploy.yml", secrets=values, env=BUILD_ENV)
+    assert late.returncode != 0, late.log[-6000:]
+    assert f"refusing to deploy {sha[:12]}: older than the deployed commit" in late.log
+    assert "Run Main push and verify digests" not in late.log  # stopped before pushing
+    assert _recorded(engine) == newer
+    git(repo, "checkout", "-q", "-B", "main", newer)
+
     # drift.yml: the running stack no longer matches (mcp stopped by hand) → the job fails,
     # and the log says what differs; the digests come from the registry (fresh checkout).
     engine.containers.get(f"{PROJECT}-mcp").stop(timeout=5)
@@ -140,19 +163,38 @@ def test_deploy_workflow_builds_pushes_and_serves_by_digest(
     assert "Job failed" in drift.log
     assert f"by digest: mcp={ADDRESS}/factory/mcp@{digests['mcp']}" in drift.log
     assert "service mcp" in drift.log, drift.log[-4000:]
-    for run_ in (first, second, drift):
+
+    # Without the registry password the drift job fails saying so, instead of comparing
+    # with the tags in git (which would report drift that is not there).
+    blind = {k: v for k, v in values.items() if k != "REGISTRY_CI_PASSWORD"}
+    no_creds = run_act(repo, "drift.yml", event="schedule", secrets=blind)
+    assert no_creds.returncode != 0, no_creds.log[-4000:]
+    assert "credentials are not set (registry-ci-password)" in no_creds.log
+    for run_ in (first, second, late, drift, no_creds):
         if run_.nox_envs:
             shutil.rmtree(run_.nox_envs, ignore_errors=True)
     print(f"act: deploy {first.seconds:.0f}s, again {second.seconds:.0f}s, drift"
           f" {drift.seconds:.0f}s", file=sys.stderr)  # fmt: skip
 
 
-def test_a_failing_test_fails_the_ci_job(tmp_path: Path, python_bin: Path) -> None:
-    """ci.yml → nox -s lint tests → pytest: one failing test makes the job fail."""
-    repo = tmp_path / "repo"
+def _recorded(engine: docker.DockerClient) -> str | None:
+    """The commit the deploy guard recorded on the engine for project pipe2e."""
+    try:
+        labels = engine.containers.get(RECORD).labels
+    except docker.errors.NotFound:
+        return None
+    return labels.get("dev.chocolate-factory.pipeline.commit")
+
+
+def _ci_repo(repo: Path) -> Path:
+    """What ci.yml needs of this repository (provision, nox, lint, the reconciler), plus
+    one test that passes and one that fails."""
     repo.mkdir()
-    keep = [".forgejo", ".pre-commit-config.yaml", "noxfile.py", "ruff.toml", ".gitignore",
-            "scripts", "reconciler/pyproject.toml", "reconciler/src"]  # fmt: skip
+    keep = [".forgejo", ".ci", ".pre-commit-config.yaml", "noxfile.py", "ruff.toml",
+            ".gitignore", "scripts", "reconciler/pyproject.toml", "reconciler/src",
+            "mcp/scripts/provision-conformance.sh",
+            # .ci/provision fetches their .debs (git-ignored; copied when the host has them)
+            "images/registry", "images/standins/forgejo-runner"]  # fmt: skip
     for name in keep:
         source = ROOT / name
         if source.is_dir():
@@ -170,10 +212,47 @@ def test_a_failing_test_fails_the_ci_job(tmp_path: Path, python_bin: Path) -> No
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "a failing test")
+    return repo
+
+
+def test_a_failing_test_fails_the_ci_job(tmp_path: Path, python_bin: Path) -> None:
+    """ci.yml → provision, nox -s lint tests → pytest: one failing test fails the job."""
+    repo = _ci_repo(tmp_path / "repo")
     result = run_act(repo, "ci.yml")
     if result.nox_envs:
         shutil.rmtree(result.nox_envs, ignore_errors=True)
     assert result.returncode != 0, result.log[-4000:]
+    assert "== provisioned" in result.log, result.log[-4000:]
     assert "Session lint was successful" in result.log, result.log[-4000:]
     assert "1 failed, 1 passed" in result.log, result.log[-4000:]
     assert "Job failed" in result.log
+
+
+def _pull_request(head_repository: str) -> dict[str, object]:
+    """The parts of a pull_request payload ci.yml reads (Gitea/Forgejo field names)."""
+    return {
+        "pull_request": {
+            "head": {"ref": "feature", "repo": {"full_name": head_repository}},
+            "base": {"ref": "main", "repo": {"full_name": "factory/chocolate-factory"}},
+        }
+    }
+
+
+def test_a_pull_request_from_a_fork_never_reaches_the_engine(tmp_path: Path) -> None:
+    """The `engine` job (the host's Docker engine) is skipped for a fork's pull request;
+    only the lint job on the sandboxed `docker` label runs, and it passes (the failing
+    test is not run: it would need the engine job)."""
+    repo = _ci_repo(tmp_path / "repo")
+    result = run_act(
+        repo, "ci.yml", labels=("engine", "docker"), event="pull_request",
+        payload=_pull_request("mallory/chocolate-factory"),
+        env={"GITHUB_REPOSITORY": "factory/chocolate-factory"},
+    )  # fmt: skip
+    if result.nox_envs:
+        shutil.rmtree(result.nox_envs, ignore_errors=True)
+    assert result.returncode == 0, result.log[-4000:]
+    assert "[ci/lint-fork" in result.log
+    assert "Session lint was successful" in result.log
+    assert "[ci/lint-and-test" not in result.log, result.log[-4000:]
+    assert "== provisioned" not in result.log
+    assert "1 failed" not in result.log
