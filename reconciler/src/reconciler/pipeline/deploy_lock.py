@@ -19,8 +19,9 @@ Whether a holder is gone, told apart by where it runs:
   checked here with `docker run --network host`) and its own pid namespace, so a live
   holder's pid looks dead from the next job;
 - elsewhere: host name, pid namespace and pid; gone when all match ours and the pid is dead;
-- and in any case after `stale_after` seconds (default 3 h, the runners' job timeout in
-  gitops/runners/runners.yaml), so a holder nobody can see cannot block deploys forever.
+- and in any case after `stale_after` seconds (default 3 h, no less than any runner's job
+  `timeout` in gitops/runners/runners.yaml), so a holder nobody can see cannot block
+  deploys forever.
 """
 
 from __future__ import annotations
