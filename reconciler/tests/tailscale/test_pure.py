@@ -160,6 +160,18 @@ def test_listened_ports_come_from_ports_healthcheck_command_and_env():
     assert listened_ports(spec) == {7000, 7001, 7002, 7003, 7004}
 
 
+def test_listened_ports_include_the_port_of_a_listen_address():
+    spec = ContainerSpec(
+        name="x",
+        image="i",
+        entrypoint=("gunicorn", "-b", "0.0.0.0:7010"),
+        command=("--bind=[::]:7011", "--bind", "unix:/run/x.sock", "app:app"),
+        owner="Service/x",
+        source=HERE,
+    )
+    assert listened_ports(spec) == {7010, 7011}
+
+
 def settings(devices: dict[str, tuple[str, ...]]) -> TailnetSettings:
     return TailnetSettings(
         name="t",

@@ -197,3 +197,38 @@ def test_sidecar_on_the_real_engine(tree: Tree, ts: RunningDouble, client, capsy
     assert status["state_found"] is True
     assert status["login_performed"] is False
     assert gitops(tree, ts, client, "plan") == 0
+
+
+PROBE = (
+    "import socket,sys\n"
+    "ip=socket.gethostbyname(socket.gethostname())\n"
+    "def up(host):\n"
+    "    s=socket.socket();s.settimeout(2)\n"
+    "    return s.connect_ex((host,8000))==0\n"
+    "print('bridge' if up(ip) else '-', 'loopback' if up('127.0.0.1') else '-')\n"
+)
+
+
+@pytest.mark.parametrize(("listen", "reachable"), [("loopback", "-"), ("all", "bridge")])
+def test_a_listen_address_from_env_is_kept_on_loopback(
+    tree: Tree, ts: RunningDouble, client, listen: str, reachable: str
+):
+    """HOST in env (the command passes it on through a shell) is rewritten: the service
+    answers on loopback, where Serve reaches it, and not on its stack-network address,
+    where another container could send forged identity headers. `listen: all` is the
+    control: the same probe then does reach it."""
+    image = standin_image(client)
+    service = SERVICE.format(tags="tag:app", image=image).replace(
+        'command: ["python3", "-m", "http.server", "--bind", "0.0.0.0", "8000"]',
+        "command: [sh, -c, 'exec python3 -m http.server --bind \"$HOST\" 8000']\n"
+        "env: {HOST: 0.0.0.0}",
+    )
+    tree.services = {"app": service.replace("  serve:", f"  listen: {listen}\n  serve:")}
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    app = client.containers.get(f"{tree.project}-app")
+    env = dict(e.split("=", 1) for e in app.attrs["Config"]["Env"])
+    assert env["HOST"] == ("127.0.0.1" if listen == "loopback" else "0.0.0.0")
+    probe = app.exec_run(["python3", "-c", PROBE])
+    assert probe.output.decode().split() == [reachable, "loopback"]
+    sidecar = client.containers.get(f"{tree.project}-app-tailscale")
+    assert standin_status(sidecar)["proxy_checks"] == {"http://127.0.0.1:8000": "http 200"}

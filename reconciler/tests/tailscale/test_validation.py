@@ -127,3 +127,104 @@ def test_listen_all_keeps_the_service_on_every_interface(tree: Tree):
     tree.write()
     app = load_project(tree.gitops).desired.container("app")
     assert "0.0.0.0" in (app.command or ())
+
+
+def _service(command: str | None, *, env: str = "", tailscale: str = "") -> str:
+    text = APP
+    if command is None:
+        text = text.replace(APP.splitlines()[3] + "\n", "")
+    else:
+        text = text.replace(APP.splitlines()[3], f"command: {command}")
+    if env:
+        text += f"env:\n{env}"
+    return text.replace("  serve: {443: 8000}\n", f"  serve: {{443: 8000}}\n{tailscale}")
+
+
+def compiled(tree: Tree, service: str):
+    tree.services = {"app": service}
+    tree.write()
+    return load_project(tree.gitops).desired.container("app")
+
+
+def test_a_service_without_a_command_cannot_be_shown_to_listen_on_loopback(tree: Tree):
+    tree.services = {"app": _service(None, env="  HOST: 0.0.0.0\n")}
+    (found,) = problems(tree)
+    assert found.startswith("gitops/services/app.yaml:")
+    assert "tailscale.listen: the service declares no command, so its image's own command" in found
+    assert "forged Tailscale-User-* headers" in found
+    assert "fix: put the server's listen flag in command:" in found
+    assert "`bind_env: NAME` or `bind_flag: --name`" in found
+
+
+def test_a_command_without_a_listen_address_is_refused(tree: Tree):
+    tree.services = {"app": _service('["python3", "-m", "http.server", "8000"]')}
+    (found,) = problems(tree)
+    assert found.startswith("gitops/services/app.yaml:4:10: command: the command sets no listen")
+    assert "HOST, UVICORN_HOST, GUNICORN_CMD_ARGS" in found
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            '["gunicorn", "-b", "0.0.0.0:8000", "app:app"]',
+            ("gunicorn", "-b", "127.0.0.1:8000", "app:app"),
+        ),
+        (
+            '["python3", "-b", "-m", "http.server", "--bind=0.0.0.0", "8000"]',
+            ("python3", "-b", "-m", "http.server", "--bind=127.0.0.1", "8000"),
+        ),
+        (
+            '["uvicorn", "app:app", "--host=::", "--port", "8000"]',
+            ("uvicorn", "app:app", "--host=127.0.0.1", "--port", "8000"),
+        ),
+        (
+            '["hypercorn", "app:app", "--bind", "[::]:8000"]',
+            ("hypercorn", "app:app", "--bind", "127.0.0.1:8000"),
+        ),
+    ],
+)
+def test_listen_flags_in_every_form_are_rewritten(tree: Tree, command: str, expected: tuple):
+    assert compiled(tree, _service(command)).command == expected
+
+
+def test_listen_addresses_in_env_are_rewritten(tree: Tree):
+    env = '  UVICORN_HOST: 0.0.0.0\n  GUNICORN_CMD_ARGS: "--bind=0.0.0.0:8000 --workers 2"\n'
+    app = compiled(tree, _service('["uvicorn", "app:app", "--port", "8000"]', env=env))
+    assert app.env["UVICORN_HOST"] == "127.0.0.1"
+    assert app.env["GUNICORN_CMD_ARGS"] == "--bind=127.0.0.1:8000 --workers 2"
+    assert app.command == ("uvicorn", "app:app", "--port", "8000")
+
+
+def test_a_declared_bind_env_sets_the_address(tree: Tree):
+    app = compiled(tree, _service(None, tailscale="  bind_env: APP_LISTEN\n"))
+    assert app.env["APP_LISTEN"] == "127.0.0.1"
+    app = compiled(
+        tree,
+        _service(None, env="  APP_LISTEN: 0.0.0.0:8000\n", tailscale="  bind_env: APP_LISTEN\n"),
+    )
+    assert app.env["APP_LISTEN"] == "127.0.0.1:8000"
+
+
+def test_a_declared_bind_flag_is_rewritten_and_must_be_in_the_command(tree: Tree):
+    flag = "  bind_flag: --addr\n"
+    app = compiled(tree, _service('["server", "--addr", "0.0.0.0:8000"]', tailscale=flag))
+    assert app.command == ("server", "--addr", "127.0.0.1:8000")
+    tree.services = {"app": _service('["server", "--port", "8000"]', tailscale=flag)}
+    (found,) = problems(tree)
+    assert "tailscale.bind_flag: --addr is not in the service's command" in found
+    assert "fix: add `--addr 0.0.0.0`" in found
+
+
+def test_bind_env_and_bind_flag_exclude_each_other(tree: Tree):
+    both = "  bind_env: APP_LISTEN\n  bind_flag: --addr\n"
+    tree.services = {"app": _service('["server", "--addr", "x:1"]', tailscale=both)}
+    (found,) = problems(tree)
+    assert "declare bind_env or bind_flag, not both" in found
+
+
+def test_bind_with_listen_all_is_a_mistake(tree: Tree):
+    extra = "  listen: all\n  bind_env: APP_LISTEN\n"
+    tree.services = {"app": _service(None, tailscale=extra)}
+    (found,) = problems(tree)
+    assert "tailscale.bind_env: bind_env and bind_flag only apply with listen: loopback" in found

@@ -16,7 +16,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from reconciler.kinds.base import KindModel, StrictModel
 from reconciler.stack import NAME_PATTERN
@@ -151,11 +151,27 @@ class TailscaleSidecar(StrictModel):
         description="loopback: the service is reachable only through the sidecar, so the "
         "Tailscale-User-* headers can be trusted; all: also on the stack network",
     )
+    bind_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = Field(
+        default=None,
+        description="with listen: loopback, the environment variable the service reads its "
+        "listen host from (set to 127.0.0.1), when its command and env do not show it",
+    )
+    bind_flag: Annotated[str, Field(pattern=r"^--?[A-Za-z0-9][A-Za-z0-9-]*$")] | None = Field(
+        default=None,
+        description="with listen: loopback, a flag in the service's command whose value is "
+        "its listen host or host:port (rewritten to 127.0.0.1)",
+    )
     image: str = Field(
         default=DEFAULT_SIDECAR_IMAGE,
         description="the official tailscale/tailscale image, pinned; tests use a stand-in",
     )
     key_expiry: Age = Field(default="10m", description="lifetime of the one-time auth key")
+
+    @model_validator(mode="after")
+    def _one_bind(self) -> TailscaleSidecar:
+        if self.bind_env is not None and self.bind_flag is not None:
+            raise ValueError("declare bind_env or bind_flag, not both")
+        return self
 
     @field_validator("key_expiry")
     @classmethod

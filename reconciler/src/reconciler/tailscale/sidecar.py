@@ -14,12 +14,13 @@ What it produces, and why (facts: ../shared/tailscale-api.md §4, failures in
 - the auth key as a file (`TS_AUTHKEY=file:/run/secrets/tailscale-authkey`): a secret the
   Tailscale provider mints only when the node has no state (single-use, pre-authorised,
   tagged, short-lived) and keeps in memory; it is never in the environment, git or logs;
-- the service itself listening on loopback (`listen: loopback`, the default): a `--host`/
-  `--bind` argument in its command is rewritten to 127.0.0.1, and publishing a served port is
-  refused. Only then can the service trust the `Tailscale-User-*` headers, because every
-  request reaching it came through Serve, which clears and sets them. A service that must
-  also be reachable by other containers on the stack network sets `listen: all` and must not
-  trust those headers.
+- the service itself listening on loopback (`listen: loopback`, the default): every listen
+  address in its command, entrypoint and env is rewritten to 127.0.0.1, a service whose
+  listen address cannot be found is refused, and publishing a served port is refused
+  (:mod:`reconciler.tailscale.loopback`). Only then can the service trust the
+  `Tailscale-User-*` headers, because every request reaching it came through Serve, which
+  clears and sets them. A service that must also be reachable by other containers on the
+  stack network sets `listen: all` and must not trust those headers.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from reconciler.resources import (
 from reconciler.tailscale import hujson
 from reconciler.tailscale.config import TailscaleSidecar, parse_age
 from reconciler.tailscale.desired import SidecarNode
+from reconciler.tailscale.loopback import bind_loopback
 
 __all__ = [
     "AUTHKEY_PATH",
@@ -57,7 +59,7 @@ __all__ = [
 STATE_DIR = "/var/lib/tailscale"
 SERVE_CONFIG_PATH = "/etc/tailscale/serve.json"
 AUTHKEY_PATH = "/run/secrets/tailscale-authkey"
-_HOST_FLAGS = ("--host", "--bind", "--listen-host")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9.-]*):\d{1,5}$")
 
 
 def authkey_secret_name(service: str) -> str:
@@ -78,35 +80,27 @@ def serve_config(serve: dict[int, int]) -> str:
 
 
 def listened_ports(main: ContainerSpec) -> set[int]:
-    """Ports the service says it listens on: container ports, healthcheck URL, --port, PORT."""
+    """Ports the service says it listens on: container ports, healthcheck URL, --port, PORT,
+    and the port of a host:port listen address (`--bind 0.0.0.0:8000`, `-b :8000`)."""
     ports = {p.container_port for p in main.ports}
     if main.healthcheck is not None:
         for part in main.healthcheck.test:
             ports |= {int(m) for m in re.findall(r"https?://[^/\"':]+:(\d+)", part)}
-    command = list(main.command or ())
+    command = [*(main.entrypoint or ()), *(main.command or ())]
     for index, arg in enumerate(command):
-        if arg == "--port" and index + 1 < len(command) and command[index + 1].isdigit():
-            ports.add(int(command[index + 1]))
+        value = command[index + 1] if index + 1 < len(command) else ""
+        if arg == "--port" and value.isdigit():
+            ports.add(int(value))
         elif arg.startswith("--port=") and arg[7:].isdigit():
             ports.add(int(arg[7:]))
+        elif arg in ("--bind", "-b") and _HOST_PORT.match(value):
+            ports.add(int(value.rsplit(":", 1)[1]))
+        elif arg.startswith("--bind=") and _HOST_PORT.match(arg[7:]):
+            ports.add(int(arg.rsplit(":", 1)[1]))
     port_env = main.env.get("PORT")
     if isinstance(port_env, str) and port_env.isdigit():
         ports.add(int(port_env))
     return ports
-
-
-def _bind_loopback(command: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """Rewrite `--host X` / `--host=X` (and --bind) to 127.0.0.1."""
-    if command is None:
-        return None
-    out = list(command)
-    for index, arg in enumerate(out):
-        if arg in _HOST_FLAGS and index + 1 < len(out):
-            out[index + 1] = "127.0.0.1"
-        for flag in _HOST_FLAGS:
-            if arg.startswith(flag + "="):
-                out[index] = f"{flag}=127.0.0.1"
-    return tuple(out)
 
 
 @lru_cache(maxsize=8)
@@ -187,8 +181,10 @@ def compile_sidecar(
 ) -> tuple[ContainerSpec, Compiled]:
     """The ServiceExtension compile for `tailscale:`."""
     _check(sidecar, main, ctx)
-    if sidecar.listen == "loopback":
-        main = main.model_copy(update={"command": _bind_loopback(main.command)})
+    loopback = bind_loopback(sidecar, main)
+    for loc, message, fix in loopback.problems:
+        ctx.error(loc, message, fix=fix)
+    main = loopback.spec
     name = f"{main.name}-tailscale"
     secret = authkey_secret_name(main.name)
     env: dict[str, str] = {
