@@ -222,3 +222,33 @@ def test_names_environment_to_ini_cannot_express_are_errors() -> None:
     result = compile_forgejo(forgejo(app_ini={"bad section": {"KEY": 1}, "ok": {"K Y": 2}}), ctx)
     assert result.containers == ()
     assert [p[0] for p in errors(ctx)] == ["app_ini.bad section.KEY", "app_ini.ok.K Y"]
+
+
+def test_runners_of_pools_removed_from_gitops_are_pruned_by_forgejo() -> None:
+    from reconciler.kinds.runners import RunnerPool
+
+    pool = RunnerPool.model_validate(
+        {"kind": "RunnerPool", "name": "deploy", "labels": ["x:host"], "docker": {}}
+    )
+    other = RunnerPool.model_validate(
+        {
+            "kind": "RunnerPool",
+            "name": "elsewhere",
+            "forgejo": "git2",
+            "labels": ["x:host"],
+            "docker": {},
+        }
+    )
+    ctx = context(
+        "Forgejo/forgejo",
+        {"RunnerPool/deploy": pool, "RunnerPool/elsewhere": other},
+    )
+    prune = step(compile_forgejo(forgejo(), ctx), "forgejo:prune-runner-pools")
+    # only pools registered with *this* Forgejo count as declared; they prune first
+    assert prune.command[3:] == ("prune-pools", "deploy")
+    assert prune.probe is not None
+    assert prune.probe[3:] == ("prune-pools", "deploy")
+    assert prune.after == ("deploy:prune",)
+    assert '--scope "$scope"' in prune.command[2]
+    alone = step(compiled(), "forgejo:prune-runner-pools")
+    assert alone.command[3:] == ("prune-pools",)

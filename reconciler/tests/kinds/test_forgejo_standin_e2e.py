@@ -248,6 +248,27 @@ def test_removing_a_runner_revokes_it(stack, client) -> None:
     assert stack.plan_json()["actions"] == []
 
 
+def test_removing_a_whole_pool_revokes_its_runners_in_their_scope(stack, client) -> None:
+    extra = runners_yaml(["x-1"]).replace("name: factory", "name: extra")
+    extra = extra.replace("capacity: 1", "capacity: 1\nscope: factory/chocolate")
+    stack.write("runners/extra.yaml", extra)
+    stack.apply()
+    forgejo = stack.container(client, "forgejo")
+    uuid_x = identity(pool(["x-1"]), "x-1", "forgejo").uuid
+    token_before = db(forgejo)["runners"][uuid_x]["token_sha256"]
+    (stack.gitops / "runners" / "extra.yaml").unlink()
+    before = commands(forgejo)
+    stack.apply()
+    with pytest.raises(docker.errors.NotFound):
+        stack.container(client, "x-1")
+    assert db(forgejo)["runners"][uuid_x]["token_sha256"] != token_before
+    [revoke] = matching(commands(forgejo)[len(before) :], "register", "x-1")
+    assert revoke[revoke.index("--scope") + 1] == "factory/chocolate"
+    listed = forgejo.exec_run(["ls", "/var/lib/gitea/gitops-runners"]).output.decode()
+    assert listed.split() == ["factory"]
+    assert stack.plan_json()["actions"] == []
+
+
 def test_version_bump_backs_up_then_recreates_and_runners_switch_flow(stack, client) -> None:
     old_token = stack.secret("forgejo-automation-token")
     # someone stopped Forgejo by hand: the backup still runs, in the old container started

@@ -35,6 +35,7 @@ from reconciler.resources import (
 
 from .app_ini import SECRETS_DIR, env_name, render_app_ini
 from .model import PINNED_KEYS, Forgejo
+from .runner_markers import prune_pools_command, prune_pools_probe
 from .versions import parse_version
 
 __all__ = [
@@ -207,6 +208,26 @@ def _bootstrap(doc: Forgejo, ctx: CompileContext) -> tuple[BootstrapStep, ...]:
     )
 
 
+def _prune_pools(doc: Forgejo, ctx: CompileContext) -> BootstrapStep:
+    """Revoke the runners of pools removed from gitops/ (a pool's own prune step goes
+    with its document, so only the Forgejo they registered with can still clean up)."""
+    declared = sorted(
+        key.split("/", 1)[1]
+        for key, other in ctx.documents.items()
+        if key.startswith("RunnerPool/") and getattr(other, "forgejo", None) == doc.name
+    )
+    return BootstrapStep(
+        id=f"{doc.name}:prune-runner-pools",
+        container=doc.name,
+        command=prune_pools_command(declared),
+        probe=prune_pools_probe(declared),
+        after=tuple(f"{pool}:prune" for pool in declared),
+        description="revoke the runners of pools no longer declared",
+        owner=ctx.document,
+        source=ctx.here(),
+    )
+
+
 def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
     if not _check_app_ini(doc, ctx):
         return Compiled()
@@ -272,6 +293,6 @@ def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
             for name in (volumes.data, volumes.config, volumes.backup)
         ),
         containers=(container,),
-        bootstrap=_bootstrap(doc, ctx),
+        bootstrap=(*_bootstrap(doc, ctx), _prune_pools(doc, ctx)),
         secrets=tuple(_secrets(doc, rendered.secret_files, ctx)),
     )

@@ -21,6 +21,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from reconciler.kinds.forgejo.runner_markers import MARKER_DIR, REVOKE_MARKER
+
 from .model import RunnerPool, parse_label
 
 __all__ = [
@@ -40,7 +42,6 @@ __all__ = [
 
 CONFIG_DIR = "/etc/forgejo-runner"  # rendered files (FileSpec), read-only for the runner
 DATA_DIR = "/data"  # the runner image's HOME, WORKDIR and VOLUME
-MARKER_DIR = "/var/lib/gitea/gitops-runners"  # in Forgejo's data volume: what was registered
 TOKEN_PLACEHOLDER = "@RUNNER_SECRET_TAIL@"  # noqa: S105 (a placeholder, not a secret)
 
 
@@ -216,7 +217,8 @@ def register_command(pool: RunnerPool, who: RunnerIdentity, forgejo: str) -> tup
         'printf %s "$0$RUNNER_SECRET_TAIL" | forgejo forgejo-cli actions register '
         f'--secret-stdin --name "$1" --labels "$2"{scope} --keep-labels >/dev/null && '
         f'mkdir -p "{MARKER_DIR}/$4" && '
-        f'printf "%s-%s\\n%s\\n" "$5" "$({_SECRET_DIGEST})" "$0" > "{MARKER_DIR}/$4/$1"'
+        f'printf "%s-%s\\n%s\\n%s\\n" "$5" "$({_SECRET_DIGEST})" "$0" "$3" '
+        f'> "{MARKER_DIR}/$4/$1"'
     )
     return (
         "sh",
@@ -259,19 +261,13 @@ def prune_probe(pool: RunnerPool) -> tuple[str, ...]:
 
 
 def prune_command(pool: RunnerPool) -> tuple[str, ...]:
-    """Revoke runners removed from the pool: re-register each with a random secret tail
-    (its UUID stays, its old token stops working: `unregistered runner`), drop its marker.
-
-    Forgejo ≤ 14 has no API or CLI to delete a runner; the revoked entry stays listed as
-    offline until `cron.cleanup_offline_runners` or an admin removes it."""
+    """Revoke runners removed from the pool (runner_markers.REVOKE_MARKER: same UUID and
+    scope, a random secret tail, so its old token stops working) and drop their markers."""
     script = (
         f'cd "{MARKER_DIR}/$0" 2>/dev/null || exit 0; '
         'for f in *; do [ -e "$f" ] || continue; keep=no; '
         'for n in "$@"; do [ "$f" = "$n" ] && keep=yes; done; [ "$keep" = yes ] && continue; '
-        'prefix="$(sed -n 2p "$f")"; '
-        "fresh=\"$(od -An -N12 -tx1 /dev/urandom | tr -d ' \\n')\"; "
-        'printf %s "$prefix$fresh" | forgejo forgejo-cli actions register --secret-stdin '
-        '--name "$f" --keep-labels >/dev/null && rm -f "$f" && echo "revoked runner $f"; '
+        f"{REVOKE_MARKER}; "
         "done"
     )
     return ("sh", "-c", script, pool.name, *pool.runner_names())
