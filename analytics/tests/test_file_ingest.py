@@ -241,7 +241,8 @@ def test_sources_api_explains_what_was_read(tmp_path: Path) -> None:
     with serve(create_app(AnalyticsConfig(database=db), None)) as base:
         (source,) = httpx.get(f"{base}/api/v1/sources", timeout=10).json()["sources"]
     assert (source["name"], source["kind"], source["target"]) == ("sidecar", "file", str(log))
-    assert source["lines"] == source["parsed"] + source["ignored"] + source["unparseable"] == 13
-    assert (source["parsed"], source["ignored"], source["unparseable"]) == (5, 5, 3)
+    parts = ("parsed", "ignored", "unparseable", "probes")
+    assert source["lines"] == sum(source[p] for p in parts) == 13
+    assert tuple(source[p] for p in parts) == (5, 5, 3, 0)
     assert source["samples"][0]["line"].startswith('INFO:     100.64.0.5:52345 - "GET /broken')
     assert source["samples"][0]["reason"] == "broken uvicorn access line"

@@ -31,6 +31,7 @@ def test_nginx_combined_with_request_time_and_login() -> None:
         bytes=48213,
         client="100.101.102.103",
         login="ana@example.com",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
     )
 
 
@@ -114,6 +115,7 @@ def test_caddy_json_access_log() -> None:
         933,
         "100.64.0.7",
         "jose@example.com",
+        "Mozilla/5.0",  # Caddy nests the headers, as lists
     )
 
 

@@ -39,6 +39,9 @@ class AccessRecord(NamedTuple):
     bytes: int | None
     client: str | None
     login: str | None
+    # None when the format carries none (uvicorn) or the line says "-"; used to recognise
+    # this service's own probes (`PROBE_USER_AGENT`), never stored
+    user_agent: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,17 +52,23 @@ class Unparseable:
 
 
 IGNORED = "ignored"  # a line that is known not to be an access line (startup banner, app log)
+# The User-Agent of this service's synthetic probes (collectors/probes.py adds the version):
+# their requests are measurements, not usage, and ingestion counts them apart.
+PROBE_USER_AGENT = "factory-analytics-probe/"
 
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 _COMBINED = re.compile(
     r"^(\S+) \S+ (\S+) \[([^\]]+)\] " + _QUOTED + r" (\d{3}) (\d+|-)"
     r"(?: " + _QUOTED + " " + _QUOTED + r")?(.*)$"
 )
-# the common case in one match: plain request line, no escapes, optional time and login
+# the common case in one match: plain request line, no escapes, a user agent that is neither
+# "-" nor a probe's (those lines take the full parser, so the hot path never has to look at
+# the agent again), optional time and login
 _COMBINED_FAST = re.compile(
     r"^(\S+) \S+ (\S+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d):(\d\d) ([+-]\d{4})\] "
     r'"([A-Z]+) ([^ "\\]+) HTTP/[\d.]+" (\d{3}) (\d+|-)'
-    r'(?: "[^"\\]*" "[^"\\]*"(?: ([\d.]+|-))?(?: "([^"\\]*)")?)?$'
+    r' "[^"\\]*" "(?!-"|' + re.escape(PROBE_USER_AGENT) + r')([^"\\]*)"'
+    r'(?: ([\d.]+|-))?(?: "([^"\\]*)")?$'
 )
 _new_record = tuple.__new__
 _EXTRA = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)|' + _QUOTED + r"|(\S+)")
@@ -102,7 +111,9 @@ def parse_combined_fast(line: str) -> AccessRecord | None:
     m = _COMBINED_FAST.match(line)
     if m is None:
         return None
-    client, remote_user, minute, second, zone, method, path, status, size, rt, login = m.groups()
+    client, remote_user, minute, second, zone, method, path, status, size, agent, rt, login = (
+        m.groups()
+    )
     key = minute + zone
     base = _minute_cache.get(key)
     if base is None:
@@ -125,6 +136,7 @@ def parse_combined_fast(line: str) -> AccessRecord | None:
             None if size == "-" else int(size),
             None if client == "-" else client,
             login,
+            agent,
         ),
     )
 
@@ -137,7 +149,7 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
     m = _COMBINED.match(line)
     if m is None:
         return Unparseable("not a combined/common log line")
-    client, remote_user, when, request, status, size, _ref, _ua, rest = m.groups()
+    client, remote_user, when, request, status, size, _ref, agent, rest = m.groups()
     ts = _combined_time(when)
     if ts is None:
         return Unparseable(f"bad time {when!r}")
@@ -150,14 +162,14 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
             if key in ("rt", "request_time", "rtime"):
                 duration_ms = _seconds_to_ms(text)
             elif key in ("login", "user", "tailscale_user_login", "ts_login"):
-                login = _login(text)
+                login = _present(text)
         elif bare:
             if duration_ms is None:
                 duration_ms = _seconds_to_ms(bare)
         elif login is None:
-            login = _login(_unescape(quoted))
+            login = _present(_unescape(quoted))
     if login is None and remote_user != "-":
-        login = _login(_unescape(remote_user))
+        login = _present(_unescape(remote_user))
     return AccessRecord(
         ts=ts,
         method=method,
@@ -167,6 +179,7 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
         bytes=None if size == "-" else int(size),
         client=client if client != "-" else None,
         login=login,
+        user_agent=None if agent is None else _present(_unescape(agent)),
     )
 
 
@@ -223,6 +236,11 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
     if login is None and headers:
         login = _header(headers, "Tailscale-User-Login")
     client = _first(request, "client_ip", "remote_ip", "client", "remote_addr", "ip")
+    agent = _first(doc, "user_agent", "http_user_agent", "userAgent")
+    if agent is None and request is not doc:
+        agent = _first(request, "user_agent", "http_user_agent", "userAgent")
+    if agent is None and headers:
+        agent = _header(headers, "User-Agent")
     return AccessRecord(
         ts=ts,
         method=str(method).upper(),
@@ -231,7 +249,8 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
         duration_ms=duration_ms,
         bytes=int(size) if isinstance(size, int | float | str) and str(size).isdigit() else None,
         client=_strip_port(str(client)) if client else None,
-        login=_login(str(login)) if login else None,
+        login=_present(str(login)) if login else None,
+        user_agent=_present(str(agent)) if agent else None,
     )
 
 
@@ -329,7 +348,8 @@ def _seconds_to_ms(text: str) -> float | None:
         return None
 
 
-def _login(text: str) -> str | None:
+def _present(text: str) -> str | None:
+    """A logged value, or None for nginx's "-" and empty fields."""
     value = text.strip()
     return None if value in ("", "-") else value
 

@@ -20,7 +20,7 @@ import docker
 from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
 from factory_analytics.collectors.logfiles import FileLines
-from factory_analytics.collectors.probes import ProbeCollector
+from factory_analytics.collectors.probes import ProbeCollector, ProbeTraffic, own_addresses
 from factory_analytics.collectors.system import ContainerStats, SystemCollector
 from factory_analytics.collectors.tailnet import TailnetCollector
 from factory_analytics.config import AnalyticsConfig
@@ -70,13 +70,21 @@ class Service:
     def _build_tasks(self) -> list[Task]:
         cfg = self.config
         tasks: list[Task] = []
+        probe_traffic = ProbeTraffic.of(cfg.probes, own_addresses())
         for source in cfg.logs:
             reader: LineSource
             if source.container:
                 reader = DockerLines(self._docker, source.container)
             else:
                 reader = FileLines(Path(str(source.file)))
-            ingester = LogIngester(self._conn(), source.name, reader, source.format, source.routes)
+            ingester = LogIngester(
+                self._conn(),
+                source.name,
+                reader,
+                source.format,
+                source.routes,
+                probe_traffic=probe_traffic,
+            )
             tasks.append(Task(f"logs:{source.name}", source.poll_seconds, ingester.poll))
         if cfg.tailnet.enabled:
             client = self._tailscale or _tailscale_from_env(cfg)

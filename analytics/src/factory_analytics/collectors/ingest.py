@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from factory_analytics.collectors.probes import ProbeTraffic
 from factory_analytics.identity import IdentityResolver
 from factory_analytics.logformats import (
     AccessRecord,
@@ -50,6 +51,7 @@ class LogIngester:
         fmt: Format = "auto",
         extra_routes: list[str] | None = None,
         clock: Callable[[], float] = wall_clock,
+        probe_traffic: ProbeTraffic | None = None,
     ) -> None:
         self.conn = conn
         self.name = name
@@ -57,6 +59,7 @@ class LogIngester:
         self.fmt = fmt
         self.routes = RouteTable((*FACTORY_ROUTES, *(extra_routes or [])))
         self.clock = clock
+        self.probe_traffic = probe_traffic or ProbeTraffic()
         state = writes.ensure_source(conn, name, source.kind, source.target, fmt)
         self.source_id = state.id
         self.cursor = state.cursor
@@ -117,10 +120,13 @@ class LogIngester:
     def build_batch(
         self, lines: list[tuple[str, float]], identity: IdentityResolver
     ) -> writes.AccessBatch:
-        """Parse lines into a batch (no I/O): the hot loop of ingestion."""
+        """Parse lines into a batch (no I/O): the hot loop of ingestion. The fast path only
+        takes lines with a user agent that is not a probe's, so only the rest are checked
+        against `probe_traffic`."""
         batch = writes.AccessBatch(self.source_id, self.routes, identity)
         fmt = self.fmt
         fast = parse_combined_fast if fmt in ("auto", "combined") else _no_fast_path
+        is_probe = self.probe_traffic.matches
         parsed: list[tuple[AccessRecord, float]] = []
         append = parsed.append
         for line, fallback_ts in lines:
@@ -130,7 +136,10 @@ class LogIngester:
                 continue
             result = parse_line(line, fmt)
             if type(result) is AccessRecord:
-                append((result, fallback_ts))
+                if is_probe(result):
+                    batch.add_probe()
+                else:
+                    append((result, fallback_ts))
             elif type(result) is Unparseable:
                 batch.add_bad(fallback_ts, line, result.reason)
             else:

@@ -1,18 +1,32 @@
 """Synthetic probes: request each declared endpoint at its interval, the way a user would,
 and store status and time. This is how `/dashboard/complete` taking 30 s becomes visible even
-when nobody's access log carries timing."""
+when nobody's access log carries timing.
+
+The probed API's access log is usually ingested too, so every probe request also shows up
+there. Those lines are measurements, not usage: `ProbeTraffic` recognises them, and ingestion
+counts them per source (`probes` in /api/v1/sources) instead of as requests.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import httpx
+import psutil
 
+from factory_analytics import __version__
 from factory_analytics.config import ProbeConfig
+from factory_analytics.logformats import PROBE_USER_AGENT, AccessRecord
 from factory_analytics.store.samples import ProbeResult, write_probe
 from factory_analytics.timeutil import now as wall_clock
+
+USER_AGENT = f"{PROBE_USER_AGENT}{__version__}"
 
 
 def run_probe(
@@ -56,9 +70,7 @@ class ProbeCollector:
         self.conn = conn
         self.probe = probe
         # redirects are not followed: a probe measures the endpoint itself
-        self.client = httpx.Client(
-            follow_redirects=False, headers={"User-Agent": "factory-analytics-probe"}
-        )
+        self.client = httpx.Client(follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
     def poll(self) -> ProbeResult:
         result = run_probe(self.probe, self.client)
@@ -67,3 +79,66 @@ class ProbeCollector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _canonical(address: str | None) -> str | None:
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(parsed)
+
+
+def _target(url: str) -> str:
+    """The request target as an access log writes it, percent-decoded for comparison."""
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    return unquote(f"{target}?{parts.query}" if parts.query else target)
+
+
+def own_addresses() -> frozenset[str]:
+    """This host's (in a container: this container's) non-loopback addresses."""
+    found: set[str] = set()
+    for addresses in psutil.net_if_addrs().values():
+        for entry in addresses:
+            if entry.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            address = _canonical(entry.address)
+            if address is not None and not ipaddress.ip_address(address).is_loopback:
+                found.add(address)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class ProbeTraffic:
+    """Recognises this service's probe requests in an access log.
+
+    A line that carries a User-Agent (nginx/Caddy combined, JSON with an agent field) is a
+    probe exactly when the agent is ours. uvicorn's default access line carries none; there a
+    request is a probe when it comes from one of this service's own non-loopback addresses and
+    asks for a declared probe's method and target: the service sends nothing else to those
+    URLs. Loopback is left out on purpose, because the factory API calls its own endpoints over
+    localhost (shared/factory-api.md), and those calls are the API's, not ours.
+    """
+
+    targets: frozenset[tuple[str, str]] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, probes: Iterable[ProbeConfig], addresses: Iterable[str]) -> ProbeTraffic:
+        return cls(
+            frozenset((p.method, _target(p.url)) for p in probes),
+            frozenset(a for a in map(_canonical, addresses) if a is not None),
+        )
+
+    def matches(self, record: AccessRecord) -> bool:
+        agent = record.user_agent
+        if agent is not None:
+            return agent.startswith(PROBE_USER_AGENT)
+        if (record.method, unquote(record.path)) not in self.targets:
+            return False
+        return _canonical(record.client) in self.addresses

@@ -199,6 +199,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX requests_ts;
     """,
+    # 3: requests of this service's own probes are counted per source, never as usage
+    """
+    ALTER TABLE sources ADD COLUMN probes INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -179,10 +179,12 @@ def source_id(conn: sqlite3.Connection, name: str) -> int | None:
 def sources(conn: sqlite3.Connection) -> dict[str, Any]:
     out = []
     for row in conn.execute(
-        "SELECT id, name, kind, target, format, lines, parsed, ignored, unparseable,"
+        "SELECT id, name, kind, target, format, lines, parsed, ignored, unparseable, probes,"
         " last_line_at, last_error, last_error_at FROM sources ORDER BY name"
     ).fetchall():
-        sid, name, kind, target, fmt, lines, parsed, ignored, bad, last_at, err, err_at = row
+        sid, name, kind, target, fmt, lines, parsed, ignored, bad, probes, last_at, err, err_at = (
+            row
+        )
         samples = [
             {"at": iso(at), "line": line, "reason": reason}
             for at, line, reason in conn.execute(
@@ -200,6 +202,7 @@ def sources(conn: sqlite3.Connection) -> dict[str, Any]:
                 "parsed": parsed,
                 "ignored": ignored,
                 "unparseable": bad,
+                "probes": probes,
                 "last_line_at": iso(last_at),
                 "last_error": err,
                 "last_error_at": iso(err_at),

@@ -83,6 +83,7 @@ class AccessBatch:
         self.user_aggs: dict[tuple[int, str, str], list[int]] = {}
         self.lines = 0
         self.ignored = 0
+        self.probes = 0
         self.bad: list[tuple[int, str, str]] = []
         self.last_ts: float | None = None
 
@@ -103,7 +104,7 @@ class AccessBatch:
         last_ts = self.last_ts if self.last_ts is not None else 0.0
         routes_ok, routes_404 = self._routes.caches()
         by_client = self._identity.client_cache()
-        for (ts, method, path, status, duration, size, client, login), fallback_ts in items:
+        for (ts, method, path, status, duration, size, client, login, _), fallback_ts in items:
             if ts is None:
                 ts = fallback_ts
             route = (routes_404 if status == 404 else routes_ok).get(path)
@@ -164,6 +165,12 @@ class AccessBatch:
     def add_ignored(self) -> None:
         self.lines += 1
         self.ignored += 1
+
+    def add_probe(self) -> None:
+        """A request of this service's own probes: counted, never usage (they are stored as
+        probe results by the probe collector)."""
+        self.lines += 1
+        self.probes += 1
 
     def add_bad(self, at: float, line: str, reason: str) -> None:
         self.lines += 1
@@ -239,7 +246,7 @@ class AccessBatch:
         parsed = len(self.raw)
         conn.execute(
             "UPDATE sources SET cursor = ?, lines = lines + ?, parsed = parsed + ?,"
-            " ignored = ignored + ?, unparseable = unparseable + ?,"
+            " ignored = ignored + ?, unparseable = unparseable + ?, probes = probes + ?,"
             " last_line_at = max(coalesce(last_line_at, 0), coalesce(?, 0)) WHERE id = ?",
             (
                 json.dumps(cursor, sort_keys=True),
@@ -247,6 +254,7 @@ class AccessBatch:
                 parsed,
                 self.ignored,
                 len(self.bad),
+                self.probes,
                 None if self.last_ts is None else int(self.last_ts),
                 self.source_id,
             ),

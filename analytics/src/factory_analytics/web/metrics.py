@@ -67,16 +67,21 @@ def render_metrics(conn: sqlite3.Connection) -> str:
         samples,
     )
     sources = conn.execute(
-        "SELECT name, parsed, unparseable, ignored FROM sources ORDER BY name"
+        "SELECT name, parsed, unparseable, ignored, probes FROM sources ORDER BY name"
     ).fetchall()
     w.family(
         "factory_analytics_log_lines_total",
         "counter",
-        "Log lines read per source and outcome.",
+        "Log lines read per source and outcome (probe = this service's own probe requests).",
         [
             ({"source": name, "result": result}, value)
-            for name, parsed, bad, ignored in sources
-            for result, value in (("parsed", parsed), ("unparseable", bad), ("ignored", ignored))
+            for name, parsed, bad, ignored, probes in sources
+            for result, value in (
+                ("parsed", parsed),
+                ("unparseable", bad),
+                ("ignored", ignored),
+                ("probe", probes),
+            )
         ],
     )
     w.family(
