@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import selectors
+import socket
 import subprocess
 import sys
 import time
@@ -235,3 +237,106 @@ def test_stdio_speaks_only_protocol_on_stdout_and_logs_json_to_stderr(scenario) 
     assert call["upstream_status"] == 200
     assert call["result_chars"] > 100
     assert "duration_ms" in call
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int) -> None:
+    """Until the server accepts connections (a TCP connect: no request to count)."""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"factory-mcp did not listen on {port}")
+
+
+def test_http_writes_one_access_line_per_request_for_analytics(scenario) -> None:
+    leaks = {
+        "token": TOKEN,
+        "wrong token": "wrong-secret-999",
+        "query": "secret-query",
+        "cookie": "cookie-secret",
+        "forwarded-for": "203.0.113.9",
+        "user agent": "secret-agent/1.0",
+    }
+    noise = {
+        "Cookie": f"session={leaks['cookie']}",
+        "X-Forwarded-For": leaks["forwarded-for"],
+        "User-Agent": leaks["user agent"],
+    }
+    with serve(factory_stub.build_app(scenario), free_port(19500, 19999)) as stub_url:
+        port = free_port(19500, 19999)
+        env = {**os.environ, "FACTORY_API_URL": stub_url, "MCP_AUTH_TOKEN": TOKEN}
+        env["PYTHONUNBUFFERED"] = "1"
+        argv = [sys.executable, "-m", "factory_mcp.cli", "--transport", "http", "--stateless"]
+        proc = subprocess.Popen(
+            [*argv, "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_for_port(proc, port)
+            url = f"http://127.0.0.1:{port}"
+            me = {"Authorization": f"Bearer {TOKEN}", "Tailscale-User-Login": "alice@example.com"}
+            call = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "get_savings", "arguments": {}},
+            }
+            answers = [
+                httpx.get(f"{url}/healthz"),
+                httpx.post(
+                    f"{url}/mcp?session={leaks['query']}",
+                    json=INIT,
+                    headers={
+                        **MCP_HEADERS,
+                        **noise,
+                        "Authorization": f"Bearer {leaks['wrong token']}",
+                    },
+                ),
+                httpx.post(f"{url}/mcp", json=INIT, headers={**MCP_HEADERS, **noise, **me}),
+                httpx.post(
+                    f"{url}/mcp",
+                    json=call,
+                    headers={**MCP_HEADERS, **me, "MCP-Protocol-Version": "2025-11-25"},
+                ),
+            ]
+        finally:
+            proc.terminate()
+            try:
+                stderr = proc.communicate(timeout=15)[1].decode()
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stderr = proc.communicate()[1].decode()
+    assert [a.status_code for a in answers] == [200, 401, 200, 200]
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "factory_mcp.access"]
+    assert [(a["method"], a["path"], a["status"]) for a in access] == [
+        ("GET", "/healthz", 200),
+        ("POST", "/mcp", 401),
+        ("POST", "/mcp", 200),
+        ("POST", "/mcp", 200),
+    ]
+    alice = "alice@example.com"
+    assert [a["user_login"] for a in access] == [None, None, alice, alice]
+    assert {a["client_ip"] for a in access} == {"127.0.0.1"}
+    assert all(a["duration_ms"] >= 0 and a["bytes"] > 0 for a in access)
+    for what, secret in leaks.items():
+        assert secret not in stderr, f"the {what} leaked into the logs"
+    # The tool-call line stays beside the access lines.
+    assert any(line.get("tool") == "get_savings" for line in lines)
+    if importlib.util.find_spec("factory_analytics") is None:
+        return
+    from factory_analytics.logformats import IGNORED, AccessRecord, parse_json
+
+    parsed = [parse_json(line) for line in stderr.splitlines() if line.strip()]
+    records = [p for p in parsed if isinstance(p, AccessRecord)]
+    assert [(r.method, r.path, r.status, r.login, r.client) for r in records] == [
+        (a["method"], a["path"], a["status"], a["user_login"], "127.0.0.1") for a in access
+    ]
+    assert all(r.ts is not None and r.duration_ms is not None for r in records)
+    assert all(p == IGNORED for p in parsed if not isinstance(p, AccessRecord))

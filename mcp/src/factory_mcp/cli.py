@@ -83,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         log_config=None,
-        access_log=False,
+        access_log=False,  # access_log.AccessLog writes the JSON access lines instead
+        # The client is the TCP peer: uvicorn would otherwise take X-Forwarded-For from a
+        # loopback peer (a sidecar, or anyone on the host), a spoofable header value that
+        # would end up in the access log as the client's address.
+        proxy_headers=False,
         lifespan="on",
         server_header=False,
     )

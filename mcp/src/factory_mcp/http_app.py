@@ -5,6 +5,7 @@ the server must answer a plain 401 and publish no OAuth metadata, otherwise Clau
 its `--header` and starts OAuth discovery (claude-code#59467). The token is compared in
 constant time. DNS-rebinding protection checks Host/Origin against the loopback names plus
 MCP_ALLOWED_HOSTS. /healthz and /readyz are open (container health checks carry no token).
+Every request, refused or not, leaves one JSON access line on stderr (access_log.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from factory_mcp.access_log import AccessLog
 from factory_mcp.config import ConfigError, Settings
 from factory_mcp.deps import Deps
 from factory_mcp.upstream import UpstreamError, deadline_scope
@@ -154,7 +156,8 @@ def build_http_app(
     stateless: bool = False,
     json_response: bool = True,
 ) -> ASGIApp:
-    """The ASGI app to serve: /mcp (streamable HTTP, no SSE endpoint), /healthz, /readyz."""
+    """The ASGI app to serve: /mcp (streamable HTTP, no SSE endpoint), /healthz, /readyz,
+    behind the bearer check and the access log."""
     settings = deps.settings
     check_bind(settings, host)
     add_probes(server, deps)
@@ -167,4 +170,4 @@ def build_http_app(
     )
     if settings.auth_token is not None:
         app = BearerAuth(app, settings.auth_token.get_secret_value())
-    return app
+    return AccessLog(app)  # outermost, so refused requests are logged too

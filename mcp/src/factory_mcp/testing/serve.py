@@ -32,7 +32,14 @@ def free_port(low: int, high: int) -> int:
 def serve(app: ASGIApp, port: int, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `app` on host:port until the block exits; yields the base URL."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", ws="none"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,  # as the CLI serves it: the client is the TCP peer
+        lifespan="on",
+        ws="none",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
