@@ -33,7 +33,10 @@ GLOSSARY = """
   and 25 on the last Sunday of October.
 - Price history works on Madrid local days; analytics windows are whole UTC days or hours.
 - A price is for one clock hour starting at its timestamp. `stale: true` means no price is
-  stored for the current hour: say so, never quote it as the current price.
+  known for the current hour (the newest is older, or `future: true`: stamped after this hour,
+  so a clock is wrong): say so, never quote it as the current price. The production
+  recommendation's `price_stale` means the same for the price it used.
+- `at: null` on a current-conditions alert: the API's time for it has no documented clock.
 
 ## Price bands (factory thresholds, €/kWh)
 excellent < 0.08, optimal < 0.12, acceptable < 0.20, expensive < 0.30, avoid >= 0.30.
