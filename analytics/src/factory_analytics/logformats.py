@@ -210,7 +210,12 @@ def parse_uvicorn(line: str) -> AccessRecord | Unparseable | str:
 
 def parse_json(line: str) -> AccessRecord | Unparseable | str:
     """A JSON object per line. Caddy's access log nests the request; flat logs use common
-    names. A JSON line without a method, path and status is an app log line: ignored."""
+    names (the keys are listed in analytics/README.md, "JSON lines").
+
+    A JSON line without a method, path and status is an application log line (the MCP
+    server's `tool call` lines, startup messages): ignored, not unparseable. So is one whose
+    target is a full URL (`http://…`): a server logs the path it was asked for, so that is the
+    app logging a request it *made* (an upstream call), which is not usage of the app."""
     try:
         doc = json.loads(line)
     except ValueError as exc:  # JSONDecodeError, or a number too big to convert
@@ -223,6 +228,8 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
     path = _first(request, "uri", "path", "url", "request_uri", "target")
     status = _first(doc, "status", "status_code", "response_status")
     if method is None or path is None or status is None:
+        return IGNORED
+    if "://" in str(path)[:12]:
         return IGNORED
     try:
         status_code = int(status)
