@@ -216,6 +216,9 @@ class BootstrapStep(_Frozen):
     # other containers whose creation/recreation also schedules this step (e.g. a runner's
     # registration, run in the Forgejo container, when the runner or its secret changes)
     triggers: tuple[str, ...] = ()
+    # revokes CI runners no longer declared: deferred while this apply runs as a job on one
+    # of them (its token would be revoked mid-job), like ReplacePolicy.defer_on_runner
+    revokes_runners: bool = False
     description: str
     owner: str
     source: SourceLocation

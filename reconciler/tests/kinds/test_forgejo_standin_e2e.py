@@ -238,7 +238,12 @@ def test_removing_a_runner_revokes_it(stack, client) -> None:
     uuid_b = identity(pool(["r-b"]), "r-b", "forgejo").uuid
     token_before = db(forgejo)["runners"][uuid_b]["token_sha256"]
     stack.write("runners/runners.yaml", runners_yaml(["r-a"], capacity=2))
-    stack.apply()
+    # a deploy running as a job on r-b itself neither removes nor revokes r-b under the job
+    on_b = stack.plan_json(env={"GITOPS_RUNNER_NAME": "r-b"})
+    assert [a for a in on_b["actions"] if "r-b" in a["resource"] or "prune" in a["id"]] == []
+    assert any("r-b" in note and "removal deferred" in note for note in on_b["notes"])
+    assert any("factory:prune: deferred" in note for note in on_b["notes"])
+    stack.apply()  # from elsewhere
     with pytest.raises(docker.errors.NotFound):
         stack.container(client, "r-b")
     assert db(forgejo)["runners"][uuid_b]["token_sha256"] != token_before  # old token revoked

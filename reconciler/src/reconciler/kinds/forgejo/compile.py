@@ -223,6 +223,7 @@ def _prune_pools(doc: Forgejo, ctx: CompileContext) -> BootstrapStep:
         probe=prune_pools_probe(declared),
         after=tuple(f"{pool}:prune" for pool in declared),
         description="revoke the runners of pools no longer declared",
+        revokes_runners=True,
         owner=ctx.document,
         source=ctx.here(),
     )

@@ -290,6 +290,7 @@ def compile_runner_pool(pool: RunnerPool, ctx: CompileContext) -> Compiled:
             probe=prune_probe(pool),
             after=tuple(step.id for step in steps),
             description=f"revoke runners no longer declared in pool {pool.name}",
+            revokes_runners=True,
             owner=ctx.document,
             source=ctx.here(),
         )

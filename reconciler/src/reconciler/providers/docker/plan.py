@@ -26,6 +26,7 @@ from reconciler.providers.docker.socket_group import (
     resolve_group_add,
 )
 from reconciler.resources import (
+    BootstrapStep,
     ContainerSpec,
     DesiredState,
     ProvidedSecret,
@@ -312,13 +313,32 @@ def plan_docker(
 
     if unresolved:
         raise missing_gid_error(unresolved, observed.socket_group.origin)
-    actions.extend(_bootstrap_actions(desired, observed, container_actions, recreated))
+    declared = {c.name for c in desired.containers}
+    # a deploy running as a job on a runner that was just removed from gitops/ must not
+    # remove or revoke that runner under itself: a later apply from elsewhere does it
+    own_runner_removed = bool(ctx.runner_name) and any(
+        obs.resource == ctx.runner_name and obs.resource not in declared
+        for obs in observed.containers
+    )
+    for step in desired.bootstrap:
+        if step.revokes_runners and own_runner_removed:
+            notes.append(
+                f"{step.id}: deferred: this apply runs as a job on runner {ctx.runner_name}, "
+                "which is no longer declared; run it again from elsewhere"
+            )
+    bootstrap = [s for s in desired.bootstrap if not (s.revokes_runners and own_runner_removed)]
+    actions.extend(_bootstrap_actions(desired, bootstrap, observed, container_actions, recreated))
 
     # orphans: project containers nobody declares any more
-    declared = {c.name for c in desired.containers}
     orphan_ids = list(leftovers.values())
     for obs in observed.containers:
         if obs.resource in declared:
+            continue
+        if own_runner_removed and obs.resource == ctx.runner_name:
+            notes.append(
+                f"{obs.name}: removal deferred: this apply runs as a job on it; run it again "
+                "from elsewhere"
+            )
             continue
         action_id = f"docker:orphan:{obs.name}"
         orphan_ids.append(action_id)
@@ -574,13 +594,14 @@ def _container_action(
 
 def _bootstrap_actions(
     desired: DesiredState,
+    steps: list[BootstrapStep],
     observed: DockerObserved,
     container_actions: dict[str, str],
     recreated: set[str],
 ) -> list[Action]:
     actions: list[Action] = []
     scheduled: dict[str, str] = {}
-    for step in desired.bootstrap:
+    for step in steps:
         reasons = []
         if step.container in recreated:
             reasons.append(f"container {step.container} is new")
