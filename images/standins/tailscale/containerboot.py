@@ -4,8 +4,13 @@
 Follows /work/shared/tailscale-api.md §4 for the settings the reconciler renders and writes
 what it did to /run/containerboot-standin/status.json (never the auth key itself):
 
-- state: with TS_STATE_DIR, `<dir>/tailscaled.state` holds the node; without it the node
-  lives in memory and every start is a new registration (the duplicate-node failure);
+- state: with TS_STATE_DIR, `<dir>/tailscaled.state` holds the node, in tailscaled's file
+  store format (tailscale/tailscale `ipn/store`, not in ../shared: a JSON object of state
+  key → base64 bytes). Like tailscaled it writes `_machinekey` at start, before any login, so
+  a failed first run leaves a non-empty file that is *not* a logged-in node; a login adds
+  `profile-<id>`, `_profiles` and `_current-profile` (whose value names the profile key).
+  Without TS_STATE_DIR the node lives in memory and every start is a new registration (the
+  duplicate-node failure);
 - login: needed when there is no state, or on every start unless TS_AUTH_ONCE=true; it
   needs an auth key (TS_AUTHKEY, alias TS_AUTH_KEY, `file:/path` read at login time) and
   fails like `tailscale up` without one;
@@ -17,6 +22,7 @@ what it did to /run/containerboot-standin/status.json (never the auth key itself
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -85,7 +91,40 @@ def auth_key() -> str | None:
     return raw.strip()
 
 
-def login(hostname: str, state_file: Path | None, previous: dict) -> dict:
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def read_state(state_file: Path | None) -> dict[str, str]:
+    """The file store: state key → base64 value ({} when absent or unreadable)."""
+    if state_file is None or not state_file.is_file() or not state_file.stat().st_size:
+        return {}
+    try:
+        value = json.loads(state_file.read_text())
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_state(state_file: Path | None, state: dict[str, str]) -> None:
+    if state_file is None:
+        return
+    tmp = state_file.with_name(state_file.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.chmod(0o600)
+    tmp.replace(state_file)
+
+
+def current_node(state: dict[str, str]) -> dict:
+    """The logged-in node: the profile `_current-profile` names ({} when there is none)."""
+    try:
+        key = base64.b64decode(state.get("_current-profile", "")).decode()
+        return json.loads(base64.b64decode(state[key])) if key else {}
+    except (KeyError, ValueError):
+        return {}
+
+
+def login(hostname: str, state_file: Path | None, state: dict[str, str], previous: dict) -> dict:
     key = auth_key()
     if key is None:
         fail(
@@ -101,9 +140,14 @@ def login(hostname: str, state_file: Path | None, previous: dict) -> dict:
         "logins": int(previous.get("logins", 0)) + 1,
         "advertise_tags": extra_arg("--advertise-tags"),
     }
-    if state_file is not None:
-        state_file.write_text(json.dumps(node, sort_keys=True))
-        state_file.chmod(0o600)
+    profile_id = previous.get("profile_id") or secrets.token_hex(2)
+    node["profile_id"] = profile_id
+    key = f"profile-{profile_id}"
+    state[key] = b64(json.dumps(node, sort_keys=True).encode())
+    profiles = {profile_id: {"ID": profile_id, "Name": hostname, "Key": key}}
+    state["_profiles"] = b64(json.dumps(profiles).encode())
+    state["_current-profile"] = b64(key.encode())
+    write_state(state_file, state)
     return node
 
 
@@ -197,13 +241,15 @@ def main() -> None:
     state_file = Path(state_dir) / "tailscaled.state" if state_dir else None
     if state_file is None:
         log("no TS_STATE_DIR: state is in memory; every start registers a new node")
-    previous: dict = {}
-    if state_file is not None and state_file.is_file() and state_file.stat().st_size:
-        previous = json.loads(state_file.read_text())
+    state = read_state(state_file)
+    if "_machinekey" not in state:  # tailscaled makes its machine key before any login
+        state["_machinekey"] = b64(f"privkey:{secrets.token_hex(32)}".encode())
+        write_state(state_file, state)
+    previous = current_node(state)
     needs_login = not previous or not truthy("TS_AUTH_ONCE", False)
     status["state_found"] = bool(previous)
     status["login_performed"] = needs_login
-    node = login(hostname, state_file, previous) if needs_login else previous
+    node = login(hostname, state_file, state, previous) if needs_login else previous
     status.update(logged_in=True, node=node, cert_domain=f"{hostname}.{CERT_DOMAIN_SUFFIX}")
     health()
     write_status()

@@ -3,6 +3,7 @@ and the test double's own policy evaluator (so the double itself is trustworthy)
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from reconciler.tailscale import hujson
 from reconciler.tailscale.desired import SidecarNode, TailnetSettings
 from reconciler.tailscale.devices import decide_devices
 from reconciler.tailscale.models import Device, PolicyFile
+from reconciler.tailscale.node_state import logged_in
 from reconciler.tailscale.planning import TailnetObserved, desired_device_tags, plan_tailnet
 from reconciler.tailscale.policy import DesiredPolicy, decide_policy, marked_text
 from reconciler.tailscale.sidecar import listened_ports, serve_config
@@ -290,3 +292,76 @@ def test_keys_are_minted_only_for_nodes_without_state():
         "sidecar app-tailscale has state but node app is not in the tailnet (deleted in the "
         "console?); remove that container so the next apply mints a key and it logs in again"
     ]
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_a_node_is_logged_in_only_with_a_current_profile():
+    machine_key = {"_machinekey": b64("privkey:00")}
+    profiles = b64('{"1a2b": {"ID": "1a2b", "Key": "profile-1a2b"}}')
+    full = {
+        **machine_key,
+        "_profiles": profiles,
+        "_current-profile": b64("profile-1a2b"),
+        "profile-1a2b": b64('{"Config": {"NodeID": "n1"}}'),
+    }
+    assert logged_in(json.dumps(full).encode())
+    assert not logged_in(None)
+    assert not logged_in(b"")
+    assert not logged_in(b"{}")
+    assert not logged_in(b"not json")
+    # the first start writes the machine key before any login: not a node
+    assert not logged_in(json.dumps(machine_key).encode())
+    dangling = {k: v for k, v in full.items() if k != "profile-1a2b"}
+    assert not logged_in(json.dumps(dangling).encode())
+    logged_out = {**full, "_current-profile": ""}
+    assert not logged_in(json.dumps(logged_out).encode())
+
+
+def _key_plan(present: frozenset[str], *, delivers: bool):
+    app = node("app", "app", ("tag:a",))
+    desired = DesiredState(project="p", extra={"tailscale": (settings({}), app)})
+    observed = TailnetObserved(
+        declared=True,
+        credentials=True,
+        now=NOW,
+        node_state={"app-tailscale": False},
+        sidecars_present=present,
+    )
+    return plan_tailnet(desired, observed, delivers_to_existing=delivers)
+
+
+def test_a_key_for_an_existing_sidecar_is_minted_only_when_it_can_be_delivered():
+    (mint,), notes = _key_plan(frozenset({"app-tailscale"}), delivers=True)
+    assert mint.causes == (
+        "node has no login in volume v; the sidecar is recreated to receive the key",
+    )
+    assert notes == []
+    actions, notes = _key_plan(frozenset({"app-tailscale"}), delivers=False)
+    assert actions == []
+    assert notes == [
+        "sidecar app-tailscale exists but its node never logged in (no login in volume v); "
+        "no key is minted, as this gitops cannot hand one to an existing container: remove "
+        "it (docker rm -f p-app-tailscale; the volume is kept) and apply again"
+    ]
+    (created,), _ = _key_plan(frozenset(), delivers=False)  # created anyway: gets the key
+    assert created.causes == ("node has no login in volume v",)
+    assert created.provides == ("secret:s",)
+
+
+def test_without_credentials_only_nodes_without_a_login_are_noted():
+    app, web = node("app", "app", ("tag:a",)), node("web", "web", ("tag:a",))
+    desired = DesiredState(project="p", extra={"tailscale": (settings({}), app, web)})
+    observed = TailnetObserved(
+        declared=True, now=NOW, node_state={"app-tailscale": True, "web-tailscale": False}
+    )
+    assert plan_tailnet(desired, observed) == (
+        [],
+        [
+            "skipped: no Tailscale credentials",
+            "sidecar web-tailscale cannot get an auth key without credentials; it will wait "
+            "for an interactive login",
+        ],
+    )

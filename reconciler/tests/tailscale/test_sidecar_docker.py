@@ -8,6 +8,7 @@ and the Tailscale provider; only the tailscale/tailscale image is replaced by it
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -21,12 +22,18 @@ import docker.errors
 import pytest
 from reconciler.cli import run
 from reconciler.labels import project_filter
+from reconciler.providers.base import PlanContext
+from reconciler.tailscale.node_state import PROBE_LABEL
 from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import Tree
 from .standin import standin_image
 
 pytestmark = pytest.mark.docker
+
+#: The core planner tells the Docker plan which secrets this plan provides, so an existing
+#: container is recreated to receive a freshly minted key.
+CORE_DELIVERS = "secrets_provided" in {f.name for f in dataclasses.fields(PlanContext)}
 
 SERVICE = """\
 kind: Service
@@ -232,3 +239,81 @@ def test_a_listen_address_from_env_is_kept_on_loopback(
     assert probe.output.decode().split() == [reachable, "loopback"]
     sidecar = client.containers.get(f"{tree.project}-app-tailscale")
     assert standin_status(sidecar)["proxy_checks"] == {"http://127.0.0.1:8000": "http 200"}
+
+
+def probes_left(client, project: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"{PROBE_LABEL}={project}"})
+
+
+def test_a_removed_sidecar_with_its_volume_keeps_its_node_and_gets_no_key(
+    tree: Tree, ts: RunningDouble, client
+):
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    sidecar = client.containers.get(f"{tree.project}-app-tailscale")
+    secret = read_file(sidecar, "/run/secrets/tailscale-authkey")
+    assert secret is not None
+    assert standin_status(sidecar)["login_performed"] is True
+    ts.api.register_node(secret.decode().strip(), "app")
+    sidecar.remove(force=True)  # e.g. removed by hand; the state volume survives
+
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    assert ts.api.keys_created() == 1  # the node is in the volume: no second key
+    assert probes_left(client, tree.project) == []  # the helper that read the volume is gone
+    again = client.containers.get(f"{tree.project}-app-tailscale")
+    assert read_file(again, "/run/secrets/tailscale-authkey") is None
+    status = standin_status(again)
+    assert (status["state_found"], status["login_performed"]) == (True, False)
+    assert gitops(tree, ts, client, "plan") == 0
+
+
+def sidecar_without_login(tree: Tree, ts: RunningDouble, client) -> None:
+    """A first apply without credentials: the sidecar runs, but never logs in (the stand-in,
+    like tailscaled, leaves only its machine key in the volume)."""
+    tree.write()
+    assert (
+        run(
+            ["--dir", str(tree.gitops), "apply", "--yes"],
+            environ={},
+            options={"docker_client": client},
+        )
+        == 0
+    )
+    status = standin_status(client.containers.get(f"{tree.project}-app-tailscale"))
+    assert "auth key" in status["error"]
+    assert status["logged_in"] is False
+    assert ts.api.keys_created() == 0
+
+
+@pytest.mark.skipif(not CORE_DELIVERS, reason="the core planner does not pass secrets_provided")
+def test_a_sidecar_without_a_login_is_recreated_with_exactly_one_key(
+    tree: Tree, ts: RunningDouble, client
+):
+    sidecar_without_login(tree, ts, client)
+    old = client.containers.get(f"{tree.project}-app-tailscale")
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    assert ts.api.keys_created() == 1
+    sidecar = client.containers.get(f"{tree.project}-app-tailscale")
+    assert sidecar.id != old.id
+    status = standin_status(sidecar)
+    assert status.get("error") is None
+    assert status["login_performed"] is True
+    secret = read_file(sidecar, "/run/secrets/tailscale-authkey")
+    assert secret is not None
+    ts.api.register_node(secret.decode().strip(), "app")  # the delivered key is the minted one
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    assert ts.api.keys_created() == 1
+    assert gitops(tree, ts, client, "plan") == 0
+
+
+@pytest.mark.skipif(CORE_DELIVERS, reason="the core recreates sidecars for a fresh key")
+def test_without_core_support_no_key_is_minted_that_could_not_be_delivered(
+    tree: Tree, ts: RunningDouble, client, capsys
+):
+    sidecar_without_login(tree, ts, client)
+    capsys.readouterr()
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    assert gitops(tree, ts, client, "apply", "--yes") == 0
+    assert ts.api.keys_created() == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sidecar app-tailscale exists but its node never logged in" in out
+    assert f"docker rm -f {tree.project}-app-tailscale" in out

@@ -8,8 +8,13 @@ Action ids and verbs (all `provider="tailscale"`):
 - `tailscale:device-delete:<nodeId>` (`delete-device`): a duplicate or stale node, opted in
   and offline long enough;
 - `tailscale:dns:nameservers|preferences|searchpaths` (`set-dns-…`): declared and different;
-- `tailscale:authkey:<sidecar>` (`mint-auth-key`): a sidecar's node has no state yet; it
-  `provides` the key secret the Docker create of that sidecar `needs`.
+- `tailscale:authkey:<sidecar>` (`mint-auth-key`): a sidecar's node has no login state in
+  its volume; it `provides` the key secret the Docker create (or recreate) of that sidecar
+  `needs`. A key is minted only when it will be delivered: the sidecar is created anyway when
+  it is missing, and an existing one is recreated by the Docker plan for a secret provided
+  anew in the same plan (`PlanContext.secrets_provided`). Where the core cannot do that
+  (`delivers_to_existing=False`), an existing sidecar without a login gets a note instead
+  of a key that would go nowhere (and be minted again by every apply).
 
 Everything that is only reported (duplicates and stale nodes not opted in, a sidecar that
 cannot get a key without credentials) becomes a note.
@@ -49,7 +54,8 @@ class TailnetObserved:
     nameservers: tuple[str, ...] | None = None
     magic_dns: bool | None = None
     search_paths: tuple[str, ...] | None = None
-    node_state: dict[str, bool] = field(default_factory=dict)  # sidecar container → has state
+    node_state: dict[str, bool] = field(default_factory=dict)  # sidecar → node logged in
+    sidecars_present: frozenset[str] = frozenset()  # sidecar containers that exist
 
 
 def desired_items(
@@ -250,9 +256,12 @@ def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[A
 
 
 def _key_actions(
-    nodes: list[SidecarNode], observed: TailnetObserved
+    project: str,
+    nodes: list[SidecarNode],
+    observed: TailnetObserved,
+    delivers_to_existing: bool,
 ) -> tuple[list[Action], list[str]]:
-    """Mint a key for each node without state; note the two states a key cannot fix."""
+    """Mint a key for each node without a login that will receive it; note the rest."""
     actions: list[Action] = []
     notes: list[str] = []
     hosts = {d.hostname for d in observed.devices}
@@ -265,7 +274,18 @@ def _key_actions(
                     "next apply mints a key and it logs in again"
                 )
             continue
-        cause = "node has no state yet"
+        exists = node.container in observed.sidecars_present
+        if exists and not delivers_to_existing:
+            notes.append(
+                f"sidecar {node.container} exists but its node never logged in (no login in "
+                f"volume {node.state_volume}); no key is minted, as this gitops cannot hand "
+                f"one to an existing container: remove it (docker rm -f {project}-"
+                f"{node.container}; the volume is kept) and apply again"
+            )
+            continue
+        cause = f"node has no login in volume {node.state_volume}"
+        if exists:
+            cause += "; the sidecar is recreated to receive the key"
         if node.hostname in hosts:
             cause += (
                 f"; a device {node.hostname} already exists, so the new node registers as "
@@ -294,9 +314,12 @@ def _key_actions(
 
 
 def plan_tailnet(
-    desired: DesiredState, observed: TailnetObserved
+    desired: DesiredState, observed: TailnetObserved, *, delivers_to_existing: bool = True
 ) -> tuple[list[Action], list[str]]:
-    """All tailnet actions (sorted by id) and the notes to print beside them."""
+    """All tailnet actions (sorted by id) and the notes to print beside them.
+
+    `delivers_to_existing`: the Docker plan recreates an existing container for a secret
+    this plan provides anew (see the module docstring)."""
     settings, policy, nodes = desired_items(desired)
     if settings is None:
         if nodes:
@@ -322,7 +345,7 @@ def plan_tailnet(
     device_actions, notes = _device_actions(settings, nodes, observed)
     actions += device_actions
     actions += _dns_actions(settings, observed)
-    key_actions, key_notes = _key_actions(nodes, observed)
+    key_actions, key_notes = _key_actions(desired.project, nodes, observed, delivers_to_existing)
     actions += key_actions
     notes += key_notes
     policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")

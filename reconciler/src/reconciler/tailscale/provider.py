@@ -1,8 +1,9 @@
 """The Tailscale provider: observe the tailnet, plan policy/devices/DNS/keys, execute exactly that.
 
 - observe (read-only): the policy with its ETag, the devices, DNS when declared, and for each
-  sidecar whether its node already has state (``tailscaled.state`` in the sidecar's state
-  volume, read from the existing container through the Docker API);
+  sidecar whether its node is logged in (``tailscaled.state`` in its state volume, read
+  through the Docker API: :mod:`reconciler.tailscale.node_state`) and whether the sidecar
+  container exists;
 - plan (pure, :mod:`reconciler.tailscale.planning`): typed actions with causes;
 - execute (no decisions): one API call sequence per action; Tailscale errors become
   ``ApplyError`` carrying Tailscale's message, and nothing is half-applied.
@@ -15,8 +16,6 @@ before anything is changed, naming the variables and the line of tailnet.yaml).
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from reconciler.tailscale.api import (
 )
 from reconciler.tailscale.credentials import MissingCredentials, resolve_credentials
 from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.tailscale.node_state import node_logged_in
 from reconciler.tailscale.planning import (
     NO_CREDENTIALS,
     TailnetObserved,
@@ -42,7 +42,6 @@ from reconciler.tailscale.planning import (
     plan_tailnet,
 )
 from reconciler.tailscale.policy import marked_text
-from reconciler.tailscale.sidecar import STATE_DIR
 
 __all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
 
@@ -89,10 +88,17 @@ class TailscaleProvider:
         if settings is None:
             return TailnetObserved(declared=False, now=self.now())
         client = self._client_for(settings)
+        if client is None and settings.required:
+            raise MissingCredentials(settings, self.secrets)
+        node_state, present = self._sidecars(desired, nodes)
         if client is None:
-            if settings.required:
-                raise MissingCredentials(settings, self.secrets)
-            return TailnetObserved(declared=True, credentials=False, now=self.now())
+            return TailnetObserved(
+                declared=True,
+                credentials=False,
+                node_state=node_state,
+                sidecars_present=present,
+                now=self.now(),
+            )
         try:
             observed_policy = client.get_policy() if policy is not None else None
             devices = client.list_devices()
@@ -110,51 +116,52 @@ class TailscaleProvider:
             nameservers=tuple(dns.dns) if dns is not None else None,
             magic_dns=dns.magic_dns if dns is not None else None,
             search_paths=tuple(search_paths) if search_paths is not None else None,
-            node_state={n.container: self._has_state(n) for n in nodes},
+            node_state=node_state,
+            sidecars_present=present,
             now=self.now(),
         )
 
-    def _has_state(self, node: SidecarNode) -> bool:
-        """True when the sidecar's container holds a non-empty tailscaled.state.
-
-        Read through the Docker API from the existing container (running or not), so it
-        works when the reconciler runs inside a CI container too. No container → no state
-        known → a key is minted (harmless: single-use, short-lived, and containerboot with
-        TS_AUTH_ONCE=true uses it only when the node is not logged in)."""
+    def _docker(self) -> Any:
         if self.docker_client is None and self.docker_factory is not None:
             self.docker_client = self.docker_factory()
-        if self.docker_client is None:
-            return False
+        return self.docker_client
+
+    def _sidecars(
+        self, desired: DesiredState, nodes: list[SidecarNode]
+    ) -> tuple[dict[str, bool], frozenset[str]]:
+        """Per sidecar: is its node logged in (from the volume), and does it exist?"""
+        client = self._docker()
+        if client is None or not nodes:
+            return {}, frozenset()
         import docker.errors
 
-        found = self.docker_client.containers.list(
-            all=True,
-            filters={
-                "label": [
-                    *labels.project_filter(self.project),
-                    f"{labels.RESOURCE}={node.container}",
-                ]
-            },
-        )
-        for container in found:
-            try:
-                stream, _stat = container.get_archive(f"{STATE_DIR}/tailscaled.state")
-            except docker.errors.NotFound:
-                continue
-            except docker.errors.APIError as exc:
-                raise ObservationError(
-                    f"tailscale: cannot read the state of {node.container}: {exc.explanation}"
-                ) from None
-            raw = b"".join(stream)
-            with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
-                for member in archive.getmembers():
-                    if member.isfile() and member.size > 0:
-                        return True
-        return False
+        try:
+            found = client.containers.list(
+                all=True, filters={"label": labels.project_filter(self.project)}
+            )
+        except docker.errors.DockerException as exc:
+            raise ObservationError(f"tailscale: cannot list the sidecars: {exc}") from None
+        present = {c.labels.get(labels.RESOURCE) for c in found}
+        declared = {c.name: c.image for c in desired.containers}
+        state = {
+            n.container: node_logged_in(
+                client,
+                self.project,
+                n.state_volume,
+                [declared.get(n.container, ""), declared.get(n.service, "")],
+            )
+            for n in nodes
+            if n.state_volume
+        }
+        return state, frozenset(n.container for n in nodes if n.container in present)
 
     # -- plan -----------------------------------------------------------------------------
     def plan(self, observed: TailnetObserved, ctx: PlanContext) -> list[Action]:
-        actions, notes = plan_tailnet(ctx.desired, observed)
+        # The core recreates an existing container for a secret provided in the same plan
+        # once its planner passes `secrets_provided` (two-pass planning); until then a key
+        # for an existing sidecar could not reach it, and the plan says so instead.
+        delivers = hasattr(ctx, "secrets_provided")
+        actions, notes = plan_tailnet(ctx.desired, observed, delivers_to_existing=delivers)
         self.notes = list(notes)
         return actions
 
