@@ -28,6 +28,7 @@ from reconciler.cli import run
 from reconciler.labels import project_filter
 from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 from reconciler.tailscale.config import DEFAULT_SIDECAR_IMAGE
+from reconciler.tailscale.node_state import node_logged_in
 
 pytestmark = [
     pytest.mark.docker,
@@ -86,6 +87,13 @@ def test_real_sidecar_joins_the_tailnet(project: tuple[str, Path]):
                 time.sleep(3)
             assert devices, f"node {name} never appeared in the tailnet"
             assert devices[0].tags == [TAG]
+            # the real tailscaled's state file reads as logged in (the format node_state
+            # assumes from tailscale's source, checked here on the real image)
+            engine = docker.from_env()
+            try:
+                assert node_logged_in(engine, name, "web-tailscale", [IMAGE])
+            finally:
+                engine.close()
             minted = {k.id for k in api.list_keys()} - keys_before
             assert len(minted) <= 1
             assert run(["--dir", str(gitops), "apply", "--yes"]) == 0
