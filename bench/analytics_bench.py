@@ -10,9 +10,13 @@
   it), and the sqlite3 CLI's `.import` of the same rows pre-parsed as CSV (a lower bound on
   SQLite's bulk-load cost with no parsing at all; skipped when `sqlite3` is not installed).
 - queries: `queries.usage` and `queries.endpoints` over a 7-day window (what /api/v1/usage and
-  /api/v1/endpoints run), against naive SQL over the raw table that computes the same answers
-  (exact percentiles by sorting). The answers are compared: counts must be equal, and the
-  histogram p95 must be within 5 % of the exact one.
+  /api/v1/endpoints run), against naive SQL over the raw rows that computes the same answers
+  (exact percentiles by sorting). The service's raw table has no time index (store/db.py,
+  migration 2: no API query reads it), so the peer gets its own copy of the rows with the index
+  its queries want, a covering index led by the time, and ANALYZE; the plan is checked to use
+  it, and the index's build time and size are reported (the price the peer pays at ingest).
+  The answers are compared: counts must be equal, and the histogram p95 must be within 5 % of
+  the exact one.
 
 Targets (issue 7): ingest ≥ 100,000 lines/s; p95 < 100 ms per query.
 `--write` replaces this benchmark's section of bench/RESULTS.md.
@@ -201,6 +205,35 @@ def bench_sqlite_cli(db: Path, work: Path) -> tuple[float, int] | None:
     return time.perf_counter() - started, n
 
 
+PEER_COLUMNS = "ts_ms, method, route, status, duration_ms, user, device"
+
+
+def naive_peer_database(db: Path, work: Path) -> tuple[sqlite3.Connection, float, float]:
+    """The naive peer's own database: the raw rows copied from the service's, plus a covering
+    index led by `ts_ms` (every column the naive queries read) and ANALYZE, so a 7-day range
+    is an index range scan. Returns the connection, the index build seconds and its MiB."""
+    peer = sqlite3.connect(work / "peer.db", isolation_level=None)
+    peer.execute("PRAGMA journal_mode = WAL")
+    peer.execute("ATTACH DATABASE ? AS service", (str(db),))
+    peer.execute(f"CREATE TABLE requests AS SELECT {PEER_COLUMNS} FROM service.requests")  # noqa: S608
+    peer.execute("DETACH DATABASE service")
+    started = time.perf_counter()
+    peer.execute(f"CREATE INDEX requests_ts_covering ON requests({PEER_COLUMNS})")
+    peer.execute("ANALYZE")
+    index_s = time.perf_counter() - started
+    pages = peer.execute(
+        "SELECT sum(pgsize) FROM dbstat WHERE name = 'requests_ts_covering'"
+    ).fetchone()[0]
+    for sql in (
+        "SELECT ts_ms / 86400000 AS d, count(*) FROM requests WHERE ts_ms >= ? GROUP BY d",
+        "SELECT method, route, duration_ms FROM requests WHERE ts_ms >= ?"
+        " AND duration_ms IS NOT NULL ORDER BY method, route, duration_ms",
+    ):
+        plan = " ".join(r[-1] for r in peer.execute(f"EXPLAIN QUERY PLAN {sql}", (0,)))
+        assert "COVERING INDEX requests_ts_covering" in plan, f"peer plan without index: {plan}"
+    return peer, index_s, (pages or 0) / 2**20
+
+
 def timed(fn, runs: int) -> list[float]:
     out = []
     for _ in range(runs):
@@ -278,16 +311,17 @@ def main() -> int:
         cli = bench_sqlite_cli(db, work)
 
         conn = open_database(db)
+        peer, peer_index_s, peer_index_mb = naive_peer_database(db, work)
         window = make_window(7, None, NOW)
         start_ms = window.start * 1000
         usage_ms = timed(lambda: queries.usage(conn, window, 10), args.runs)
         endpoints_ms = timed(lambda: queries.endpoints(conn, window, 50, None), args.runs)
-        naive_usage_ms = timed(lambda: naive_usage(conn, start_ms), max(5, args.runs // 4))
-        naive_endpoints_ms = timed(lambda: naive_endpoints(conn, start_ms), max(5, args.runs // 4))
+        naive_usage_ms = timed(lambda: naive_usage(peer, start_ms), max(5, args.runs // 4))
+        naive_endpoints_ms = timed(lambda: naive_endpoints(peer, start_ms), max(5, args.runs // 4))
 
         # the same answers, or the speed means nothing
         fast_usage = queries.usage(conn, window, 10)
-        slow_usage = naive_usage(conn, start_ms)
+        slow_usage = naive_usage(peer, start_ms)
         assert fast_usage["totals"]["requests"] == slow_usage["requests"], "usage totals differ"
         assert [(e["method"], e["route"], e["requests"]) for e in fast_usage["top_endpoints"]] == [
             tuple(t) for t in slow_usage["top"]
@@ -296,7 +330,7 @@ def main() -> int:
             (e["method"], e["route"]): e
             for e in queries.endpoints(conn, window, 500, None)["endpoints"]
         }
-        slow = naive_endpoints(conn, start_ms)
+        slow = naive_endpoints(peer, start_ms)
         assert {k: v["requests"] for k, v in fast.items()} == {
             k: v["requests"] for k, v in slow.items()
         }
@@ -309,6 +343,7 @@ def main() -> int:
         in_window = fast_usage["totals"]["requests"]
         db_mb = sum(f.stat().st_size for f in work.glob("analytics.db*")) / 2**20
         conn.close()
+        peer.close()
 
     ingest_rate = ingested / ingest_s
     naive_rate = naive_n / naive_s
@@ -342,12 +377,18 @@ def main() -> int:
         )
         + " | ≥ 100,000 |",
         f"| 7-day usage query, p50 / p95 ms | **{statistics.median(usage_ms):.1f} / "
-        f"{p95(usage_ms):.1f}** | naive SQL on raw rows: {statistics.median(naive_usage_ms):.0f}"
-        f" / {p95(naive_usage_ms):.0f} | p95 < 100 |",
+        f"{p95(usage_ms):.1f}** | naive SQL on raw rows with a covering time index: "
+        f"{statistics.median(naive_usage_ms):.0f} / {p95(naive_usage_ms):.0f} | p95 < 100 |",
         f"| 7-day endpoints query (p50/p95/p99 per route), p50 / p95 ms | "
         f"**{statistics.median(endpoints_ms):.1f} / {p95(endpoints_ms):.1f}** | naive SQL + exact"
-        f" percentiles: {statistics.median(naive_endpoints_ms):.0f} / "
+        f" percentiles, same index: {statistics.median(naive_endpoints_ms):.0f} / "
         f"{p95(naive_endpoints_ms):.0f} | p95 < 100 |",
+        "",
+        "The naive peer queries its own copy of the raw rows with a covering index led by the "
+        f"time (`{PEER_COLUMNS}`) and ANALYZE, and its query plans are checked to use it; the "
+        f"service's raw table has no time index (no API query reads it). Building that index "
+        f"took {peer_index_s:.1f} s and {peer_index_mb:.0f} MiB, a cost the peer would pay at "
+        "ingest and that is not in its ingest figure above.",
         "",
         f"Both sides return the same counts (checked in the run); the histogram p95 differs from "
         f"the exact p95 by at most {worst:.1%} over all routes (API.md promises ±5 %).",
