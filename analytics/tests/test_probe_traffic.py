@@ -164,6 +164,22 @@ def test_which_lines_are_probes(tmp_path: Path, line: str, is_probe: bool) -> No
     assert row == ((1, 0, 1) if is_probe else (1, 1, 0))
 
 
+def test_own_addresses_are_asked_again_after_the_refresh_interval() -> None:
+    now = [0.0]
+    current = [["172.18.0.3"]]
+    traffic = ProbeTraffic(
+        [("GET", "/ready")], lambda: current[0], refresh_seconds=60, clock=lambda: now[0]
+    )
+    record = parse_line('INFO:     172.19.0.7:1 - "GET /ready HTTP/1.1" 200 OK')
+    assert isinstance(record, AccessRecord)
+    assert not traffic.matches(record)
+    current[0] = ["172.18.0.3", "172.19.0.7"]  # a second network connected
+    now[0] = 30.0
+    assert not traffic.matches(record)  # still the cached list
+    now[0] = 61.0
+    assert traffic.matches(record)
+
+
 def test_own_addresses_leave_out_loopback() -> None:
     mine = own_addresses()
     assert not {"127.0.0.1", "::1"} & mine
@@ -185,6 +201,12 @@ def test_the_service_gives_every_log_source_the_declared_probe_targets(tmp_path:
         (task,) = [t for t in service.tasks if t.name == "logs:api"]
         traffic = task.run.__self__.probe_traffic  # type: ignore[attr-defined]
         assert traffic.targets == {("GET", "/dashboard/complete")}
-        assert traffic.addresses == own_addresses()
+        # one of this host's addresses (stable across two reads: bridges come and go here)
+        mine = sorted(a for a in own_addresses() & own_addresses() if "." in a)
+        assert mine, "this machine has no non-loopback IPv4 address"
+        line = f'INFO:     {mine[0]}:40000 - "GET /dashboard/complete HTTP/1.1" 200 OK'
+        record = parse_line(line)
+        assert isinstance(record, AccessRecord)
+        assert traffic.matches(record)
     finally:
         service.stop()

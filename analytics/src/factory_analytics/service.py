@@ -70,7 +70,7 @@ class Service:
     def _build_tasks(self) -> list[Task]:
         cfg = self.config
         tasks: list[Task] = []
-        probe_traffic = ProbeTraffic.of(cfg.probes, own_addresses())
+        probe_traffic = ProbeTraffic.of(cfg.probes, own_addresses)
         for source in cfg.logs:
             reader: LineSource
             if source.container:

@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -113,7 +112,6 @@ def own_addresses() -> frozenset[str]:
     return frozenset(found)
 
 
-@dataclass(frozen=True)
 class ProbeTraffic:
     """Recognises this service's probe requests in an access log.
 
@@ -123,17 +121,39 @@ class ProbeTraffic:
     asks for a declared probe's method and target: the service sends nothing else to those
     URLs. Loopback is left out on purpose, because the factory API calls its own endpoints over
     localhost (shared/factory-api.md), and those calls are the API's, not ours.
+
+    `addresses` is a fixed list or a function returning the current ones (`own_addresses`),
+    asked again after `refresh_seconds`: interfaces come and go (a network connected to the
+    container, bridges on a host), and only lines that already match a target ask at all.
     """
 
-    targets: frozenset[tuple[str, str]] = frozenset()
-    addresses: frozenset[str] = frozenset()
+    def __init__(
+        self,
+        targets: Iterable[tuple[str, str]] = (),
+        addresses: Iterable[str] | Callable[[], Iterable[str]] = (),
+        refresh_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.targets = frozenset(targets)
+        self._source = addresses if callable(addresses) else None
+        self._addresses = _canonical_set(() if callable(addresses) else addresses)
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._fetched = float("-inf")
 
     @classmethod
-    def of(cls, probes: Iterable[ProbeConfig], addresses: Iterable[str]) -> ProbeTraffic:
-        return cls(
-            frozenset((p.method, _target(p.url)) for p in probes),
-            frozenset(a for a in map(_canonical, addresses) if a is not None),
-        )
+    def of(
+        cls,
+        probes: Iterable[ProbeConfig],
+        addresses: Iterable[str] | Callable[[], Iterable[str]],
+    ) -> ProbeTraffic:
+        return cls(((p.method, _target(p.url)) for p in probes), addresses)
+
+    def addresses(self) -> frozenset[str]:
+        if self._source is not None and self._clock() - self._fetched >= self._refresh:
+            self._addresses = _canonical_set(self._source())
+            self._fetched = self._clock()
+        return self._addresses
 
     def matches(self, record: AccessRecord) -> bool:
         agent = record.user_agent
@@ -141,4 +161,8 @@ class ProbeTraffic:
             return agent.startswith(PROBE_USER_AGENT)
         if (record.method, unquote(record.path)) not in self.targets:
             return False
-        return _canonical(record.client) in self.addresses
+        return _canonical(record.client) in self.addresses()
+
+
+def _canonical_set(addresses: Iterable[str]) -> frozenset[str]:
+    return frozenset(a for a in map(_canonical, addresses) if a is not None)
