@@ -44,7 +44,18 @@ def compile_stack(
     here: Locator = stack_doc.locate if stack_doc is not None else _nowhere
     parts: list[Compiled] = [
         Compiled(
-            networks=(NetworkSpec(name=stack.network, source=here(("network",))),),
+            networks=(
+                NetworkSpec(name=stack.network, source=here(("network",))),
+                *(
+                    NetworkSpec(
+                        name=key,
+                        external=declared.name,
+                        optional=declared.optional,
+                        source=here(("external_networks", key)),
+                    )
+                    for key, declared in stack.external_networks.items()
+                ),
+            ),
             volumes=tuple(
                 VolumeSpec(name=name, source=here(("volumes", name))) for name in stack.volumes
             ),

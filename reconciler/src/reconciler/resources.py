@@ -56,10 +56,17 @@ EnvValue = str | SecretRef
 
 
 class NetworkSpec(_Frozen):
-    """A bridge network; containers join it with their logical name as DNS alias."""
+    """A bridge network; containers join it with their logical name as DNS alias.
+
+    `external`: the engine name of a network someone else owns (e.g. the factory API's
+    compose network): joined, never created, changed or removed by gitops. `optional`: while
+    it does not exist, containers are created without it (the plan says so) and join it on
+    the first apply after it appears."""
 
     name: str
     internal: bool = False
+    external: str | None = None
+    optional: bool = False
     source: SourceLocation
 
 
@@ -305,6 +312,14 @@ class DesiredState(_Frozen):
     bootstrap: tuple[BootstrapStep, ...] = ()
     secrets: tuple[SecretRequirement, ...] = ()
     extra: dict[str, tuple[BaseModel, ...]] = Field(default_factory=dict)
+
+    def network_engine_name(self, name: str) -> str:
+        """The engine's name of logical network `name` (`<project>_<name>`, or an external
+        network's own name)."""
+        for net in self.networks:
+            if net.name == name and net.external:
+                return net.external
+        return f"{self.project}_{name}"
 
     def container(self, name: str) -> ContainerSpec:
         for spec in self.containers:

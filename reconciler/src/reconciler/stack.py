@@ -65,6 +65,21 @@ class SecretsConfig(StrictModel):
     declare: dict[Name, SecretDeclaration] = Field(default_factory=dict)
 
 
+class ExternalNetwork(StrictModel):
+    """A network another project owns, which services may join by its key here."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="its name on the engine (`docker network ls`), e.g. chocolate-factory_backend",
+    )
+    optional: bool = Field(
+        default=False,
+        description="deploy without it while it does not exist (its owner is not running "
+        "yet); false: a plan that needs it stops",
+    )
+    description: str | None = None
+
+
 class VolumeDeclaration(StrictModel):
     """A shared named volume. Never deleted unless `gitops apply --remove-volume NAME`."""
 
@@ -81,6 +96,12 @@ class Stack(StrictModel):
     defaults: Defaults = Defaults()
     secrets: SecretsConfig = SecretsConfig()
     volumes: dict[Name, VolumeDeclaration | None] = Field(default_factory=dict)
+    external_networks: dict[Name, ExternalNetwork] = Field(
+        default_factory=dict,
+        description="networks of other projects services may join (`networks: [factory, "
+        "KEY]`); gitops never creates, changes or removes them, and a plan that needs a "
+        "missing one stops",
+    )
 
     @field_validator("project")
     @classmethod

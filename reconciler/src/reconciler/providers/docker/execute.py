@@ -202,14 +202,16 @@ class DockerExecutor:
             )
             for m in spec.mounts
         ]
+        # the networks to join now (plan leaves out optional external ones that are absent)
+        joined = list(action.params.get("networks", spec.networks))
         if spec.network_mode and spec.network_mode.startswith("container:"):
             network_mode = "container:" + container_name(
                 project, spec.network_mode.removeprefix("container:")
             )
         elif spec.network_mode:
             network_mode = spec.network_mode
-        elif spec.networks:
-            network_mode = network_name(project, spec.networks[0])
+        elif joined:
+            network_mode = ctx.desired.network_engine_name(joined[0])
         else:
             network_mode = None
         host_kwargs: dict[str, Any] = {
@@ -231,14 +233,10 @@ class DockerExecutor:
             host_kwargs["cpu_period"] = 100_000
             host_kwargs["cpu_quota"] = round(spec.limits.cpus * 100_000)
         networking = None
-        if spec.networks and not spec.network_mode:
-            networking = self.api.create_networking_config(
-                {
-                    network_name(project, spec.networks[0]): self.api.create_endpoint_config(
-                        aliases=[spec.name] if alias else None
-                    )
-                }
-            )
+        if joined and not spec.network_mode:
+            first = ctx.desired.network_engine_name(joined[0])
+            endpoint = self.api.create_endpoint_config(aliases=[spec.name] if alias else None)
+            networking = self.api.create_networking_config({first: endpoint})
         health = None
         if spec.healthcheck is not None:
             hc = spec.healthcheck
@@ -268,10 +266,10 @@ class DockerExecutor:
         )
         container_id: str = created["Id"]
         try:
-            for extra in spec.networks[1:] if not spec.network_mode else ():
+            for extra in joined[1:] if not spec.network_mode else ():
                 self.api.connect_container_to_network(
                     container_id,
-                    network_name(project, extra),
+                    ctx.desired.network_engine_name(extra),
                     aliases=[spec.name] if alias else None,
                 )
             for file in spec.files:

@@ -78,6 +78,7 @@ class DockerObserved:
     containers: tuple[ObservedContainer, ...] = ()
     networks: tuple[ObservedNetwork, ...] = ()
     volumes: tuple[ObservedVolume, ...] = ()
+    external_networks: frozenset[str] = frozenset()  # engine names of those that exist
     images: dict[str, str | None] = field(default_factory=dict)  # ref → image ID or None
     foreign: dict[str, str] = field(default_factory=dict)  # engine name → "container 1a2b…"
     probes: dict[str, bool] = field(default_factory=dict)  # bootstrap step id → done
@@ -166,9 +167,13 @@ def observe(
         except docker.errors.NotFound:
             continue  # removed between list and inspect
         containers.append(parse_container(attrs))
-    wanted_networks = {network_name(project, n.name) for n in desired.networks}
+    wanted_networks = {network_name(project, n.name) for n in desired.networks if not n.external}
+    external_names = {n.external for n in desired.networks if n.external}
     networks = []
+    external: set[str] = set()
     for net in api.networks():
+        if net["Name"] in external_names:
+            external.add(net["Name"])
         if is_ours(net.get("Labels")):
             labels = net.get("Labels") or {}
             networks.append(
@@ -193,6 +198,7 @@ def observe(
         containers=tuple(sorted(containers, key=lambda c: c.name)),
         networks=tuple(sorted(networks, key=lambda n: n.name)),
         volumes=tuple(sorted(volumes, key=lambda v: v.name)),
+        external_networks=frozenset(external),
         images=images,
         foreign=dict(sorted(foreign.items())),
         probes=probes,

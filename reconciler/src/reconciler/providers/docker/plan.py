@@ -172,6 +172,8 @@ def plan_docker(
         if engine in observed.foreign:
             conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {spec.source})")
     for wanted in desired.networks:
+        if wanted.external:
+            continue  # someone else's: joined as it is
         engine = network_name(project, wanted.name)
         if engine in observed.foreign:
             conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {wanted.source})")
@@ -207,7 +209,10 @@ def plan_docker(
     # networks and volumes
     created: dict[str, str] = {}
     have_networks = {n.name for n in observed.networks}
+    _require_external_networks(desired, observed, notes)
     for net in desired.networks:
+        if net.external:
+            continue
         engine = network_name(project, net.name)
         if engine not in have_networks:
             created[f"network:{net.name}"] = f"docker:network:{net.name}"
@@ -298,13 +303,18 @@ def plan_docker(
             "needs": needs,
         }
         if action.verb in (CoreVerb.RECREATE, CoreVerb.CREATE, CoreVerb.RUN_JOB):
+            absent = absent_optional_networks(desired, observed)
+            update["params"] = {
+                **action.params,
+                "networks": [n for n in spec.networks if n not in absent],
+            }
             gid = observed.socket_group.gid
             if needs_socket_group(spec) and gid is None:
                 unresolved.append(spec)
             else:
                 # numeric groups for the engine; the spec (and its hash) keep the symbol
                 group_add = resolve_group_add(spec.group_add, gid)
-                update["params"] = {**action.params, "group_add": group_add}
+                update["params"] = {**update["params"], "group_add": group_add}
         action = action.model_copy(update=update)
         actions.append(action)
         container_actions[spec.name] = action.id
@@ -352,7 +362,7 @@ def plan_docker(
                 params={"container_id": obs.id, "name": obs.name},
             )
         )
-    wanted_networks = {network_name(project, n.name) for n in desired.networks}
+    wanted_networks = {network_name(project, n.name) for n in desired.networks if not n.external}
     for existing in observed.networks:
         if existing.name not in wanted_networks:
             actions.append(
@@ -418,6 +428,44 @@ def _volume_removals(
     return actions
 
 
+def absent_optional_networks(desired: DesiredState, observed: DockerObserved) -> frozenset[str]:
+    """Logical names of optional external networks that do not exist (yet)."""
+    return frozenset(
+        n.name
+        for n in desired.networks
+        if n.external and n.optional and n.external not in observed.external_networks
+    )
+
+
+def _require_external_networks(
+    desired: DesiredState, observed: DockerObserved, notes: list[str]
+) -> None:
+    """A container may only join an external network that exists: gitops cannot create it
+    (another project owns it), so the plan stops naming it, its users and the fix, unless
+    it is optional: then the plan says who is deployed without it."""
+    problems = []
+    for net in desired.networks:
+        if not net.external or net.external in observed.external_networks:
+            continue
+        users = sorted(c.name for c in desired.containers if net.name in c.networks)
+        if users and net.optional:
+            notes.append(
+                f"external network {net.external} does not exist (yet): {', '.join(users)} "
+                "run without it and join it on the first apply after it appears"
+            )
+        elif users:
+            problems.append(
+                f"external network {net.external!r} ({net.source}) does not exist on the "
+                f"engine, and {', '.join(users)} join it"
+            )
+    if problems:
+        raise PlanError(
+            "; ".join(problems)
+            + ". Start the project that owns it first (`docker network ls` lists what exists), "
+            "or remove it from stack.yaml external_networks and from those services' networks."
+        )
+
+
 def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSpec]:
     by_name = {c.name: c for c in containers}
     done: list[ContainerSpec] = []
@@ -466,7 +514,6 @@ def _container_action(
     canonical = canonical_spec(spec, ctx.secrets, ephemeral)
     digest = spec_hash(canonical)
     image_id = observed.images.get(spec.image)
-    project = ctx.desired.project
     base: dict[str, Any] = {
         "id": container_action_id(spec.name),
         "provider": PROVIDER,
@@ -505,13 +552,21 @@ def _container_action(
         parent = spec.network_mode.removeprefix("container:")
         if parent in recreated:
             causes.append(f"shares the network namespace of {parent}, which is replaced")
-    missing_networks = [n for n in spec.networks if f"{project}_{n}" not in current.networks]
+    absent = absent_optional_networks(ctx.desired, observed)
+    missing_networks = [
+        n
+        for n in spec.networks
+        if n not in absent and ctx.desired.network_engine_name(n) not in current.networks
+    ]
     if missing_networks and not spec.network_mode:
         causes.append(f"not attached to network {', '.join(missing_networks)}")
     if spec.limits.memory_bytes is None and current.memory > 0:
         causes.append("memory limit removed (cannot be unset in place)")
     if not job and current.status == "running" and current.health == "unhealthy" and not causes:
         causes.append("container is unhealthy")
+    fresh = [n for n in _secret_names(spec) if n in ephemeral and n in ctx.secrets_provided]
+    if fresh:
+        causes.append(f"receives {', '.join(fresh)}, provided anew by this apply")
     if causes:
         policy = spec.replace
         before = None
