@@ -9,6 +9,7 @@ the same inputs always print the same plan.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Mapping
 from pathlib import Path
@@ -157,11 +158,22 @@ def build_plan(
     providers: Mapping[str, Provider],
     ctx: PlanContext,
 ) -> Plan:
-    actions: list[Action] = []
-    notes: list[str] = []
-    for name, provider in providers.items():
-        observed = provider.observe(desired)
-        actions.extend(provider.plan(observed, ctx))
-        for note in getattr(provider, "notes", ()):
-            notes.append(f"{name}: {note}")
-    return assemble(desired.project, actions, tuple(notes))
+    observed = {name: provider.observe(desired) for name, provider in providers.items()}
+    while True:
+        actions: list[Action] = []
+        notes: list[str] = []
+        for name, provider in providers.items():
+            actions.extend(provider.plan(observed[name], ctx))
+            for note in getattr(provider, "notes", ()):
+                notes.append(f"{name}: {note}")
+        provided = frozenset(
+            key.removeprefix("secret:")
+            for action in actions
+            for key in action.provides
+            if key.startswith("secret:")
+        )
+        if provided <= ctx.secrets_provided:
+            return assemble(desired.project, actions, tuple(notes))
+        # a secret provided anew (a minted key) reaches containers that already exist only
+        # if their providers know it: plan again with it (plans are pure, observe ran once)
+        ctx = dataclasses.replace(ctx, secrets_provided=ctx.secrets_provided | provided)

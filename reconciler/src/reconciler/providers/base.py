@@ -45,6 +45,9 @@ class PlanContext:
     secrets_to_generate: frozenset[str] = frozenset()
     # --regenerate-secret NAME: generate these even though running containers use them
     regenerate_secrets: frozenset[str] = frozenset()
+    # secrets an action of this plan provides (a minted auth key), from the previous planning
+    # pass: an existing container using one as an ephemeral secret is recreated to get it
+    secrets_provided: frozenset[str] = frozenset()
     # env GITOPS_RUNNER_NAME: the CI runner this apply runs on (ReplacePolicy.defer_on_runner)
     runner_name: str | None = None
 
