@@ -1,4 +1,4 @@
-"""The repository's own gitops/ (Forgejo, two runners, the registry) planned on an empty
+"""The repository's own gitops/ (Forgejo, two runner pools, the registry) planned on an empty
 engine, on plain data: what is created, in which order, and that it is deterministic."""
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ def before(ids: list[str], first: str, then: str) -> bool:
 
 
 def test_everything_is_created_and_bootstrapped(plan_ids: list[str]) -> None:
-    for name in ("forgejo", "registry", "runner-1", "runner-2"):
+    for name in ("forgejo", "registry", "runner-1", "engine-1", "mcp", "analytics"):
         assert f"docker:container:{name}" in plan_ids
     for step in (
         "forgejo:backup-dir",
         "forgejo:admin-user",
         "forgejo:automation-token",
         "factory:register:runner-1",
-        "factory:register:runner-2",
+        "deploy:register:engine-1",
         "factory:prune",
+        "deploy:prune",
     ):
         assert f"docker:bootstrap:{step}" in plan_ids
 
@@ -64,8 +65,8 @@ def test_order_forgejo_then_its_steps_then_runners(plan_ids: list[str]) -> None:
     admin = "docker:bootstrap:forgejo:admin-user"
     assert before(plan_ids, forgejo, admin)
     assert before(plan_ids, admin, "docker:bootstrap:forgejo:automation-token")
-    for runner in ("runner-1", "runner-2"):
+    for pool, runner in (("factory", "runner-1"), ("deploy", "engine-1")):
         assert before(plan_ids, forgejo, f"docker:container:{runner}")
-        register = f"docker:bootstrap:factory:register:{runner}"
+        register = f"docker:bootstrap:{pool}:register:{runner}"
         assert before(plan_ids, forgejo, register)
-        assert before(plan_ids, register, "docker:bootstrap:factory:prune")
+        assert before(plan_ids, register, f"docker:bootstrap:{pool}:prune")

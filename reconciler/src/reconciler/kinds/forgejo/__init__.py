@@ -11,4 +11,12 @@ from .versions import ForgejoVersion, parse_version
 
 __all__ = ["Forgejo", "ForgejoVersion", "compile_forgejo", "internal_url", "parse_version"]
 
-register_kind(KindSpec(kind="Forgejo", model=Forgejo, compile=compile_forgejo, folder="forgejo"))
+register_kind(
+    KindSpec(
+        kind="Forgejo",
+        model=Forgejo,
+        compile=compile_forgejo,
+        folder="forgejo",
+        accepts_service_extensions=True,  # `tailscale:`
+    )
+)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from reconciler.kinds.base import CompileContext
+from reconciler.kinds.service import apply_extensions, merge_compiled
 from reconciler.resources import (
     BootstrapStep,
     Compiled,
@@ -210,7 +211,9 @@ def _bootstrap(doc: Forgejo, ctx: CompileContext) -> tuple[BootstrapStep, ...]:
 
 def _prune_pools(doc: Forgejo, ctx: CompileContext) -> BootstrapStep:
     """Revoke the runners of pools removed from gitops/ (a pool's own prune step goes
-    with its document, so only the Forgejo they registered with can still clean up)."""
+    with its document, so only the Forgejo they registered with can still clean up). It
+    touches only the marker folders of undeclared pools, so it needs no order relative to
+    the pools' own prune steps."""
     declared = sorted(
         key.split("/", 1)[1]
         for key, other in ctx.documents.items()
@@ -221,7 +224,6 @@ def _prune_pools(doc: Forgejo, ctx: CompileContext) -> BootstrapStep:
         container=doc.name,
         command=prune_pools_command(declared),
         probe=prune_pools_probe(declared),
-        after=tuple(f"{pool}:prune" for pool in declared),
         description="revoke the runners of pools no longer declared",
         revokes_runners=True,
         owner=ctx.document,
@@ -288,7 +290,9 @@ def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
         owner=ctx.document,
         source=ctx.here(),
     )
-    return Compiled(
+    # `tailscale:` (a sidecar giving Forgejo an HTTPS name on the tailnet)
+    container, extra = apply_extensions(doc, container, ctx)
+    own = Compiled(
         volumes=tuple(
             VolumeSpec(name=name, source=ctx.here("volumes"))
             for name in (volumes.data, volumes.config, volumes.backup)
@@ -297,3 +301,4 @@ def compile_forgejo(doc: Forgejo, ctx: CompileContext) -> Compiled:
         bootstrap=(*_bootstrap(doc, ctx), _prune_pools(doc, ctx)),
         secrets=tuple(_secrets(doc, rendered.secret_files, ctx)),
     )
+    return merge_compiled(own, extra)

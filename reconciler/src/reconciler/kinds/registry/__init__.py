@@ -11,6 +11,12 @@ from .model import Registry
 __all__ = ["Registry", "compile_registry"]
 
 register_kind(
-    KindSpec(kind="Registry", model=Registry, compile=compile_registry, folder="registry")
+    KindSpec(
+        kind="Registry",
+        model=Registry,
+        compile=compile_registry,
+        folder="registry",
+        accepts_service_extensions=True,  # `tailscale:`
+    )
 )
 register_secret_function(HTPASSWD_FUNCTION, htpasswd_function)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.kinds.base import CompileContext
+from reconciler.kinds.service import apply_extensions, merge_compiled
 from reconciler.resources import (
     Compiled,
     ComputedSecret,
@@ -143,8 +144,11 @@ def compile_registry(doc: Registry, ctx: CompileContext) -> Compiled:
         owner=ctx.document,
         source=ctx.here(),
     )
-    return Compiled(
+    # `tailscale:` (a sidecar giving the registry an HTTPS name on the tailnet)
+    container, extra = apply_extensions(doc, container, ctx)
+    own = Compiled(
         volumes=(VolumeSpec(name=doc.volume, source=ctx.here("volume")),),
         containers=(container,),
         secrets=tuple(secrets),
     )
+    return merge_compiled(own, extra)
