@@ -88,3 +88,19 @@ class GitopsStack:
             network.remove()
         for volume in client.volumes.list(filters=selector):
             volume.remove(force=True)
+
+
+def docker_health(container, want: str = "healthy", timeout: float = 60.0) -> str:
+    """Docker's own health status, once it says `want` (or whatever it says at timeout).
+
+    gitops' health gate may pass before Docker's first probe (it runs the check itself), so
+    right after an apply Docker can still say `starting`; it agrees at its next probe."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        container.reload()
+        status = container.attrs["State"].get("Health", {}).get("Status", "none")
+        if status == want or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)

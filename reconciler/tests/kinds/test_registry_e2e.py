@@ -20,7 +20,7 @@ import docker
 import httpx
 import pytest
 from kinds_images import registry_image
-from kinds_stack import GitopsStack
+from kinds_stack import GitopsStack, docker_health
 from reconciler.providers.docker.lock import EngineLock
 from reconciler.registry_api import RegistryAuthError, RegistryClient
 
@@ -96,7 +96,7 @@ def ci_auth(stack: GitopsStack) -> dict:
 
 def test_health_check_passes_with_auth_on(stack: GitopsStack, client) -> None:
     container = stack.container(client, "registry")
-    assert container.attrs["State"]["Health"]["Status"] == "healthy"
+    assert docker_health(container) == "healthy"
     assert [p["HostIp"] for p in container.attrs["NetworkSettings"]["Ports"]["5000/tcp"]] == [
         "127.0.0.1"
     ]

@@ -23,20 +23,9 @@ from reconciler.errors import ApplyError
 from reconciler.hashing import canonical_json, canonical_spec, spec_hash
 from reconciler.providers.base import ExecContext
 from reconciler.providers.docker.archive import put_file
-from reconciler.providers.docker.health import (
-    GateFailure,
-    last_logs,
-    wait_healthy,
-    wait_job,
-    wait_restored,
-)
-from reconciler.providers.docker.names import (
-    NEXT_SUFFIX,
-    OLD_SUFFIX,
-    container_name,
-    network_name,
-    volume_name,
-)
+from reconciler.providers.docker.health import GateFailure, last_logs, wait_healthy, wait_job
+from reconciler.providers.docker.names import container_name, network_name, volume_name
+from reconciler.providers.docker.replace import Replacement
 from reconciler.resources import ContainerSpec, ProvidedSecret, SecretRef
 from reconciler.secrets import SecretStore
 
@@ -144,7 +133,7 @@ class DockerExecutor:
             pass  # already gone: the goal is reached
 
     # -- containers -------------------------------------------------------------------
-    def _spec(self, action: Action, ctx: ExecContext) -> ContainerSpec:
+    def spec_of(self, action: Action, ctx: ExecContext) -> ContainerSpec:
         return ctx.desired.container(action.params["name"])
 
     def _ephemeral(self, ctx: ExecContext) -> frozenset[str]:
@@ -160,7 +149,7 @@ class DockerExecutor:
             raise ApplyError(action.id, f"secret {name!r} has no value (its producer did not run)")
         return value
 
-    def _build(
+    def build(
         self,
         spec: ContainerSpec,
         ctx: ExecContext,
@@ -296,175 +285,42 @@ class DockerExecutor:
                     gid=secret_file.gid,
                 )
         except BaseException:
-            self._discard(container_id)
+            self.discard(container_id)
             raise
         return container_id
 
-    def _discard(self, container_id: str) -> None:
+    def discard(self, container_id: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.api.remove_container(container_id, force=True, v=False)
 
-    def _start_and_gate(self, container_id: str, spec: ContainerSpec, ctx: ExecContext) -> None:
+    def start_and_gate(self, container_id: str, spec: ContainerSpec, ctx: ExecContext) -> None:
         self.api.start(container_id)
         wait_healthy(self.api, container_id, spec, ctx.progress, self.secrets.redact)
 
     def _create(self, action: Action, ctx: ExecContext) -> None:
-        spec = self._spec(action, ctx)
+        spec = self.spec_of(action, ctx)
         engine = container_name(ctx.desired.project, spec.name)
-        container_id = self._build(spec, ctx, action, engine)
+        container_id = self.build(spec, ctx, action, engine)
         try:
-            self._start_and_gate(container_id, spec, ctx)
+            self.start_and_gate(container_id, spec, ctx)
         except GateFailure:
-            self._discard(container_id)
+            self.discard(container_id)
             raise
 
     def _recreate(self, action: Action, ctx: ExecContext) -> None:
-        spec = self._spec(action, ctx)
-        old_id = action.params["replace"]
-        engine = container_name(ctx.desired.project, spec.name)
-        before = action.params.get("before")
-        if before:
-            self._before_replace(action, ctx, spec, old_id, list(before))
-        if action.params.get("strategy") == "start-first":
-            # Prove the new spec beside the old one (which keeps serving) first.
-            candidate = self._build(
-                spec, ctx, action, engine + NEXT_SUFFIX, publish=False, alias=not spec.ports
-            )
-            try:
-                self._start_and_gate(candidate, spec, ctx)
-            except GateFailure:
-                self._discard(candidate)
-                raise
-            if not spec.ports:
-                self.api.stop(old_id, timeout=spec.stop_timeout_s)
-                self.api.remove_container(old_id, v=False)
-                self.api.rename(candidate, engine)
-                return
-            self._discard(candidate)
-        self._swap(spec, ctx, action, old_id, engine)
-
-    def _before_replace(
-        self,
-        action: Action,
-        ctx: ExecContext,
-        spec: ContainerSpec,
-        old_id: str,
-        before: list[str],
-    ) -> None:
-        """Run the policy's command (a backup) in the old container; non-zero aborts.
-
-        A stopped old container is started for it and stopped again if the command fails,
-        so the engine is left as it was found."""
-        policy = spec.replace
-        what = (policy.before_description if policy else None) or " ".join(before)
-        started = False
-        if action.params.get("start_for_before"):
-            ctx.progress(f"{spec.name} is not running: starting it for {what!r}")
-            self.api.start(old_id)
-            started = True
-            if not wait_restored(self.api, old_id, spec.health_timeout_s):
-                self.api.stop(old_id, timeout=spec.stop_timeout_s)
-                raise ApplyError(
-                    action.id,
-                    f"{spec.name} must run for {what!r} before it is replaced, but it does not "
-                    "start; nothing was replaced",
-                    tuple(ctx.completed),
-                    (
-                        "back its volumes up by other means, then remove the container by hand "
-                        f"(`docker rm {container_name(ctx.desired.project, spec.name)}`; its "
-                        "volumes stay) and apply again: a missing container is simply created",
-                        *(self.secrets.redact(line) for line in last_logs(self.api, old_id)),
-                    ),
-                )
-        ctx.progress(f"{spec.name}: {what}")
-        code, output = self._exec(old_id, before, {}, policy.before_user if policy else None)
-        if code != 0:
-            if started:
-                self.api.stop(old_id, timeout=spec.stop_timeout_s)
-            state = "stays stopped" if started else "keeps running"
-            raise ApplyError(
-                action.id,
-                f"{what!r} exited with code {code}; {spec.name} was not replaced and {state}",
-                tuple(ctx.completed),
-                tuple(self.secrets.redact(line) for line in output.splitlines()[-15:]),
-            )
-
-    def _swap(
-        self, spec: ContainerSpec, ctx: ExecContext, action: Action, old_id: str, engine: str
-    ) -> None:
-        """Replace the old container by a new one; on failure put the old one back.
-
-        The new container is created (files and secrets in) while the old one still
-        serves, so the downtime is only stop old → start new → healthy. After a version
-        change the old one is put back *stopped*: the new version may already have
-        migrated the data, which the old one cannot be trusted to open."""
-        new_id = self._build(spec, ctx, action, engine + NEXT_SUFFIX)
-        version_change = action.params.get("version_change")
-        old_renamed = False
-        try:
-            self.api.rename(old_id, engine + OLD_SUFFIX)
-            old_renamed = True
-            self.api.stop(old_id, timeout=spec.stop_timeout_s)
-            self.api.rename(new_id, engine)
-            self._start_and_gate(new_id, spec, ctx)
-        except GateFailure as failure:
-            self._put_back(spec, ctx, old_id, engine, new_id, old_renamed, version_change)
-            if version_change:
-                raise GateFailure(
-                    failure.check, (*failure.details, *self._kept_stopped(spec, version_change))
-                ) from None
-            raise
-        except BaseException:
-            self._put_back(spec, ctx, old_id, engine, new_id, old_renamed, version_change)
-            raise
-        self.api.remove_container(old_id, v=False)
-
-    def _put_back(
-        self,
-        spec: ContainerSpec,
-        ctx: ExecContext,
-        old_id: str,
-        engine: str,
-        new_id: str,
-        old_renamed: bool,
-        version_change: str | None,
-    ) -> None:
-        self._discard(new_id)
-        if old_renamed:
-            self.api.rename(old_id, engine)
-        if version_change:
-            ctx.progress(f"rolled back: the previous {spec.name} is kept, stopped")
-            return
-        self.api.start(old_id)
-        if wait_restored(self.api, old_id, spec.health_timeout_s):
-            ctx.progress(f"rolled back: the previous {spec.name} container serves again")
-        else:
-            ctx.progress(f"rolled back, but the previous {spec.name} is not healthy either")
-
-    @staticmethod
-    def _kept_stopped(spec: ContainerSpec, version_change: str) -> tuple[str, ...]:
-        before = spec.replace.before_description if spec.replace else None
-        return (
-            f"version {version_change}: the previous {spec.name} container is kept but NOT "
-            "restarted, because the new version may already have migrated its data.",
-            "Fix the cause and apply again (the same upgrade is retried), or go back: "
-            + (f"restore the backup ({before}), " if before else "restore a backup, ")
-            + "declare the previous version and apply.",
-        )
+        Replacement(self, action, ctx).run()
 
     def _run_job(self, action: Action, ctx: ExecContext) -> None:
-        spec = self._spec(action, ctx)
+        spec = self.spec_of(action, ctx)
         previous = action.params.get("replace")
         if previous:
-            self._discard(previous)
-        container_id = self._build(
-            spec, ctx, action, container_name(ctx.desired.project, spec.name)
-        )
+            self.discard(previous)
+        container_id = self.build(spec, ctx, action, container_name(ctx.desired.project, spec.name))
         self.api.start(container_id)
         wait_job(self.api, container_id, spec, ctx.progress, self.secrets.redact)
 
     def _update(self, action: Action, ctx: ExecContext) -> None:
-        spec = self._spec(action, ctx)
+        spec = self.spec_of(action, ctx)
         container_id = action.params["container_id"]
         if action.params.get("update"):
             kwargs: dict[str, Any] = {
@@ -477,10 +333,10 @@ class DockerExecutor:
                 kwargs["memswap_limit"] = -1
             self.api.update_container(container_id, **kwargs)
         if action.params.get("start"):
-            self._start_and_gate(container_id, spec, ctx)
+            self.start_and_gate(container_id, spec, ctx)
 
     # -- bootstrap --------------------------------------------------------------------
-    def _exec(
+    def exec_command(
         self, container: str, command: list[str], env: dict[str, str], user: str | None
     ) -> tuple[int, str]:
         """Exit code and combined output (for messages)."""
@@ -511,7 +367,7 @@ class DockerExecutor:
             for key, value in step.env.items()
         }
         if step.probe is not None:
-            code, _ = self._exec(container, list(step.probe), env, step.user)
+            code, _ = self.exec_command(container, list(step.probe), env, step.user)
             if code == 0:
                 ctx.progress(f"{step.id}: already done (probe passed)")
                 return
