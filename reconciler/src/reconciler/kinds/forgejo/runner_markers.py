@@ -30,26 +30,26 @@ REVOKE_MARKER = (
 )
 
 
+# sh: for each pool folder "$d" that is not among the arguments (the declared pools)...
+_EACH_UNDECLARED_POOL = (
+    f'cd "{MARKER_DIR}" 2>/dev/null || exit 0; '
+    'for d in *; do [ -d "$d" ] || continue; keep=no; '
+    'for n in "$@"; do [ "$d" = "$n" ] && keep=yes; done; '
+    '[ "$keep" = yes ] && continue; '
+)
+
+
 def prune_pools_probe(declared: list[str]) -> tuple[str, ...]:
     """Exit 0 when no pool gitops registered runners for is missing from `declared`."""
-    script = (
-        f'cd "{MARKER_DIR}" 2>/dev/null || exit 0; '
-        'for d in *; do [ -d "$d" ] || continue; keep=no; '
-        'for n in "$@"; do [ "$d" = "$n" ] && keep=yes; done; '
-        '[ "$keep" = yes ] && continue; '
-        'for f in "$d"/*; do [ -e "$f" ] && exit 1; done; done; exit 0'
-    )
+    script = _EACH_UNDECLARED_POOL + 'for f in "$d"/*; do [ -e "$f" ] && exit 1; done; done; exit 0'
     return ("sh", "-c", script, "prune-pools", *declared)
 
 
 def prune_pools_command(declared: list[str]) -> tuple[str, ...]:
     """Revoke every runner of every pool no longer declared for this Forgejo."""
     script = (
-        f'cd "{MARKER_DIR}" 2>/dev/null || exit 0; '
-        'for d in *; do [ -d "$d" ] || continue; keep=no; '
-        'for n in "$@"; do [ "$d" = "$n" ] && keep=yes; done; '
-        '[ "$keep" = yes ] && continue; '
-        '( cd "$d" && for f in *; do [ -e "$f" ] || continue; '
-        f'{REVOKE_MARKER}; done ) && rmdir "$d"; done'
+        _EACH_UNDECLARED_POOL
+        + '( cd "$d" && for f in *; do [ -e "$f" ] || continue; '
+        + f'{REVOKE_MARKER}; done ) && rmdir "$d"; done'
     )
     return ("sh", "-c", script, "prune-pools", *declared)
