@@ -14,14 +14,10 @@ import pytest
 from factory_analytics import __version__
 from factory_analytics.collectors.ingest import LogIngester
 from factory_analytics.collectors.logfiles import FileLines
-from factory_analytics.collectors.probes import (
-    USER_AGENT,
-    ProbeCollector,
-    ProbeTraffic,
-    own_addresses,
-)
+from factory_analytics.collectors.probes import USER_AGENT, ProbeCollector
 from factory_analytics.config import AnalyticsConfig, ProbeConfig
 from factory_analytics.logformats import AccessRecord, parse_line
+from factory_analytics.probe_traffic import ProbeTraffic, own_addresses
 from factory_analytics.store.db import open_database
 from factory_analytics.web.app import create_app
 from starlette.applications import Starlette

@@ -20,10 +20,11 @@ import docker
 from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
 from factory_analytics.collectors.logfiles import FileLines
-from factory_analytics.collectors.probes import ProbeCollector, ProbeTraffic, own_addresses
+from factory_analytics.collectors.probes import ProbeCollector
 from factory_analytics.collectors.system import ContainerStats, SystemCollector
 from factory_analytics.collectors.tailnet import TailnetCollector
 from factory_analytics.config import AnalyticsConfig
+from factory_analytics.probe_traffic import ProbeTraffic, own_addresses
 from factory_analytics.store.db import open_database
 from factory_analytics.store.retention import prune
 from factory_analytics.store.writes import record_collector

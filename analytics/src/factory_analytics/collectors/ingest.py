@@ -10,7 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from factory_analytics.collectors.probes import ProbeTraffic
 from factory_analytics.identity import IdentityResolver
 from factory_analytics.logformats import (
     AccessRecord,
@@ -19,6 +18,7 @@ from factory_analytics.logformats import (
     parse_combined_fast,
     parse_line,
 )
+from factory_analytics.probe_traffic import ProbeTraffic
 from factory_analytics.routes import FACTORY_ROUTES, RouteTable
 from factory_analytics.store import writes
 from factory_analytics.timeutil import now as wall_clock
