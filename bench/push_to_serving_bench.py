@@ -1,7 +1,7 @@
 """Push-to-serving: from `git push` (a new commit on main) to the MCP container serving the
 image built from it, with `.forgejo/workflows/deploy.yml` executed by act in host mode.
 
-    python bench/push_to_serving.py [--runs 3] [--write]
+    python bench/push_to_serving_bench.py [--runs 3] [--write]
 
 Setup (not timed): a scratch copy of this repository whose stack runs here (tests/e2e/
 stack_scratch.py: project pipe2e, registry stand-in image, Forgejo/runners/tailnet left
@@ -214,7 +214,7 @@ def _report(ours: list[tuple[float, float]], peer: list[float], runs: int, write
     section = f"""{START}
 ## Push to serving (issue 4)
 
-`python bench/push_to_serving.py --runs {runs} --write` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC,
+`python bench/push_to_serving_bench.py --runs {runs} --write` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC,
 {json.dumps(sorted(round(t, 1) for t in total))} s). A one-line commit to mcp/src, then
 `.forgejo/workflows/deploy.yml` run by act in host mode (build both images, push, verify
 digests through the registry API, plan, `gitops apply --image` by digest), until the MCP
