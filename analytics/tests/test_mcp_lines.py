@@ -43,6 +43,26 @@ def test_the_mcp_request_line_has_user_latency_and_status(fmt: str) -> None:
     )
 
 
+def test_the_line_mcp_access_log_writes() -> None:
+    # the shape of mcp/src/factory_mcp/access_log.py through its JSON-lines formatter
+    line = (
+        '{"ts": "2026-11-25T10:02:00.250+00:00", "level": "info", "logger": "factory_mcp.access",'
+        ' "msg": "http request", "method": "POST", "path": "/mcp", "status": 200,'
+        ' "duration_ms": 48.1, "bytes": 1532, "client_ip": "127.0.0.1",'
+        ' "user_login": "ana@example.com"}'
+    )
+    assert parse_line(line) == AccessRecord(
+        ts=parse_iso("2026-11-25T10:02:00.250Z"),
+        method="POST",
+        path="/mcp",
+        status=200,
+        duration_ms=48.1,
+        bytes=1532,
+        client="127.0.0.1",
+        login="ana@example.com",
+    )
+
+
 def test_client_with_port_and_missing_user() -> None:
     record = parse_line(LINES[6])
     assert isinstance(record, AccessRecord)
