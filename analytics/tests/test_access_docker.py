@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import httpx
 import pytest
 
@@ -48,8 +49,12 @@ SELF_REQUEST = (
 
 
 @contextlib.contextmanager
-def analytics_container(tmp_path: Path, auth_yaml: str) -> Iterator[tuple[str, str, object]]:
-    """Run the service published on 127.0.0.1:<port>; yields (base URL, gateway, container)."""
+def analytics_container(
+    tmp_path: Path, auth_yaml: str, networks: int = 0
+) -> Iterator[tuple[str, list[str], object]]:
+    """Run the service published on 127.0.0.1:<port>, on the default bridge or on `networks`
+    networks of its own (as the stack's analytics is on `factory` and the factory API's
+    network); yields (base URL, the gateways of its networks, container)."""
     client = docker_client()
     config = tmp_path / "analytics.yaml"
     config.write_text(
@@ -61,16 +66,23 @@ def analytics_container(tmp_path: Path, auth_yaml: str) -> Iterator[tuple[str, s
     mounts = {str(tmp_path): {"bind": "/config", "mode": "ro"}}
     for path in (SITE_PACKAGES, *SOURCES):
         mounts[path] = {"bind": path, "mode": "ro"}
-    container = client.containers.run(
+    created = [
+        client.networks.create(unique_name("analytics-access-net"), labels={LABEL: "analytics"})
+        for _ in range(networks)
+    ]
+    container = client.containers.create(
         BASE_IMAGE,
         ["python3", "-c", BOOT],
         name=unique_name("analytics-access"),
-        detach=True,
         labels={LABEL: "analytics"},
         volumes=mounts,
         ports={"8000/tcp": ("127.0.0.1", port)},
+        network=created[0].name if created else None,
     )
     try:
+        for network in created[1:]:
+            network.connect(container)
+        container.start()
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -84,17 +96,20 @@ def analytics_container(tmp_path: Path, auth_yaml: str) -> Iterator[tuple[str, s
                 raise AssertionError(f"analytics did not start:\n{container.logs().decode()}")
             time.sleep(0.2)
         container.reload()
-        gateway = container.attrs["NetworkSettings"]["Gateway"]
-        yield base, gateway, container
+        gateways = [n["Gateway"] for n in container.attrs["NetworkSettings"]["Networks"].values()]
+        yield base, gateways, container
     finally:
         remove(container)
+        for network in created:
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
 
 
 def test_default_access_refuses_the_host_through_the_published_port(tmp_path: Path) -> None:
-    with analytics_container(tmp_path, "") as (base, gateway, container):
+    with analytics_container(tmp_path, "") as (base, gateways, container):
         r = httpx.get(f"{base}/widget", timeout=5)
         assert r.status_code == 401
-        assert f"comes from {gateway}," in r.json()["error"]["message"]
+        assert f"comes from {gateways[0]}," in r.json()["error"]["message"]
         # a forged header from the host changes nothing: the gateway is no trusted proxy
         forged = httpx.get(f"{base}/widget", headers={"X-Forwarded-For": "100.64.0.7"}, timeout=5)
         assert forged.status_code == 401
@@ -102,11 +117,17 @@ def test_default_access_refuses_the_host_through_the_published_port(tmp_path: Pa
     assert "no token needed from 127.0.0.0/8, ::1/128, 100.64.0.0/10" in logs
 
 
-def test_trusting_the_docker_gateway_lets_the_host_in_and_nobody_else(tmp_path: Path) -> None:
+@pytest.mark.parametrize("networks", [0, 2], ids=["default-bridge", "two-networks"])
+def test_trusting_the_docker_gateway_lets_the_host_in_and_nobody_else(
+    tmp_path: Path, networks: int
+) -> None:
+    # with two networks Docker publishes the port through the one holding the default route,
+    # which is the gateway `docker-gateway` reads
     auth = "auth:\n  trusted_networks: [127.0.0.0/8, docker-gateway]\n"
-    with analytics_container(tmp_path, auth) as (base, gateway, container):
+    with analytics_container(tmp_path, auth, networks) as (base, gateways, container):
         assert httpx.get(f"{base}/widget", timeout=5).status_code == 200
         assert httpx.get(f"{base}/api/v1/usage?days=1", timeout=5).status_code == 200
         result = container.exec_run(["python3", "-c", SELF_REQUEST])
         assert result.output.decode().strip() == "401", result.output
-        assert f"no token needed from 127.0.0.0/8, {gateway}/32" in container.logs().decode()
+        logs = container.logs().decode()
+        assert any(f"no token needed from 127.0.0.0/8, {g}/32;" in logs for g in gateways), logs

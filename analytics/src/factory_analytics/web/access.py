@@ -10,8 +10,11 @@ that is exactly how the factory's own middleware could be fooled
 The client may read without a token when it is in `auth.trusted_networks`. The keyword
 `docker-gateway` stands for this container's default IPv4 gateway, read from /proc/net/route
 when the app is built: the address Docker's port publishing makes every host connection come
-from. Trusting it trusts everyone who can reach the published port, which is why the stack
-publishes analytics on 127.0.0.1 only (README, "Access").
+from. On several networks (the stack's analytics joins `factory` and the factory API's
+network), Docker publishes through the endpoint that holds the default route, so it is still
+that gateway (tests/test_access_docker.py checks both). Trusting it trusts everyone who can
+reach the published port, which is why the stack publishes analytics on 127.0.0.1 only
+(README, "Access").
 
 Never does: read the identity headers (`Tailscale-User-*`) for access; they are for figures.
 """
