@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from reconciler.env_secrets import EnvSecretError, read_env_secret
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -206,41 +207,14 @@ def read_token(environ: Mapping[str, str] | None = None) -> SecretStr | None:
 
 
 def read_secret(name: str, environ: Mapping[str, str]) -> str | None:
-    """`NAME`, or the content of the file named by `NAME_FILE` (surrounding whitespace
-    stripped); None when neither variable is set.
+    """`NAME`, or the content of the file named by `NAME_FILE`; None when neither is set.
 
-    Set but empty is an error, never "no secret": an empty token file (a secret written before
-    its value existed, a wrong mount) would otherwise quietly turn the token off, and a
-    variable holding only whitespace is a typo, not a choice. Both set is ambiguous, so it is
-    an error too (the convention of the official Docker images).
-    """
-    file_var = f"{name}_FILE"
-    direct, file_name = environ.get(name), environ.get(file_var)
-    if direct is not None and file_name is not None:
-        raise ConfigError(f"{name} and {file_var} are both set; set one of them")
-    if direct is not None:
-        if not direct.strip():
-            raise ConfigError(
-                f"{name} is set but empty; give it the secret's value, or unset it"
-                f" (or use {file_var})"
-            )
-        return direct.strip()
-    if file_name is None:
-        return None
-    if not file_name.strip():
-        raise ConfigError(f"{file_var} is set but empty; give it the path of the secret's file")
+    The reconciler's reader (one for every process of the stack): set but empty, both set,
+    or an unreadable file is a ConfigError naming the variable."""
     try:
-        value = Path(file_name).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{file_var}={file_name}: cannot read it: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file_var}={file_name}: not UTF-8 text: {exc.reason}") from exc
-    if not value:
-        raise ConfigError(
-            f"{file_var}={file_name}: the file is empty; write the secret into it, or unset"
-            f" {file_var}"
-        )
-    return value
+        return read_env_secret(name, environ)
+    except EnvSecretError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _plain(node: Any) -> Any:

@@ -23,7 +23,7 @@ from factory_analytics.collectors.logfiles import FileLines
 from factory_analytics.collectors.probes import ProbeCollector
 from factory_analytics.collectors.system import ContainerStats, SystemCollector
 from factory_analytics.collectors.tailnet import TailnetCollector
-from factory_analytics.config import AnalyticsConfig
+from factory_analytics.config import AnalyticsConfig, ConfigError
 from factory_analytics.probe_traffic import ProbeTraffic, own_addresses
 from factory_analytics.store.db import open_database
 from factory_analytics.store.retention import prune
@@ -165,9 +165,13 @@ class Service:
 
 
 def _tailscale_from_env(cfg: AnalyticsConfig) -> object | None:
+    from reconciler.env_secrets import EnvSecretError
     from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 
-    credentials = credentials_from_env()
+    try:
+        credentials = credentials_from_env()
+    except EnvSecretError as exc:  # e.g. an empty TAILSCALE_API_KEY_FILE: say so, not "none"
+        raise ConfigError(str(exc)) from exc
     if credentials is None:
         return None
     return TailscaleClient(

@@ -27,13 +27,13 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
+from reconciler.env_secrets import read_env_secret
 from reconciler.tailscale.auth import (
     ApiToken,
     OAuthClient,
@@ -359,16 +359,6 @@ def _validation(response: httpx.Response) -> PolicyValidation:
     return PolicyValidation(ok=False, message=str(body["message"]), data=body.get("data") or [])
 
 
-def _read_secret(environ: Mapping[str, str], name: str) -> str | None:
-    """``NAME`` from the environment, or the content of the file named by ``NAME_FILE``."""
-    if environ.get(name):
-        return environ[name].strip()
-    file_name = environ.get(f"{name}_FILE")
-    if file_name:
-        return Path(file_name).read_text().strip() or None
-    return None
-
-
 def credentials_from_env(
     environ: Mapping[str, str] | None = None,
 ) -> TailscaleCredentials | None:
@@ -376,13 +366,15 @@ def credentials_from_env(
 
     ``TAILSCALE_API_KEY`` (or ``TAILSCALE_API_KEY_FILE``) wins; otherwise
     ``TAILSCALE_OAUTH_CLIENT_ID`` + ``TAILSCALE_OAUTH_CLIENT_SECRET`` (or ``…_SECRET_FILE``).
+    A variable or file that is set but empty raises EnvSecretError (reconciler.env_secrets),
+    instead of silently meaning "no credentials".
     """
     env = os.environ if environ is None else environ
-    api_key = _read_secret(env, "TAILSCALE_API_KEY")
+    api_key = read_env_secret("TAILSCALE_API_KEY", env)
     if api_key:
         return ApiToken(token=SecretStr(api_key))
     client_id = env.get("TAILSCALE_OAUTH_CLIENT_ID", "").strip()
-    secret = _read_secret(env, "TAILSCALE_OAUTH_CLIENT_SECRET")
+    secret = read_env_secret("TAILSCALE_OAUTH_CLIENT_SECRET", env)
     if client_id and secret:
         return OAuthClient(client_id=client_id, client_secret=SecretStr(secret))
     return None
