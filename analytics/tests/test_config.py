@@ -152,8 +152,9 @@ def test_without_tailscale_credentials_the_gap_explains_itself(
     assert "TAILSCALE_API_KEY" in error
 
 
-def test_the_example_configuration_is_valid() -> None:
-    example = Path(__file__).parents[1] / "config.example.yaml"
+def test_the_deployed_configuration_is_valid() -> None:
+    # the stack's own file (gitops/services/analytics-config.yaml), the reference for every key
+    example = Path(__file__).parents[2] / "gitops" / "services" / "analytics-config.yaml"
     cfg = load_config(example, environ={})
     assert [s.name for s in cfg.logs] == ["factory-api", "mcp"]
     assert cfg.probes[0].timeout_seconds == 45
