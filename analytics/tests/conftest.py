@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from factory_analytics.config import AnalyticsConfig, ProbeConfig
+from factory_analytics.config import AnalyticsConfig
+from factory_analytics.testing.seed import NOW, analytics_config, seed
 from factory_analytics.web.app import create_app
-
-from tests.seed import NOW, seed
 
 PORT_RANGE = range(20000, 20500)
 
@@ -48,32 +47,13 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def seeded_config(seeded_db: Path, tmp_path: Path) -> AnalyticsConfig:
     db = tmp_path / "analytics.db"
     shutil.copyfile(seeded_db, db)
-    return _config(db)
-
-
-def _config(db: Path) -> AnalyticsConfig:
-    return AnalyticsConfig(
-        database=db,
-        probes=[
-            ProbeConfig(
-                name="dashboard-complete",
-                url="http://factory-api:8000/dashboard/complete",
-                interval_seconds=600,
-                timeout_seconds=45,
-            ),
-            ProbeConfig(
-                name="prices-latest",
-                url="http://factory-api:8000/ree/prices/latest",
-                interval_seconds=600,
-            ),
-        ],
-    )
+    return analytics_config(db)
 
 
 @pytest.fixture(scope="session")
 def api(seeded_db: Path) -> Iterator[httpx.Client]:
     """The seeded API over a real loopback socket (read-only tests share it)."""
-    app = create_app(_config(seeded_db), None, clock=lambda: NOW)
+    app = create_app(analytics_config(seeded_db), None, clock=lambda: NOW)
     with serve(app) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
         yield client
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from factory_analytics.config import AnalyticsConfig, AuthConfig, ConfigError, load_config
+from factory_analytics.testing.seed import NOW
 from factory_analytics.web.access import AccessPolicy, default_ipv4_gateway
 from factory_analytics.web.app import create_app
 from pydantic import SecretStr
 
-from tests.seed import NOW
 from tests.test_api import call
 
 GATEWAY = "172.18.0.1"  # what Docker's port publishing makes a host request come from

@@ -11,11 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from factory_analytics.config import AnalyticsConfig
-from factory_analytics.timeutil import DAY, HOUR
-from factory_analytics.web.app import create_app
-from pydantic import SecretStr
-
-from tests.seed import (
+from factory_analytics.testing.seed import (
     CLIENT_IDENTITY,
     DEVICES,
     NOW,
@@ -28,6 +24,9 @@ from tests.seed import (
     seeded_probes,
     seeded_requests,
 )
+from factory_analytics.timeutil import DAY, HOUR
+from factory_analytics.web.app import create_app
+from pydantic import SecretStr
 
 
 def call(app, path: str, peer: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -14,13 +14,13 @@ from factory_analytics.config import ProbeConfig
 from factory_analytics.store import writes
 from factory_analytics.store.db import SCHEMA_VERSION, DatabaseError, migrate, open_database
 from factory_analytics.store.retention import prune
+from factory_analytics.testing.seed import NOW
 from factory_analytics.timeutil import DAY
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.conftest import free_port, serve
-from tests.seed import NOW
 
 
 def _slow(_request):

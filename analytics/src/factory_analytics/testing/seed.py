@@ -1,16 +1,23 @@
-"""Deterministic seeded data for the API and widget tests, written through the same store
-functions the collectors use (nothing is inserted behind their back).
+"""Test support: a deterministic week of seeded data, written through the same store functions
+the collectors use (nothing is inserted behind their back).
 
-The data is defined by plain generators (`seeded_requests`, `presence_times` with
-`device_online`, `sample_times`, `seeded_probes`): `seed` writes them, and the API tests compute
-their expected figures from the same generators with plain Python, never from an API answer,
-so a rollup that drops or double-counts rows fails them."""
+Why it ships with the package: the analytics service's API and widget tests and the MCP
+server's contract tests (mcp/tests/test_analytics_contract.py) all check figures against the
+same ground truth. The data is defined by plain generators (`seeded_requests`,
+`presence_times` with `device_online`, `sample_times`, `seeded_probes`) that depend only on
+`now` (default `NOW`): `seed` writes them, and tests compute their expected figures from the
+same generators with plain Python, never from an API answer, so a rollup that drops or
+double-counts rows fails them. `analytics_config` is the service configuration the data was
+collected under (its declared probes). Serve the seeded database with the clock at `NOW`.
+Never imported by the service at run time.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
 
+from factory_analytics.config import AnalyticsConfig, ProbeConfig
 from factory_analytics.identity import DeviceIdentity, IdentityResolver
 from factory_analytics.logformats import AccessRecord
 from factory_analytics.routes import RouteTable
@@ -103,6 +110,8 @@ class SeededRequest(NamedTuple):
 
 
 class SeededProbe(NamedTuple):
+    """One synthetic probe check as the seed defines it."""
+
     at: float
     name: str
     ok: bool
@@ -163,7 +172,8 @@ def host_sample(t: float) -> HostSample:
 
 def sample_times(now: float = NOW) -> list[float]:
     """Host and container samples every 5 minutes over the last 24 hours."""
-    out, t = [], now - DAY
+    out: list[float] = []
+    t = now - DAY
     while t <= now:
         out.append(t)
         t += SAMPLE_INTERVAL
@@ -190,7 +200,29 @@ PROBE_URLS = {
 }
 
 
+def analytics_config(db: Path) -> AnalyticsConfig:
+    """The configuration the seeded probes ran under: both declared, every `PROBE_INTERVAL`
+    seconds, the slow dashboard with a 45 s timeout (the factory's own slowest answer)."""
+    return AnalyticsConfig(
+        database=db,
+        probes=[
+            ProbeConfig(
+                name="dashboard-complete",
+                url=PROBE_URLS["dashboard-complete"],
+                interval_seconds=PROBE_INTERVAL,
+                timeout_seconds=45,
+            ),
+            ProbeConfig(
+                name="prices-latest",
+                url=PROBE_URLS["prices-latest"],
+                interval_seconds=PROBE_INTERVAL,
+            ),
+        ],
+    )
+
+
 def seed(db: Path, now: float = NOW) -> None:
+    """Write the generators' data for `now` into a new database at `db` (migrated here)."""
     conn = open_database(db)
     for t in presence_times(now):
         observations = [
@@ -224,12 +256,12 @@ def seed(db: Path, now: float = NOW) -> None:
             r.ts,
         )
     batch.commit(conn, {"offset": 1})
-    for t in sample_times(now):
-        write_host(conn, host_sample(t))
-        phase = int(t // HOUR) % 24
+    for at in sample_times(now):
+        write_host(conn, host_sample(at))
+        phase = int(at // HOUR) % 24
         write_containers(
             conn,
-            t,
+            at,
             [
                 ContainerSample("factory-analytics", 2.5, 80 * 2**20, 2**30, True),
                 ContainerSample("forgejo", 5.0 + phase, 400 * 2**20, 2**31, True),
