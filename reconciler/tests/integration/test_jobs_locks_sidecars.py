@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import docker
 import docker.errors
 import pytest
-from reconciler.providers.docker.lock import LOCK_IMAGE, EngineLock, pid_namespace
+from reconciler.providers.docker.lock import LOCK_IMAGE, ensure_lock_image, pid_namespace
 from reconciler.providers.docker.names import lock_name
 
 from reconciler import labels as L
@@ -168,7 +168,7 @@ def test_concurrent_apply_is_refused_naming_the_holder_or_waits(
 
 
 def _plant_lock(client: docker.DockerClient, project: str, **labels: str) -> None:
-    EngineLock(client.api, project, "")._ensure_image()
+    ensure_lock_image(client.api)
     client.api.create_container(
         LOCK_IMAGE,
         command=["gitops-lock"],
