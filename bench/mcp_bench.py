@@ -22,7 +22,6 @@ import argparse
 import os
 import platform
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 import anyio
 import httpx
 import httpx2
+from factory_mcp.testing.serve import free_port as serve_free_port
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp import Client
@@ -44,14 +44,7 @@ PORTS = (19900, 19999)
 
 
 def free_port() -> int:
-    for port in range(*PORTS):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19900-19999")
+    return serve_free_port(*PORTS)
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
