@@ -12,10 +12,11 @@ import httpx
 import pytest
 from factory_analytics.config import AnalyticsConfig
 from factory_analytics.testing.seed import (
-    CLIENT_IDENTITY,
     DEVICES,
     NOW,
+    ROUTE_TEMPLATE,
     SeededRequest,
+    device_of,
     device_online,
     host_sample,
     presence_times,
@@ -23,6 +24,7 @@ from factory_analytics.testing.seed import (
     seed_start,
     seeded_probes,
     seeded_requests,
+    user_of,
 )
 from factory_analytics.timeutil import DAY, HOUR
 from factory_analytics.web.app import create_app
@@ -40,27 +42,8 @@ def call(app, path: str, peer: str, headers: dict[str, str] | None = None) -> ht
     return asyncio.run(go())
 
 
-# The route template each seeded path must be counted under (API.md, "Routes"), written out
-# by hand so the expectations below do not reuse the code under test.
-ROUTE_OF = {
-    "/dashboard/complete": "/dashboard/complete",
-    "/ree/prices/latest": "/ree/prices/latest",
-    "/health-monitoring/uptime/git": "/health-monitoring/uptime/{hostname}",
-    "/insights/optimal-windows?days=7": "/insights/optimal-windows",
-    "/chat/ask": "/chat/ask",
-}
-
-
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def user_of(r: SeededRequest) -> str | None:
-    return r.login or CLIENT_IDENTITY[r.client][1]
-
-
-def device_of(r: SeededRequest) -> str | None:
-    return CLIENT_IDENTITY[r.client][0]
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -118,7 +101,7 @@ def test_usage_totals_series_and_per_user_match_the_seed(api: httpx.Client) -> N
         "josé-phone": (devices["josé-phone"], "josé@example.com"),
         "chocolate-factory": (devices["chocolate-factory"], None),  # tagged: no person
     }
-    routes = Counter((r.method, ROUTE_OF[r.path]) for r in seeded)
+    routes = Counter((r.method, ROUTE_TEMPLATE[r.path]) for r in seeded)
     expected_top = sorted(routes.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))
     assert [
         (e["method"], e["route"], e["requests"], e["share_pct"]) for e in body["top_endpoints"]
@@ -150,7 +133,7 @@ def test_endpoints_counts_error_rates_and_latency_match_the_seed(api: httpx.Clie
     seeded = seeded_requests()
     by_route: dict[tuple[str, str], list[SeededRequest]] = {}
     for r in seeded:
-        by_route.setdefault((r.method, ROUTE_OF[r.path]), []).append(r)
+        by_route.setdefault((r.method, ROUTE_TEMPLATE[r.path]), []).append(r)
     assert [(e["method"], e["route"]) for e in body["endpoints"]] == sorted(
         by_route, key=lambda k: (-len(by_route[k]), k[1], k[0])
     )
@@ -202,6 +185,7 @@ def test_devices_uptime_over_the_window_matches_the_presence_history(api: httpx.
         assert [
             (s["start"], s["samples"], s["online_samples"], s["uptime_pct"]) for s in got["series"]
         ] == series
+    assert body["poll"]["last_success"] == iso(polls[-1])  # the newest poll, as the collector notes
     phone = by_host["josé-phone"]
     assert 60 < phone["uptime_pct"] < 70  # offline 00-08 UTC every day
     assert [s["uptime_pct"] for s in phone["series"][:-1]] == [66.67] * 6

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from factory_analytics.collectors.tailnet import COLLECTOR as TAILNET_COLLECTOR
 from factory_analytics.config import AnalyticsConfig, ProbeConfig
 from factory_analytics.identity import DeviceIdentity, IdentityResolver
 from factory_analytics.logformats import AccessRecord
@@ -92,6 +93,16 @@ CLIENT_IDENTITY: dict[str, tuple[str | None, str | None]] = {
     "172.18.0.5": (None, None),  # a container on the Docker network: anonymous
 }
 CLIENTS = list(CLIENT_IDENTITY)
+
+# The route template each seeded path must be counted under (API.md, "Routes"), written out
+# by hand so that expectations computed from the seed do not reuse the code under test.
+ROUTE_TEMPLATE = {
+    "/dashboard/complete": "/dashboard/complete",
+    "/ree/prices/latest": "/ree/prices/latest",
+    "/health-monitoring/uptime/git": "/health-monitoring/uptime/{hostname}",
+    "/insights/optimal-windows?days=7": "/insights/optimal-windows",
+    "/chat/ask": "/chat/ask",
+}
 PROBE_INTERVAL = 600
 PRESENCE_INTERVAL = 300
 SAMPLE_INTERVAL = 300
@@ -117,6 +128,16 @@ class SeededProbe(NamedTuple):
     ok: bool
     status: int
     duration_ms: float
+
+
+def user_of(r: SeededRequest) -> str | None:
+    """Who a seeded request counts for: the Serve login header, else the client's owner."""
+    return r.login or CLIENT_IDENTITY[r.client][1]
+
+
+def device_of(r: SeededRequest) -> str | None:
+    """The tailnet device a seeded request came from (None: anonymous)."""
+    return CLIENT_IDENTITY[r.client][0]
 
 
 def seed_start(now: float = NOW) -> int:
@@ -241,6 +262,7 @@ def seed(db: Path, now: float = NOW) -> None:
             for d in DEVICES
         ]
         writes.write_presence(conn, t, observations)
+        writes.record_collector(conn, TAILNET_COLLECTOR, t)  # as the tailnet collector does
     state = writes.ensure_source(conn, "factory-api", "file", "/var/log/nginx/access.log", "auto")
     identity = IdentityResolver(
         {
