@@ -88,7 +88,22 @@ def deploy(session: nox.Session) -> None:
     # build them here (skipped when this commit's images are already on the engine).
     _install_reconciler(session)
     session.run("python", "-m", "reconciler.pipeline", "build", "--if-missing")
-    _gitops(session, "apply", "--yes", *_pushed_images(session, local=True))
+    images = _pushed_images(session, local=True)
+    # One deploy at a time and in commit order, from a laptop or CI alike: the guard takes
+    # the deploy lock, refuses a commit older than the one deployed (FACTORY_DEPLOY_FORCE=1
+    # deploys it anyway), applies, and records this commit when the apply succeeded.
+    session.run(
+        "python",
+        "-m",
+        "reconciler.pipeline",
+        "guard",
+        "--",
+        "gitops",
+        "apply",
+        "--yes",
+        *images,
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON, tags=["gitops"])

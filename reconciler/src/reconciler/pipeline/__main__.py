@@ -33,8 +33,10 @@ from reconciler.errors import GitopsError
 from reconciler.pipeline.build import (
     WHEELHOUSE,
     PipelineBuildError,
+    base_image_of,
     base_python,
     build_image,
+    ensure_base_image,
     prepare_wheelhouse,
     requirements,
 )
@@ -79,6 +81,8 @@ def cmd_build(root: Path, *, if_missing: bool = False) -> int:
         _log(f"images for {commit.sha[:12]} are on the engine (build/images.json); not rebuilding")
         return 0
     base_image = os.environ.get("FACTORY_BASE_IMAGE") or None
+    for spec in specs:
+        ensure_base_image(client, base_image_of(root, spec, base_image), spec.dockerfile, _log)
     offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
     if offline:
         python = base_python(client, base_image or "python:3.12-slim", root / WHEELHOUSE)

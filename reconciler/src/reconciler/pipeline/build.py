@@ -93,6 +93,41 @@ def _ask_python(client: docker.DockerClient, base_image: str) -> str:
     return out.decode().strip()
 
 
+_BASE_ARG = re.compile(r"^ARG\s+BASE_IMAGE=(\S+)", re.MULTILINE)
+
+
+def base_image_of(root: Path, spec: ImageSpec, override: str | None) -> str:
+    """What the build's FROM will be: FACTORY_BASE_IMAGE, else the Dockerfile's default."""
+    if override:
+        return override
+    found = _BASE_ARG.search((root / spec.dockerfile).read_text(encoding="utf-8"))
+    if found is None:
+        raise PipelineBuildError(f"{spec.dockerfile} declares no `ARG BASE_IMAGE=` default")
+    return found.group(1)
+
+
+def ensure_base_image(client: docker.DockerClient, base: str, dockerfile: str, log: Log) -> None:
+    """Pull the base image when it is not on the engine, so a machine that cannot reach its
+    registry gets one clear message (and the way out) instead of the daemon's DNS error."""
+    try:
+        client.images.get(base)
+        return
+    except ImageNotFound:
+        pass
+    log(f"pulling the base image {base} (FROM of {dockerfile})")
+    try:
+        client.images.pull(base)
+    except (APIError, DockerException) as exc:
+        detail = str(getattr(exc, "explanation", None) or exc)
+        raise PipelineBuildError(
+            f"the base image {base} (FROM of {dockerfile}) is not on this engine and cannot be "
+            f"pulled ({detail[:200]}). Without access to its registry, build the offline "
+            "base once (`just base-image`) and build on it: FACTORY_BASE_IMAGE="
+            "chocolate-factory/base:bookworm FACTORY_WHEELHOUSE=1 (the wheels are then "
+            "downloaded on this host, which reaches PyPI)"
+        ) from exc
+
+
 def _platform_args(glibc_minor: int = 36) -> list[str]:
     """`--platform` for every manylinux tag Debian bookworm's glibc (2.36) can run on x86_64."""
     tags = ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64"]
