@@ -140,3 +140,24 @@ def test_requests_from_tailnet_addresses_are_attributed(
             "last_active_hour": "2026-11-25T00:00:00Z",
         }
     ]
+
+
+def test_last_seen_is_null_while_connected_and_kept_only_when_unknown(tmp_path: Path) -> None:
+    """Tailscale's lastSeen is null while a device is connected to control (API.md): an old
+    value is not shown for an online device; a poll that says neither keeps the last one."""
+    from factory_analytics.store.writes import DeviceObservation, write_presence
+
+    conn = open_database(tmp_path / "a.db")
+
+    def observe(at: float, ctc: bool | None, last_seen: float | None) -> object:
+        device = DeviceObservation(
+            "n1", "phone", "phone.ts.net", "ana@example.com", [], "iOS", ["100.64.0.9"],
+            bool(ctc), ctc, last_seen,
+        )  # fmt: skip
+        write_presence(conn, at, [device])
+        return conn.execute("SELECT last_seen FROM devices WHERE node_id = 'n1'").fetchone()[0]
+
+    assert observe(1000.0, False, 940.0) == 940  # offline: seen a minute before
+    assert observe(1300.0, None, None) == 940  # the poll does not say: kept
+    assert observe(1600.0, True, None) is None  # connected: null, not the old 940
+    conn.close()

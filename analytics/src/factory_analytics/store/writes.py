@@ -337,7 +337,10 @@ def write_presence(
                 " hostname = excluded.hostname, name = excluded.name, user = excluded.user,"
                 " tags = excluded.tags, os = excluded.os, addresses = excluded.addresses,"
                 " online = excluded.online, connected_to_control = excluded.connected_to_control,"
-                " last_seen = coalesce(excluded.last_seen, last_seen), present = 1,"
+                # Tailscale's lastSeen: null while connected to control (API.md); kept from
+                # an earlier poll only when this one does not say either way
+                " last_seen = CASE WHEN excluded.connected_to_control = 1 THEN NULL"
+                " ELSE coalesce(excluded.last_seen, last_seen) END, present = 1,"
                 " updated = excluded.updated",
                 (
                     d.node_id,
