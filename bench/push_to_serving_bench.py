@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -118,11 +119,31 @@ def _change(repo: Path, n: int) -> None:
     git(repo, "commit", "-q", "-am", f"bench change {n}")
 
 
+_STEP = re.compile(r"(?:✅|❌)\s+(?:Success|Failure) - (?:Main |Pre |Post )?(.+?) \[([\d.hms]+)\]")
+
+
+def _seconds(text: str) -> float:
+    total = 0.0
+    for value, unit in re.findall(r"([\d.]+)(h|ms|m|s)", text):
+        total += float(value) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return total
+
+
+def step_times(log: str) -> dict[str, float]:
+    """act's per-step durations (`✅  Success - Main <name> [1m2.3s]`), by step name."""
+    return {m.group(1): _seconds(m.group(2)) for m in _STEP.finditer(log)}
+
+
+STEPS: list[dict[str, float]] = []
+
+
 def _ours(repo: Path, client: docker.DockerClient, secrets: dict[str, str]) -> tuple[float, float]:
     started = time.monotonic()
     result = run_act(repo, "deploy.yml", secrets=secrets, env=BUILD_ENV)
     if result.returncode != 0:
         raise RuntimeError(result.log[-4000:])
+    STEPS.append(step_times(result.log))
+    print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in STEPS[-1].items()), flush=True)
     sha = git(repo, "rev-parse", "HEAD")
     waited = _serving(client, _digest(client, f"{ADDRESS}/factory/mcp:{sha}"))
     return time.monotonic() - started, waited
@@ -214,8 +235,9 @@ def _report(ours: list[tuple[float, float]], peer: list[float], runs: int, write
     section = f"""{START}
 ## Push to serving (issue 4)
 
-`python bench/push_to_serving_bench.py --runs {runs} --write` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC,
-{json.dumps(sorted(round(t, 1) for t in total))} s). A one-line commit to mcp/src, then
+`python bench/push_to_serving_bench.py --runs {runs} --write`
+({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {json.dumps(sorted(round(t, 1) for t in total))} s).
+A one-line commit to mcp/src, then
 `.forgejo/workflows/deploy.yml` run by act in host mode (build both images, push, verify
 digests through the registry API, plan, `gitops apply --image` by digest), until the MCP
 answers on its port from the new digest. Warm: nox environments and layer cache from an
