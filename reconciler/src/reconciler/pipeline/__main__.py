@@ -31,7 +31,6 @@ from docker.errors import DockerException
 
 from reconciler.errors import GitopsError
 from reconciler.pipeline.build import (
-    WHEELHOUSE,
     PipelineBuildError,
     base_image_of,
     base_python,
@@ -85,7 +84,10 @@ def cmd_build(root: Path, *, if_missing: bool = False) -> int:
         ensure_base_image(client, base_image_of(root, spec, base_image), spec.dockerfile, _log)
     offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
     if offline:
-        python = base_python(client, base_image or "python:3.12-slim", root / WHEELHOUSE)
+        # the memo lives outside the build context (build/wheelhouse is COPYed into the
+        # images: a file written there would change the dependency layer's cache key)
+        memo = root / "build" / ".cache"
+        python = base_python(client, base_image or "python:3.12-slim", memo)
         prepare_wheelhouse(root, requirements(root, specs), python, _log)
     if commit.dirty:
         _log(f"note: uncommitted changes in the build inputs; tagging {commit.tags[0]}")
