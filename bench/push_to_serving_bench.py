@@ -60,6 +60,8 @@ from stack_scratch import (  # noqa: E402
     SERVICE_PORTS,
     make_runnable_here,
     registry_only,
+    remove_scratch_project,
+    scratch_secrets,
 )
 
 RESULTS = BENCH / "RESULTS.md"
@@ -68,28 +70,6 @@ END = "<!-- bench:push-to-serving:end -->"
 ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
 MCP_URL = f"http://127.0.0.1:{SERVICE_PORTS['mcp']}/healthz"
 BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}
-LABEL = "dev.chocolate-factory.gitops.project"
-
-
-def _secrets(repo: Path) -> dict[str, str]:
-    return {
-        "".join(c if c.isalnum() else "_" for c in p.name).upper(): p.read_text().strip()
-        for p in sorted((repo / ".secrets").iterdir())
-    }
-
-
-def _cleanup(client: docker.DockerClient) -> None:
-    selector = {"label": f"{LABEL}={PROJECT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
-    for network in client.networks.list(filters=selector):
-        network.remove()
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(ADDRESS + "/"):
-                client.images.remove(tag, force=True)
 
 
 def _serving(client: docker.DockerClient, digest: str, timeout: float = 120) -> float:
@@ -204,13 +184,13 @@ def main() -> int:
         git(repo, "commit", "-q", "-m", "scratch stack")
         bootstrap = registry_only(repo)
         (repo / ".git" / "info" / "exclude").write_text("gitops-bootstrap/\n")
-        _cleanup(client)
+        remove_scratch_project(client)
         try:
             run([str(Path(sys.executable).parent / "gitops"), "--dir", str(bootstrap), "apply",
                  "--yes"], cwd=repo)  # fmt: skip
             for name in ("analytics_token", "mcp_auth_token"):
                 (repo / ".secrets" / name).write_text(f"bench-{name}-value-0123456789\n")
-            secrets = _secrets(repo)
+            secrets = scratch_secrets(repo)
             # The peer's offline build needs the host wheelhouse too (untimed, as for ours).
             specs = present_images(repo)
             python = base_python(client, BASE_IMAGE)
@@ -232,7 +212,7 @@ def main() -> int:
                 peer.append(_peer(repo, client, secrets))
                 print(f"run {n + 1}: peer {peer[-1]:.1f}s", flush=True)
         finally:
-            _cleanup(client)
+            remove_scratch_project(client)
             envs = {r.nox_envs for r in runs if r.nox_envs}
             for path in envs:
                 shutil.rmtree(path, ignore_errors=True)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import docker
+from e2e_support import remove_repository_images
 from ruamel.yaml import YAML
 
 PROJECT = "pipe2e"
 REGISTRY_PORT = 20560
 SERVICE_PORTS = {"mcp": 20561, "analytics": 20562}
 DROPPED = ("forgejo", "runners", "tailscale")
+PROJECT_LABEL = "dev.chocolate-factory.gitops.project"
+GUARD_PROJECT_LABEL = "dev.chocolate-factory.pipeline.project"
 
 
 def _edit(path: Path, change) -> None:
@@ -70,3 +74,26 @@ def registry_only(repo: Path) -> Path:
     shutil.copy(repo / "gitops" / "stack.yaml", target / "stack.yaml")
     shutil.copytree(repo / "gitops" / "registry", target / "registry")
     return target
+
+
+def scratch_secrets(repo: Path) -> dict[str, str]:
+    """Every secret of the scratch stack under the env name the workflow reads it from."""
+    return {
+        "".join(c if c.isalnum() else "_" for c in path.name).upper(): path.read_text().strip()
+        for path in sorted((repo / ".secrets").iterdir())
+    }
+
+
+def remove_scratch_project(client: docker.DockerClient) -> None:
+    """Everything of project pipe2e (the scratch stack's own), so each run starts from empty:
+    its containers, volumes and networks, the deploy guard's lock and record (pipeline
+    labels, not gitops's) and the images tagged for its registry."""
+    for label in (PROJECT_LABEL, GUARD_PROJECT_LABEL):
+        for container in client.containers.list(all=True, filters={"label": f"{label}={PROJECT}"}):
+            container.remove(force=True)
+    selector = {"label": f"{PROJECT_LABEL}={PROJECT}"}
+    for volume in client.volumes.list(filters=selector):
+        volume.remove(force=True)
+    for network in client.networks.list(filters=selector):
+        network.remove()
+    remove_repository_images(client, f"127.0.0.1:{REGISTRY_PORT}/")

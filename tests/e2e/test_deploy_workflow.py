@@ -23,12 +23,19 @@ import docker
 import httpx
 import pytest
 from act_runner import run_act
-from e2e_support import BASE_IMAGE, ROOT, copy_worktree, git, remove_repository_images
+from e2e_support import BASE_IMAGE, ROOT, copy_worktree, git
 from reconciler.registry_api import RegistryClient
-from stack_scratch import PROJECT, REGISTRY_PORT, SERVICE_PORTS, make_runnable_here, registry_only
+from stack_scratch import (
+    PROJECT,
+    PROJECT_LABEL,
+    REGISTRY_PORT,
+    SERVICE_PORTS,
+    make_runnable_here,
+    registry_only,
+    remove_scratch_project,
+    scratch_secrets,
+)
 
-PROJECT_LABEL = "dev.chocolate-factory.gitops.project"
-GUARD_PROJECT_LABEL = "dev.chocolate-factory.pipeline.project"
 RECORD = f"{PROJECT}-pipeline-deployed"  # the guard's record of the deployed commit
 ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
 BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}
@@ -42,31 +49,6 @@ def _gitops(python_bin: Path, repo: Path, *args: str) -> subprocess.CompletedPro
     )  # fmt: skip
 
 
-def _remove_project(client: docker.DockerClient) -> None:
-    """Everything of project pipe2e (this test's own), so each run starts from empty."""
-    selector = {"label": f"{PROJECT_LABEL}={PROJECT}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for volume in client.volumes.list(filters=selector):
-        volume.remove(force=True)
-    for network in client.networks.list(filters=selector):
-        network.remove()
-    # The deploy guard's lock and record (pipeline labels, not gitops's).
-    guard = {"label": f"{GUARD_PROJECT_LABEL}={PROJECT}"}
-    for container in client.containers.list(all=True, filters=guard):
-        container.remove(force=True)
-    remove_repository_images(client, ADDRESS + "/")
-
-
-def _stack_secrets(repo: Path) -> dict[str, str]:
-    """Every secret of the scratch stack, as the workflow's secrets (env names)."""
-    values = {}
-    for path in sorted((repo / ".secrets").iterdir()):
-        name = "".join(c if c.isalnum() else "_" for c in path.name).upper()
-        values[name] = path.read_text().strip()
-    return values
-
-
 @pytest.fixture(scope="module")
 def stack(
     engine: docker.DockerClient, registry_image: str, python_bin: Path, tmp_path_factory
@@ -78,7 +60,7 @@ def stack(
     bootstrap = registry_only(repo)
     with (repo / ".git" / "info" / "exclude").open("a") as exclude:
         exclude.write("gitops-bootstrap/\n")
-    _remove_project(engine)
+    remove_scratch_project(engine)
     try:
         applied = _gitops(python_bin, repo, "--dir", str(bootstrap), "apply", "--yes")
         assert applied.returncode == 0, applied.stdout + applied.stderr
@@ -88,7 +70,7 @@ def stack(
             path.chmod(0o600)
         yield repo
     finally:
-        _remove_project(engine)
+        remove_scratch_project(engine)
 
 
 def test_deploy_workflow_builds_pushes_and_serves_by_digest(
@@ -96,7 +78,7 @@ def test_deploy_workflow_builds_pushes_and_serves_by_digest(
 ) -> None:
     repo = stack
     sha = git(repo, "rev-parse", "HEAD")
-    values = _stack_secrets(repo)
+    values = scratch_secrets(repo)
     running = {
         c.name for c in engine.containers.list(filters={"label": f"{PROJECT_LABEL}={PROJECT}"})
     }

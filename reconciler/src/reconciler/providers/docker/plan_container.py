@@ -284,21 +284,19 @@ def container_action(
             },
         )
     if job:
+        # a job that succeeded once is done; one that failed or never ran is run again
         if current.status == "exited" and current.exit_code != 0:
-            return Action(
-                **base,
-                verb=CoreVerb.RUN_JOB,
-                causes=(f"last run failed (exit {current.exit_code})",),
-                params={"name": spec.name, "replace": current.id, "strategy": "replace-job"},
-            )
-        if current.status == "created":
-            return Action(
-                **base,
-                verb=CoreVerb.RUN_JOB,
-                causes=("job was created but never started",),
-                params={"name": spec.name, "replace": current.id, "strategy": "replace-job"},
-            )
-        return None
+            cause = f"last run failed (exit {current.exit_code})"
+        elif current.status == "created":
+            cause = "job was created but never started"
+        else:
+            return None
+        return Action(
+            **base,
+            verb=CoreVerb.RUN_JOB,
+            causes=(cause,),
+            params={"name": spec.name, "replace": current.id, "strategy": "replace-job"},
+        )
     updates = updatable_changes(spec, current)
     not_running = current.status != "running"
     if not updates and not not_running:
