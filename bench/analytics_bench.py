@@ -47,6 +47,7 @@ from factory_analytics.routes import RouteTable
 from factory_analytics.store import queries, writes
 from factory_analytics.store.db import open_database
 from factory_analytics.window import make_window
+from machine import cpu_reference
 
 NOW = 1795603327.0  # 2026-11-25T10:42:07Z, fixed so runs are comparable
 DAYS = 30
@@ -232,16 +233,6 @@ def naive_peer_database(db: Path, work: Path) -> tuple[sqlite3.Connection, float
         plan = " ".join(r[-1] for r in peer.execute(f"EXPLAIN QUERY PLAN {sql}", (0,)))
         assert "COVERING INDEX requests_ts_covering" in plan, f"peer plan without index: {plan}"
     return peer, index_s, (pages or 0) / 2**20
-
-
-def cpu_reference() -> float:
-    """CPU seconds of a fixed pure-Python loop: how fast this machine was during the run, so
-    runs on a busy or throttled shared machine can be told apart from slower code."""
-    started = time.process_time()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return time.process_time() - started
 
 
 def timed(fn, runs: int) -> list[float]:

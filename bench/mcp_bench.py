@@ -32,6 +32,7 @@ import anyio
 import httpx
 import httpx2
 from factory_mcp.testing.serve import free_port as serve_free_port
+from machine import REFERENCE_STEPS, cpu_reference
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp import Client
@@ -298,7 +299,9 @@ def main() -> int:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = (
         f"{platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+        f"CPU reference, a fixed {REFERENCE_STEPS:,}-step Python loop: {cpu_reference():.2f} s, "
+        "to compare runs on other days: every figure moves with it, the peer's too"
     )
     lines = [
         "## MCP server: latency added to a factory API call (`bench/mcp_bench.py`)",

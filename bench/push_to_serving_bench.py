@@ -52,6 +52,7 @@ from e2e_support import (  # noqa: E402
     has_image,
     run,
 )
+from machine import REFERENCE_STEPS, cpu_reference  # noqa: E402
 from reconciler.pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
 from reconciler.pipeline.images import present_images  # noqa: E402
 from stack_scratch import (  # noqa: E402
@@ -243,7 +244,9 @@ def _report(ours: list[tuple[float, float]], peer: list[float], runs: int, write
 ## Push to serving (issue 4)
 
 `python bench/push_to_serving_bench.py --runs {runs} --write`
-({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {json.dumps(sorted(round(t, 1) for t in total))} s).
+({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {json.dumps(sorted(round(t, 1) for t in total))} s;
+{os.cpu_count()} CPUs; CPU reference, a fixed {REFERENCE_STEPS:,}-step Python loop:
+{cpu_reference():.2f} s at the end, to compare runs on other days).
 A one-line commit to mcp/src, then
 `.forgejo/workflows/deploy.yml` run by act in host mode (build both images, push, verify
 digests through the registry API, plan, `gitops apply --image` by digest), until the MCP
