@@ -66,6 +66,7 @@ from stack_scratch import (  # noqa: E402
 )
 
 RESULTS = BENCH / "RESULTS.md"
+ACT_LOG = REPO / "build" / "bench" / "push-to-serving-act.log"
 START = "<!-- bench:push-to-serving:start -->"
 END = "<!-- bench:push-to-serving:end -->"
 ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
@@ -135,6 +136,9 @@ def _ours(repo: Path, client: docker.DockerClient, secrets: dict[str, str]) -> t
     if result.returncode != 0:
         raise RuntimeError(result.log[-4000:])
     STEPS.append(step_times(result.log))
+    # the whole log of the latest run, to see where a step spends its time
+    ACT_LOG.parent.mkdir(parents=True, exist_ok=True)
+    ACT_LOG.write_text(result.log)
     print("  steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in STEPS[-1].items()), flush=True)
     ran = [line.split("Step ", 1)[1][:90] for line in _uncached_steps(result.log)]
     print(f"  build steps not from the layer cache: {ran}", flush=True)
