@@ -38,6 +38,7 @@ from reconciler.pipeline.build import (
     ensure_base_image,
     prepare_wheelhouse,
     requirements,
+    user_cache,
 )
 from reconciler.pipeline.declared import DeclarationError
 from reconciler.pipeline.gitinfo import Commit, GitError, read_commit
@@ -84,11 +85,12 @@ def cmd_build(root: Path, *, if_missing: bool = False) -> int:
         ensure_base_image(client, base_image_of(root, spec, base_image), spec.dockerfile, _log)
     offline = os.environ.get("FACTORY_WHEELHOUSE", "") not in ("", "0")
     if offline:
-        # the memo lives outside the build context (build/wheelhouse is COPYed into the
-        # images: a file written there would change the dependency layer's cache key)
-        memo = root / "build" / ".cache"
-        python = base_python(client, base_image or "python:3.12-slim", memo)
-        prepare_wheelhouse(root, requirements(root, specs), python, _log)
+        # both memos live outside the build context (build/wheelhouse is COPYed into the
+        # images: a file written there would change the dependency layer's cache key) and
+        # outside the checkout (a CI job's workspace is new every run)
+        cache = user_cache()
+        python = base_python(client, base_image or "python:3.12-slim", cache)
+        prepare_wheelhouse(root, requirements(root, specs), python, _log, cache / "wheelhouse")
     if commit.dirty:
         _log(f"note: uncommitted changes in the build inputs; tagging {commit.tags[0]}")
     built = [

@@ -6,16 +6,20 @@ and secrets out). Builds never pull (`pull=False`): the base image is whatever B
 names, upstream for users, the offline Debian base on machines that cannot pull.
 
 Offline builds: with a wheelhouse (`FACTORY_WHEELHOUSE=1`), the host downloads every
-dependency wheel for the base image's Python into build/wheelhouse/ and the build installs
-from it with `PIP_NO_INDEX=1`, because containers here cannot reach PyPI themselves.
+dependency wheel for the base image's Python (once, into the user cache) and copies them into
+build/wheelhouse/; the build installs from it with `PIP_NO_INDEX=1`, because containers here
+cannot reach PyPI themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -135,28 +139,69 @@ def _platform_args(glibc_minor: int = 36) -> list[str]:
     return [arg for tag in tags for arg in ("--platform", tag)]
 
 
-def prepare_wheelhouse(root: Path, reqs: list[str], python: str, log: Log) -> Path:
-    """Download every wheel the images need into build/wheelhouse (skipped when current)."""
+def user_cache() -> Path:
+    """Where builds keep what they fetch or ask once per machine (wheels, the base image's
+    Python): FACTORY_CACHE_DIR, else $XDG_CACHE_HOME/chocolate-factory. Outside the
+    checkout, because a CI job's workspace is new for every run."""
+    explicit = os.environ.get("FACTORY_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chocolate-factory"
+
+
+def _is_current(wheelhouse: Path, key: str) -> bool:
+    stamp = wheelhouse / ".stamp"
+    return stamp.is_file() and stamp.read_text().strip() == key
+
+
+def prepare_wheelhouse(
+    root: Path, reqs: list[str], python: str, log: Log, cache: Path | None = None
+) -> Path:
+    """Put every wheel the images need into build/wheelhouse (skipped when current).
+
+    With `cache`, the wheels are downloaded once into `cache/<key>` (key: the Python and
+    the requirements) and copied from there into each checkout: the same files, so the
+    images' dependency layer stays cached, and no index round trips per deploy."""
     target = root / WHEELHOUSE
-    stamp = target / ".stamp"
     key = hashlib.sha256("\n".join([python, *reqs]).encode()).hexdigest()
-    if stamp.is_file() and stamp.read_text().strip() == key:
+    if _is_current(target, key):
         log(f"wheelhouse {WHEELHOUSE} is current for Python {python}")
         return target
-    target.mkdir(parents=True, exist_ok=True)
-    log(f"wheelhouse: downloading {len(reqs)} requirements for Python {python} on the host")
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--dest", str(target), "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", python, *_platform_args(), *reqs,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise PipelineBuildError(
-            f"pip download into {WHEELHOUSE} failed:\n{result.stderr.strip()[-2000:]}"
-        )
-    stamp.write_text(key + "\n")
+    source = target if cache is None else cache / key[:16]
+    if not _is_current(source, key):
+        log(f"wheelhouse: downloading {len(reqs)} requirements for Python {python} on the host")
+        _download(source, reqs, python, key)
+    if source != target:
+        log(f"wheelhouse: {WHEELHOUSE} from {source}")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
     return target
+
+
+def _download(dest: Path, reqs: list[str], python: str, key: str) -> None:
+    """pip download into a fresh directory beside `dest`, renamed into place when complete,
+    so a concurrent build never sees half a wheelhouse."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        if dest.is_dir():  # an older wheelhouse: pip skips the wheels it already has
+            shutil.copytree(dest, partial, dirs_exist_ok=True)
+        command = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--dest", str(partial), "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", python, *_platform_args(), *reqs,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise PipelineBuildError(
+                f"pip download into {dest} failed:\n{result.stderr.strip()[-2000:]}"
+            )
+        (partial / ".stamp").write_text(key + "\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        partial.rename(dest)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def build_image(
