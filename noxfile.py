@@ -46,9 +46,9 @@ def _pushed_images(
     """`--image SERVICE=REF` for this commit's images: pushed ones by digest
     (`REPO@sha256:…`), and with `local` also images built here but not pushed, by their
     commit tag. Deploys run what was built for this commit without rewriting git; with
-    nothing built for it, the images declared in gitops/ are used.
+    nothing built for it, the images declared in gitops/ are used. Needs the reconciler
+    installed in the session (its callers install it first).
     """
-    _install_reconciler(session)
     args = ["--from-registry"] if from_registry else []
     args += ["--local"] if local else []
     out = session.run("python", "-m", "reconciler.pipeline", "overrides", *args, silent=True)
@@ -114,7 +114,9 @@ def deploy(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["gitops"])
 def drift(session: nox.Session) -> None:
     """Report what differs between gitops/ and what runs; fails when anything does."""
-    _gitops(session, "drift", *_pushed_images(session, from_registry=True))
+    _install_reconciler(session)
+    images = _pushed_images(session, from_registry=True)
+    session.run("gitops", "drift", *images, *session.posargs)
 
 
 @nox.session(python=PYTHON)

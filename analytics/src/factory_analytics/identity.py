@@ -35,7 +35,7 @@ class IdentityResolver:
         for hostname, user, tags, addresses in rows:
             owner = None if json.loads(tags) else user
             for address in json.loads(addresses):
-                by_address[_canonical(address)] = DeviceIdentity(hostname, owner)
+                by_address[canonical_address(address) or address] = DeviceIdentity(hostname, owner)
         return cls(by_address)
 
     def client_cache(self) -> dict[str | None, tuple[str | None, str | None]]:
@@ -61,7 +61,7 @@ class IdentityResolver:
         return found
 
     def _resolve(self, login: str | None, client: str | None) -> tuple[str | None, str | None]:
-        device = self._by_address.get(_canonical(client)) if client else None
+        device = self._by_address.get(canonical_address(client) or client) if client else None
         if login:
             return login, device.hostname if device else None
         if device:
@@ -69,12 +69,15 @@ class IdentityResolver:
         return None, None
 
 
-def _canonical(address: str) -> str:
-    """One spelling per address (IPv6 compressed, IPv4-mapped unwrapped)."""
+def canonical_address(address: str | None) -> str | None:
+    """One spelling per IP address (IPv6 compressed, zone dropped, IPv4-mapped unwrapped), so
+    a log's and the tailnet's spellings compare equal; None when it is not an IP address."""
+    if not address:
+        return None
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return address
+        return None
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
         return str(parsed.ipv4_mapped)
     return str(parsed)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from factory_analytics.identity import canonical_address
 from factory_analytics.logformats import PROBE_USER_AGENT, AccessRecord
 
 
@@ -25,18 +26,6 @@ class Probe(Protocol):
 
     @property
     def url(self) -> str: ...
-
-
-def _canonical(address: str | None) -> str | None:
-    if not address:
-        return None
-    try:
-        parsed = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
-    return str(parsed)
 
 
 def _target(url: str) -> str:
@@ -55,7 +44,7 @@ def own_addresses() -> frozenset[str]:
         for entry in addresses:
             if entry.family not in (socket.AF_INET, socket.AF_INET6):
                 continue
-            address = _canonical(entry.address)
+            address = canonical_address(entry.address)
             if address is not None and not ipaddress.ip_address(address).is_loopback:
                 found.add(address)
     return frozenset(found)
@@ -110,8 +99,8 @@ class ProbeTraffic:
             return agent.startswith(PROBE_USER_AGENT)
         if (record.method, unquote(record.path)) not in self.targets:
             return False
-        return _canonical(record.client) in self.addresses()
+        return canonical_address(record.client) in self.addresses()
 
 
 def _canonical_set(addresses: Iterable[str]) -> frozenset[str]:
-    return frozenset(a for a in map(_canonical, addresses) if a is not None)
+    return frozenset(a for a in map(canonical_address, addresses) if a is not None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+from reconciler.env_secrets import EnvSecretError
 
 from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
@@ -165,7 +166,6 @@ class Service:
 
 
 def _tailscale_from_env(cfg: AnalyticsConfig) -> object | None:
-    from reconciler.env_secrets import EnvSecretError
     from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 
     try:

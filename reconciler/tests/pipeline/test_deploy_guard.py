@@ -24,7 +24,6 @@ from reconciler.pipeline.deploy_lock import (
     SINCE,
     DeployLock,
     DeployLockHeldError,
-    ensure_empty_image,
     lock_name,
     own_container,
 )
@@ -37,6 +36,7 @@ from reconciler.pipeline.deployed import (
     record_deployed,
     record_name,
 )
+from reconciler.providers.docker.lock import ensure_lock_image
 
 pytestmark = pytest.mark.docker
 
@@ -191,7 +191,7 @@ def test_a_second_deploy_waits_for_the_lock_and_says_who_holds_it(
 def _planted_lock(api: docker.APIClient, project: str, **labels: str) -> None:
     """A lock left by another holder, as its own acquire would have labelled it."""
     api.create_container(
-        ensure_empty_image(api), command=["deploy-lock"], name=lock_name(project),
+        ensure_lock_image(api), command=["deploy-lock"], name=lock_name(project),
         network_disabled=True, labels={PROJECT: project, SINCE: "9999999999", **labels},
     )  # fmt: skip
 
@@ -201,7 +201,7 @@ def test_a_lock_whose_job_container_stopped_is_taken_over(
 ) -> None:
     # The holder's job container: not running (the job was cancelled or timed out).
     job = api.create_container(
-        ensure_empty_image(api), command=["job"], network_disabled=True,
+        ensure_lock_image(api), command=["job"], network_disabled=True,
         labels={PROJECT: project},
     )  # fmt: skip
     _planted_lock(api, project, **{CONTAINER: job["Id"], HOST: "vm", PID: "1"})
@@ -233,7 +233,7 @@ def test_own_container_is_read_from_mountinfo_and_confirmed_on_the_engine(
     api: docker.APIClient, project: str, tmp_path: Path
 ) -> None:
     real = api.create_container(
-        ensure_empty_image(api), command=["job"], network_disabled=True,
+        ensure_lock_image(api), command=["job"], network_disabled=True,
         labels={PROJECT: project},
     )  # fmt: skip
     line = "1 2 0:1 /var/lib/docker/containers/{}/hostname /etc/hostname rw - ext4 /dev/x rw\n"

@@ -37,7 +37,6 @@ from reconciler.providers.docker.lock import (
     EngineMutex,
     LockKeys,
     engine_container,
-    ensure_lock_image,
 )
 
 __all__ = [
@@ -49,7 +48,6 @@ __all__ = [
     "SINCE",
     "DeployLock",
     "DeployLockHeldError",
-    "ensure_empty_image",
     "lock_name",
     "own_container",
 ]
@@ -65,9 +63,6 @@ PID = f"{NAMESPACE}.holder-pid"
 SINCE = f"{NAMESPACE}.since"  # Unix time the lock was taken
 DEFAULT_STALE_AFTER = 3 * 3600.0
 KEYS = LockKeys(holder=HOLDER, host=HOST, pid=PID, pidns=PIDNS, container=CONTAINER, since=SINCE)
-
-# the empty image the apply lock uses too
-ensure_empty_image = ensure_lock_image
 
 
 class DeployLockHeldError(PipelineBuildError):

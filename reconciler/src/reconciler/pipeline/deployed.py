@@ -56,10 +56,9 @@ from reconciler.pipeline.deploy_lock import (
     PROJECT,
     ROLE,
     DeployLock,
-    ensure_empty_image,
 )
 from reconciler.pipeline.gitinfo import has_commit, is_ancestor, is_shallow
-from reconciler.providers.docker.lock import holder_description
+from reconciler.providers.docker.lock import ensure_lock_image, holder_description
 
 COMMIT = f"{NAMESPACE}.commit"
 AT = f"{NAMESPACE}.deployed-at"
@@ -112,7 +111,7 @@ def record_deployed(api: docker.APIClient, project: str, commit: str, by: str) -
     with contextlib.suppress(docker.errors.NotFound):
         api.remove_container(name + "-next", force=True)  # a swap cut short before
     created = api.create_container(
-        ensure_empty_image(api), command=["deployed"], name=name + "-next",
+        ensure_lock_image(api), command=["deployed"], name=name + "-next",
         network_disabled=True, labels=labels,
     )  # fmt: skip
     with contextlib.suppress(docker.errors.NotFound):
