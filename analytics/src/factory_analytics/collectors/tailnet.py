@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 from reconciler.tailscale.api import Device, TailscaleClient
 
+from factory_analytics.identity import IdentityResolver
 from factory_analytics.store import writes
+from factory_analytics.store.backfill import backfill_identity
 from factory_analytics.store.writes import DeviceObservation
 from factory_analytics.timeutil import now as wall_clock
 
@@ -73,6 +75,8 @@ class TailnetCollector:
             raise
         observations = [observe(d, at, self.interval_seconds) for d in devices]
         writes.write_presence(self.conn, at, observations)
+        # requests read before this mapping existed get their identity now (store/backfill.py)
+        backfill_identity(self.conn, IdentityResolver.from_database(self.conn))
         writes.record_collector(self.conn, COLLECTOR, at)
         return len(observations)
 
