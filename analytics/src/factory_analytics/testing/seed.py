@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from factory_analytics.collectors.tailnet import COLLECTOR as TAILNET_COLLECTOR
-from factory_analytics.config import AnalyticsConfig, ProbeConfig
+from factory_analytics.config import AnalyticsConfig, HttpConfig, ProbeConfig
 from factory_analytics.identity import DeviceIdentity, IdentityResolver
 from factory_analytics.logformats import AccessRecord
 from factory_analytics.routes import RouteTable
@@ -243,6 +243,9 @@ def analytics_config(db: Path) -> AnalyticsConfig:
     seconds, the slow dashboard with a 45 s timeout (the factory's own slowest answer)."""
     return AnalyticsConfig(
         database=db,
+        # the name the MCP server reads it by on the stack network, as deployed
+        # (gitops/services/analytics-config.yaml); loopback and tailnet names need no entry
+        http=HttpConfig(allowed_hosts=["analytics"]),
         probes=[
             ProbeConfig(
                 name="dashboard-complete",
