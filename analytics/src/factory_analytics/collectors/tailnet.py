@@ -75,9 +75,10 @@ class TailnetCollector:
             raise
         observations = [observe(d, at, self.interval_seconds) for d in devices]
         writes.write_presence(self.conn, at, observations)
-        # requests read before this mapping existed get their identity now (store/backfill.py)
-        backfill_identity(self.conn, IdentityResolver.from_database(self.conn))
         writes.record_collector(self.conn, COLLECTOR, at)
+        # requests read before this mapping existed get their identity now (store/backfill.py);
+        # a failure here is the scheduler's to log, and the next poll resumes from the mark
+        backfill_identity(self.conn, IdentityResolver.from_database(self.conn))
         return len(observations)
 
 
