@@ -288,7 +288,7 @@ def test_metrics_in_prometheus_text_format(api: httpx.Client) -> None:
 def test_healthz_open_and_degraded_when_the_database_is_gone(tmp_path) -> None:
     cfg = AnalyticsConfig(database=tmp_path / "missing" / "a.db")
     app = create_app(cfg, SecretStr("t0ken"), clock=lambda: NOW)
-    r = call(app, "/healthz", "203.0.113.9")
+    r = call(app, "/healthz", "203.0.113.9", {"Host": "127.0.0.1:8000"})
     assert r.status_code == 503
     assert r.json()["status"] == "degraded"
 
@@ -326,12 +326,14 @@ def test_without_a_configured_token_only_trusted_peers_get_in(seeded_config) -> 
     assert call(app, "/healthz", "172.18.0.5").status_code == 200
 
 
-def test_widget_headers_allow_framing_and_forbid_external_assets(api: httpx.Client) -> None:
+def test_widget_headers_allow_same_origin_framing_and_forbid_external_assets(
+    api: httpx.Client,
+) -> None:
     r = api.get("/widget")
     csp = r.headers["content-security-policy"]
-    assert "frame-ancestors *" in csp
+    assert csp.endswith("frame-ancestors 'self'")  # embedders: widget.frame_ancestors
     assert "default-src 'self'" in csp
-    assert "x-frame-options" not in r.headers
+    assert r.headers["x-frame-options"] == "SAMEORIGIN"
     for asset in ("widget.js", "charts.js", "widget.css"):
         assert api.get(f"/static/{asset}").status_code == 200
     assert "http" not in r.text.replace("http-equiv", "")  # no CDN, no external URL

@@ -141,7 +141,7 @@ def test_query_strings_are_never_stored_and_routes_are_templated(tmp_path: Path)
     assert routes == {"/health-monitoring/uptime/{hostname}"}
 
 
-def test_identity_from_header_else_tailnet_address(tmp_path: Path) -> None:
+def test_identity_from_the_tailnet_address_not_the_header(tmp_path: Path) -> None:
     log, db = tmp_path / "access.log", tmp_path / "a.db"
     conn = open_database(db)
     writes.write_presence(
@@ -175,7 +175,8 @@ def test_identity_from_header_else_tailnet_address(tmp_path: Path) -> None:
         ],
     )
     log.write_text(
-        line(0, login="josé@example.com", client="100.64.0.2")  # header wins, device by address
+        # a login header straight from a client is client input: the address decides
+        line(0, login="josé@example.com", client="100.64.0.2")
         + line(1, client="fd7a:115c:a1e0::2")  # no header: the device's user
         + line(2, client="100.64.0.9")  # tagged device: a device but no person
         + line(3, client="203.0.113.5")  # outside the tailnet: anonymous
@@ -183,7 +184,7 @@ def test_identity_from_header_else_tailnet_address(tmp_path: Path) -> None:
     ingester(db, log).poll()
     rows = conn.execute("SELECT user, device FROM requests ORDER BY id").fetchall()
     assert rows == [
-        ("josé@example.com", "ana-laptop"),
+        ("ana@example.com", "ana-laptop"),
         ("ana@example.com", "ana-laptop"),
         (None, "ci-runner"),
         (None, None),

@@ -12,8 +12,11 @@ from factory_analytics.collectors.dockerlogs import DockerLines
 from factory_analytics.collectors.ingest import LogIngester
 from factory_analytics.collectors.logfiles import FileLines
 from factory_analytics.config import AnalyticsConfig
+from factory_analytics.identity import IdentityResolver
 from factory_analytics.logformats import IGNORED, AccessRecord, parse_line
+from factory_analytics.store.backfill import backfill_identity
 from factory_analytics.store.db import open_database
+from factory_analytics.store.writes import DeviceObservation, write_presence
 from factory_analytics.timeutil import parse_iso
 from factory_analytics.web.app import create_app
 
@@ -80,14 +83,37 @@ def test_other_mcp_log_lines_are_not_requests(index: int) -> None:
     assert parse_line(LINES[index]) == IGNORED
 
 
+def map_the_callers(db: Path) -> None:
+    """What a tailnet poll does (collectors/tailnet.py): store the devices, then attribute
+    the requests read before it."""
+    conn = open_database(db)
+    devices = [
+        DeviceObservation(f"n{i}", host, None, user, [], "linux", [address], True, True, None)
+        for i, (host, user, address) in enumerate(
+            [
+                ("alice-laptop", "alice@example.com", "100.101.102.103"),
+                ("jose-phone", "josé@example.com", "fd7a:115c:a1e0::5"),
+            ]
+        )
+    ]
+    write_presence(conn, parse_iso("2026-11-25T10:05:00Z"), devices)
+    backfill_identity(conn, IdentityResolver.from_database(conn))
+    conn.close()
+
+
 def check(db: Path) -> None:
-    """What the API says after ingesting the fixture once."""
+    """What the API says after ingesting the fixture once: the MCP server is reached directly
+    here (its client is the caller's tailnet address, no Tailscale Serve in between), so the
+    login header it logs is the caller's own claim and counts for nobody until the tailnet
+    poll maps the addresses to their owners."""
     with serve(create_app(AnalyticsConfig(database=db), None)) as base:
 
         def get(path: str) -> dict:
             return httpx.get(base + path, timeout=10).json()
 
         (source,) = get("/api/v1/sources")["sources"]
+        assert get("/api/v1/usage?days=365")["per_user"] == []
+        map_the_callers(db)
         usage = get("/api/v1/usage?days=365")
         endpoints = {
             (e["method"], e["route"]): e for e in get("/api/v1/endpoints?days=365")["endpoints"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from factory_analytics.config import AnalyticsConfig, WidgetConfig
 
 from tests.conftest import serve
 
@@ -130,29 +131,63 @@ def test_widget_hour_window_and_error_banner(browser, api: httpx.Client) -> None
     page.close()
 
 
-def test_widget_renders_inside_an_iframe_of_another_origin(browser, api: httpx.Client) -> None:
-    """The factory's dashboard (another origin) embeds the widget: framing is allowed by the
-    CSP (`frame-ancestors *`) and the widget loads its figures inside the frame."""
-    from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse
-    from starlette.routing import Route
+def test_widget_renders_inside_an_iframe_of_a_configured_embedder(
+    browser, seeded_config: AnalyticsConfig
+) -> None:
+    """The factory's dashboard (another origin), listed in `widget.frame_ancestors`, embeds
+    the widget: the CSP lets it frame the page and the widget loads its figures inside."""
+    from factory_analytics.testing.seed import NOW
+    from factory_analytics.web.app import create_app
 
-    base = str(api.base_url).rstrip("/")
-    html = (
-        '<link rel="icon" href="data:,"><h1>Factory dashboard</h1>'
-        f'<iframe id="w" src="{base}/widget?days=7"'
-        ' width="860" height="600"></iframe>'
-    )
-    dashboard = Starlette(routes=[Route("/", lambda _r: HTMLResponse(html))])
+    holder: dict[str, str] = {}
+    dashboard = _dashboard_embedding_lazy(holder)
     with serve(dashboard) as dashboard_url:
+        widget = WidgetConfig(frame_ancestors=[dashboard_url])
+        config = seeded_config.model_copy(update={"widget": widget})
+        with serve(create_app(config, None, clock=lambda: NOW)) as base:
+            holder["src"] = f"{base}/widget?days=7"
+            page = browser.new_page(viewport={"width": 900, "height": 700})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.goto(dashboard_url + "/")
+            frame = page.frame_locator("#w")
+            frame.locator("body[data-loaded='true']").wait_for(timeout=15000)
+            usage = httpx.get(f"{base}/api/v1/usage?days=7", timeout=10).json()
+            requests = frame.locator("#kpi-requests").get_attribute("data-value")
+            assert requests == str(usage["totals"]["requests"])
+            assert problems == []
+            page.close()
+
+
+def test_another_origin_cannot_frame_the_widget_by_default(browser, api: httpx.Client) -> None:
+    """Without configuration only the widget's own origin may frame it: Chromium refuses to
+    render it in a page of another origin (clickjacking, a stranger's page showing figures)."""
+    base = str(api.base_url).rstrip("/")
+    holder = {"src": f"{base}/widget?days=7"}
+    with serve(_dashboard_embedding_lazy(holder)) as dashboard_url:
         page = browser.new_page(viewport={"width": 900, "height": 700})
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.goto(dashboard_url + "/")
-        frame = page.frame_locator("#w")
-        frame.locator("body[data-loaded='true']").wait_for(timeout=15000)
-        usage = api.get("/api/v1/usage?days=7").json()
-        requests = frame.locator("#kpi-requests").get_attribute("data-value")
-        assert requests == str(usage["totals"]["requests"])
-        assert problems == []
+        page.wait_for_timeout(1500)
+        frame = page.frame(url=lambda u: "/widget" in u)
+        loaded = frame is not None and frame.locator("body[data-loaded='true']").count() > 0
+        assert not loaded
+        assert any("frame-ancestors" in p for p in problems), problems
         page.close()
+
+
+def _dashboard_embedding_lazy(holder: dict[str, str]):
+    """Like `_dashboard_embedding`, with the widget's URL read when the page is asked for
+    (the widget's server may start after the dashboard's, whose origin it must list)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    def page(_request):  # type: ignore[no-untyped-def]
+        return HTMLResponse(
+            '<link rel="icon" href="data:,"><h1>Factory dashboard</h1>'
+            f'<iframe id="w" src="{holder["src"]}" width="860" height="600"></iframe>'
+        )
+
+    return Starlette(routes=[Route("/", page)])

@@ -59,9 +59,18 @@ HOUR, DAY = 3600, 86400
 def real_analytics(tmp_path, scenario) -> httpx.ASGITransport:
     database = tmp_path / "analytics.db"
     analytics_db.open_database(database).close()
-    config = analytics_config.AnalyticsConfig(database=database)
+    config = reachable(analytics_config.AnalyticsConfig(database=database))
     app = analytics_app.create_app(config, SecretStr(TOKEN), clock=lambda: scenario.now.timestamp())
     return httpx.ASGITransport(app=app)
+
+
+def reachable(config: Any) -> Any:
+    """The analytics configuration with the name the MCP server calls it by (ANALYTICS_URL's
+    host) in `http.allowed_hosts`, as a deployment lists it (analytics refuses other Host
+    names: DNS-rebinding protection)."""
+    host = httpx.URL(ANALYTICS_URL).host
+    allowed = analytics_config.HttpConfig(allowed_hosts=[host])
+    return config.model_copy(update={"http": allowed})
 
 
 @pytest.mark.parametrize(
@@ -111,7 +120,9 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def seeded_app(seeded: Seeded) -> httpx.ASGITransport:
     """The real app on the seeded database, with its declared probes and the seed's clock."""
     app = analytics_app.create_app(
-        seed.analytics_config(seeded.database), SecretStr(TOKEN), clock=lambda: seeded.now
+        reachable(seed.analytics_config(seeded.database)),
+        SecretStr(TOKEN),
+        clock=lambda: seeded.now,
     )
     return httpx.ASGITransport(app=app)
 

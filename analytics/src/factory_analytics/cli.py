@@ -78,13 +78,17 @@ def _serve(config, host: str, port: int, log_level: str) -> int:  # type: ignore
     import uvicorn
 
     from factory_analytics.service import Service
-    from factory_analytics.web.access import AccessPolicy
+    from factory_analytics.web.access import AccessPolicy, exposure_warning
     from factory_analytics.web.app import create_app
 
     token = read_token()
     policy = AccessPolicy.from_config(config.auth)  # before any thread starts: errors exit 1
     app = create_app(config, token, access=policy)
-    logging.getLogger("factory_analytics.web").info("access: %s", policy.describe())
+    web_log = logging.getLogger("factory_analytics.web")
+    web_log.info("access: %s", policy.describe())
+    exposed = exposure_warning(host, token is not None, policy)
+    if exposed:
+        web_log.warning(exposed)
     service = Service(config)
     # uvicorn shuts down on SIGTERM/SIGINT and then re-raises the signal to the handler that
     # was installed before it ran: a no-op here, so the collectors are stopped cleanly below

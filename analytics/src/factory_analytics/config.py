@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -56,6 +57,42 @@ class TailnetConfig(_Model):
     api_url: str = "https://api.tailscale.com/api/v2"
 
 
+# Where an identity proxy may sit: loopback, the private ranges and the tailnet. A proxy on a
+# public address (or a range like 0.0.0.0/0) would make a header any client sends believed.
+PROXY_RANGES = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "::1/128",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    )
+)
+
+
+def _identity_proxy(value: str) -> str:
+    """An identity proxy's address or network, inside `PROXY_RANGES`."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an address or network: {exc} (write e.g. 127.0.0.1 or ::1)"
+        ) from None
+    if not any(network.version == r.version and network.subnet_of(r) for r in PROXY_RANGES):  # type: ignore[arg-type]
+        raise ValueError(
+            f"{value} is not on a trusted network: an identity proxy must be on loopback, a"
+            " private range or the tailnet (e.g. 127.0.0.1 for Tailscale Serve on this host),"
+            " or any client could name itself"
+        )
+    return str(network)
+
+
+IdentityProxy = Annotated[str, AfterValidator(_identity_proxy)]
+
+
 class LogSourceConfig(_Model):
     """One access log: a container's output (Docker API) or a file."""
 
@@ -65,6 +102,10 @@ class LogSourceConfig(_Model):
     format: Literal["auto", "combined", "uvicorn", "json"] = "auto"
     routes: list[str] = Field(default_factory=list)
     poll_seconds: float = Field(5.0, ge=0.2, le=3600)
+    # Clients (as this log names them: the logging server's TCP peer) whose identity header
+    # (Tailscale-User-Login) is believed, e.g. Tailscale Serve proxying from loopback. Empty:
+    # identity comes from the tailnet address only (identity.py; API.md, "Identity").
+    identity_proxies: list[IdentityProxy] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_target(self) -> LogSourceConfig:
@@ -112,9 +153,63 @@ class SystemConfig(_Model):
     container_label: str | None = None
 
 
+# one CSP source expression naming who may frame the pages: `*`, a scheme (`https:`) or an
+# origin with an optional `*.` host wildcard and port (`https://*.example.ts.net`,
+# `http://127.0.0.1:8000`). Nothing else, so no value can add a directive to the header.
+_FRAME_SOURCE = re.compile(
+    r"^(\*|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?"
+    r"(?:\*\.)?(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(?:\d{1,5}|\*))?)$"
+)
+
+
+def _frame_source(value: str) -> str:
+    if not _FRAME_SOURCE.match(value.lower()):
+        raise ValueError(
+            f"{value!r} is not an origin: write e.g. https://factory.example.ts.net,"
+            " http://127.0.0.1:8000 or https://*.example.ts.net ('self' is always allowed)"
+        )
+    return value.lower()
+
+
+def _split_sources(value: Any) -> Any:
+    """The earlier single-string form (`"*"`, `"https://a https://b"`) is still read."""
+    return value.split() if isinstance(value, str) else value
+
+
 class WidgetConfig(_Model):
-    # who may frame /widget (CSP frame-ancestors); access is limited by auth anyway
-    frame_ancestors: str = "*"
+    """Who may frame the pages (CSP `frame-ancestors`; X-Frame-Options when none)."""
+
+    # embedders besides this service's own origin ('self', always allowed), e.g. the
+    # factory's dashboard; empty: same origin only, so no other site can frame the widget
+    frame_ancestors: Annotated[
+        list[Annotated[str, AfterValidator(_frame_source)]], BeforeValidator(_split_sources)
+    ] = Field(default_factory=list)
+
+
+# a Host name the API answers to: a name, `*.suffix`, an IP address, or `*` (no check)
+_HOST_ENTRY = re.compile(r"^(\*|(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$")
+
+
+def _host_entry(value: str) -> str:
+    text = value.strip().lower()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOST_ENTRY.match(text):
+        raise ValueError(
+            f"{value!r} is not a host name: write a name (analytics), a suffix pattern"
+            " (*.example.ts.net) or an IP address, without scheme or port"
+        )
+    return text.rstrip(".")
+
+
+class HttpConfig(_Model):
+    """Which Host names the API answers to (DNS-rebinding protection, web/hosts.py)."""
+
+    # besides the built-in ones (loopback names and addresses, tailnet addresses and the
+    # tailnet's MagicDNS names): e.g. the name other containers use (`analytics`)
+    allowed_hosts: list[Annotated[str, AfterValidator(_host_entry)]] = Field(default_factory=list)
 
 
 DOCKER_GATEWAY = "docker-gateway"
@@ -159,6 +254,7 @@ class AnalyticsConfig(_Model):
     system: SystemConfig = Field(default_factory=SystemConfig)
     widget: WidgetConfig = Field(default_factory=WidgetConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> AnalyticsConfig:

@@ -111,7 +111,7 @@ def parse_combined_fast(line: str) -> AccessRecord | None:
     m = _COMBINED_FAST.match(line)
     if m is None:
         return None
-    client, remote_user, minute, second, zone, method, path, status, size, agent, rt, login = (
+    client, _remote_user, minute, second, zone, method, path, status, size, agent, rt, login = (
         m.groups()
     )
     key = minute + zone
@@ -124,7 +124,7 @@ def parse_combined_fast(line: str) -> AccessRecord | None:
             _minute_cache.clear()
         _minute_cache[key] = base
     if not login or login == "-":
-        login = None if remote_user == "-" else remote_user
+        login = None  # never $remote_user: HTTP Basic, any client sets it (identity.py)
     return _new_record(
         AccessRecord,
         (
@@ -149,7 +149,7 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
     m = _COMBINED.match(line)
     if m is None:
         return Unparseable("not a combined/common log line")
-    client, remote_user, when, request, status, size, _ref, agent, rest = m.groups()
+    client, _remote_user, when, request, status, size, _ref, agent, rest = m.groups()
     ts = _combined_time(when)
     if ts is None:
         return Unparseable(f"bad time {when!r}")
@@ -168,8 +168,6 @@ def parse_combined(line: str) -> AccessRecord | Unparseable:
                 duration_ms = _seconds_to_ms(bare)
         elif login is None:
             login = _present(_unescape(quoted))
-    if login is None and remote_user != "-":
-        login = _present(_unescape(remote_user))
     return AccessRecord(
         ts=ts,
         method=method,

@@ -86,6 +86,7 @@ class Service:
                 source.format,
                 source.routes,
                 probe_traffic=probe_traffic,
+                identity_proxies=source.identity_proxies,
             )
             tasks.append(Task(f"logs:{source.name}", source.poll_seconds, ingester.poll))
         if cfg.tailnet.enabled:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -52,6 +52,7 @@ class LogIngester:
         extra_routes: list[str] | None = None,
         clock: Callable[[], float] = wall_clock,
         probe_traffic: ProbeTraffic | None = None,
+        identity_proxies: Sequence[str] = (),
     ) -> None:
         self.conn = conn
         self.name = name
@@ -60,6 +61,7 @@ class LogIngester:
         self.routes = RouteTable((*FACTORY_ROUTES, *(extra_routes or [])))
         self.clock = clock
         self.probe_traffic = probe_traffic or ProbeTraffic()
+        self.identity_proxies = tuple(identity_proxies)
         state = writes.ensure_source(conn, name, source.kind, source.target, fmt)
         self.source_id = state.id
         self.cursor = state.cursor
@@ -73,7 +75,7 @@ class LogIngester:
         releases the GIL while it writes, so parsing and writing overlap on a multi-core
         host. Commits stay in order and one at a time; if one fails, the in-memory cursor is
         reset to the last committed one, so nothing is skipped."""
-        identity = IdentityResolver.from_database(self.conn)
+        identity = IdentityResolver.from_database(self.conn, self.identity_proxies)
         total = 0
         pending: Future[None] | None = None
         try:

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 from reconciler.tailscale.api import Device, TailscaleClient
 
+from factory_analytics.identity import IdentityResolver
 from factory_analytics.store import writes
+from factory_analytics.store.backfill import backfill_identity
 from factory_analytics.store.writes import DeviceObservation
 from factory_analytics.timeutil import now as wall_clock
 
@@ -74,6 +76,9 @@ class TailnetCollector:
         observations = [observe(d, at, self.interval_seconds) for d in devices]
         writes.write_presence(self.conn, at, observations)
         writes.record_collector(self.conn, COLLECTOR, at)
+        # requests read before this mapping existed get their identity now (store/backfill.py);
+        # a failure here is the scheduler's to log, and the next poll resumes from the mark
+        backfill_identity(self.conn, IdentityResolver.from_database(self.conn))
         return len(observations)
 
 

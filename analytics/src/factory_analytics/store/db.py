@@ -203,6 +203,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sources ADD COLUMN probes INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: how far the tailnet poll has attributed anonymous requests (store/backfill.py)
+    """
+    CREATE TABLE identity_backfill (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        request_id INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

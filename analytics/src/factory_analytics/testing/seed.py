@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from factory_analytics.collectors.tailnet import COLLECTOR as TAILNET_COLLECTOR
-from factory_analytics.config import AnalyticsConfig, ProbeConfig
+from factory_analytics.config import AnalyticsConfig, HttpConfig, ProbeConfig
 from factory_analytics.identity import DeviceIdentity, IdentityResolver
 from factory_analytics.logformats import AccessRecord
 from factory_analytics.routes import RouteTable
@@ -130,9 +130,19 @@ class SeededProbe(NamedTuple):
     duration_ms: float
 
 
+# Clients whose identity header is believed (a source's `identity_proxies`, identity.py):
+# none. The seeded lines come straight from their clients, so a login in them is the
+# client's own claim: ana's laptop sends hers, a container on the Docker network claims to
+# be mallory, and only the addresses decide.
+IDENTITY_PROXIES: tuple[str, ...] = ()
+
+
 def user_of(r: SeededRequest) -> str | None:
-    """Who a seeded request counts for: the Serve login header, else the client's owner."""
-    return r.login or CLIENT_IDENTITY[r.client][1]
+    """Who a seeded request counts for (identity.py): the login header only from an identity
+    proxy, else the owner of the client's tailnet device."""
+    if r.login is not None and r.client in IDENTITY_PROXIES:
+        return r.login
+    return CLIENT_IDENTITY[r.client][1]
 
 
 def device_of(r: SeededRequest) -> str | None:
@@ -159,7 +169,11 @@ def seeded_requests(now: float = NOW) -> list[SeededRequest]:
             method, path, base = ROUTES[i % len(ROUTES)]
             status = 500 if i % 23 == 0 else (404 if i % 17 == 0 else 200)
             client = CLIENTS[i % len(CLIENTS)]
-            login = "ana@example.com" if client == "100.64.0.2" and i % 2 else None
+            login = None
+            if client == "100.64.0.2" and i % 2:
+                login = "ana@example.com"
+            elif client == "172.18.0.5" and i % 3 == 0:
+                login = "mallory@example.com"  # spoofed: must count for nobody
             duration = base * (1 + (i // 5 % 7) / 10)
             if (i + day) % 31 == 30:
                 duration *= 3
@@ -229,6 +243,9 @@ def analytics_config(db: Path) -> AnalyticsConfig:
     seconds, the slow dashboard with a 45 s timeout (the factory's own slowest answer)."""
     return AnalyticsConfig(
         database=db,
+        # the name the MCP server reads it by on the stack network, as deployed
+        # (gitops/services/analytics-config.yaml); loopback and tailnet names need no entry
+        http=HttpConfig(allowed_hosts=["analytics"]),
         probes=[
             ProbeConfig(
                 name="dashboard-complete",
@@ -272,7 +289,8 @@ def seed(db: Path, now: float = NOW) -> None:
             client: DeviceIdentity(device, user)
             for client, (device, user) in CLIENT_IDENTITY.items()
             if device is not None
-        }
+        },
+        IDENTITY_PROXIES,
     )
     batch = writes.AccessBatch(state.id, RouteTable(), identity)
     for r in seeded_requests(now):

@@ -135,3 +135,27 @@ class AccessPolicy:
 
 def _within(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address.version == n.version and address in n for n in networks)
+
+
+def exposure_warning(bind_host: str, has_token: bool, policy: AccessPolicy) -> str | None:
+    """The line `serve` logs when it listens beyond loopback without a bearer token: then
+    every client in the trusted networks reads without one and every other client (the MCP
+    container on the Docker network, a reverse proxy's clients) is refused with no way to
+    authenticate. Not shown on the open /healthz: it would tell anyone how the service is
+    exposed."""
+    if has_token or _is_loopback_bind(bind_host):
+        return None
+    trusted = ", ".join(str(n) for n in policy.trusted_networks) or "nobody"
+    return (
+        f"listening on {bind_host} without a token (ANALYTICS_TOKEN/ANALYTICS_TOKEN_FILE"
+        f" unset): clients in auth.trusted_networks ({trusted}) read without one, every other"
+        " client is refused and cannot authenticate. Set ANALYTICS_TOKEN(_FILE), or serve"
+        " on 127.0.0.1"
+    )
+
+
+def _is_loopback_bind(host: str) -> bool:
+    if host == "localhost":
+        return True
+    address = parse_address(host)
+    return address is not None and address.is_loopback

@@ -26,6 +26,8 @@ from factory_analytics.store.db import connect
 from factory_analytics.timeutil import now as wall_clock
 from factory_analytics.web.access import AccessPolicy
 from factory_analytics.web.auth import AuthMiddleware
+from factory_analytics.web.framing import SecurityHeaders
+from factory_analytics.web.hosts import HostCheck, HostPolicy, MagicDnsNames
 from factory_analytics.web.metrics import render_metrics
 from factory_analytics.window import Window, WindowError, make_window
 
@@ -172,22 +174,13 @@ def create_app(
             render_metrics(db()), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    security_headers = {
-        "Content-Security-Policy": (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-            f" connect-src 'self'; frame-ancestors {config.widget.frame_ancestors}"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    }
-
     @app.get("/widget")
     def widget() -> Response:
         html = resources.files("factory_analytics.web").joinpath("static/widget.html").read_text()
         return Response(
             html,
             media_type="text/html; charset=utf-8",
-            headers={**security_headers, "Cache-Control": "no-cache"},
+            headers={"Cache-Control": "no-cache"},
         )
 
     @app.get("/static/{name}")
@@ -196,11 +189,12 @@ def create_app(
         if media is None:
             raise StarletteHTTPException(404)
         body = resources.files("factory_analytics.web").joinpath(f"static/{name}").read_bytes()
-        return Response(
-            body, media_type=media, headers={**security_headers, "Cache-Control": "max-age=300"}
-        )
+        return Response(body, media_type=media, headers={"Cache-Control": "max-age=300"})
 
+    # outermost last: headers on every answer, then the Host check, then auth
     app.add_middleware(AuthMiddleware, token=token, policy=policy)
+    app.add_middleware(HostCheck, policy=HostPolicy(config.http, MagicDnsNames(db_path)))
+    app.add_middleware(SecurityHeaders, widget=config.widget)
     return app
 
 
