@@ -104,6 +104,14 @@ def test_killed_swap_then_failing_spec_rolls_back_to_the_old_container_and_keeps
     failed = stack.gitops_cli(capsys, "apply", "--yes")
     assert failed.code == 1, failed.out
     assert not MARKUP.search(failed.out), failed.out
+    # the gate's message: the check cut at a word, its output and the logs in whole lines
+    described = re.search(r"healthcheck `([^`]*)`", failed.out)
+    assert described, failed.out
+    assert described.group(1).endswith(" …"), failed.out
+    check_output = failed.out.split("last check: exit 1:", 1)[1].splitlines()[1:]
+    assert check_output[0].strip() in ("…", "Traceback (most recent call last):"), failed.out
+    error = "urllib.error.HTTPError: HTTP Error 500: Internal Server Error"
+    assert any(line.strip() == error for line in check_output), failed.out
     assert names(docker_client, stack) == {engine}, failed.out
     restored = docker_client.containers.get(engine)
     assert restored.status == "running"
