@@ -137,11 +137,17 @@ class Session:
             self.project.desired, _overrides(getattr(args, "image", []))
         )
         injected = self.options.get("docker_client")
+        self._owns_client = injected is None
         if injected is None:
             from reconciler.providers.docker.client import make_client
 
-            injected = make_client(args.docker_host or stack.docker.host, environ)
+            injected = make_client(stack.docker.host, environ, override=args.docker_host)
         self.client: docker.DockerClient = injected
+
+    def close(self) -> None:
+        """Close the engine connection this session opened (an injected one is the caller's)."""
+        if self._owns_client:
+            self.client.close()
 
     def providers(self) -> dict[str, Provider]:
         from reconciler.providers.docker import DockerProvider
@@ -158,6 +164,7 @@ class Session:
             environ=self.environ,
             secrets=self.secrets,
             options=self.options,
+            docker_client=self.client,  # the one engine, for every provider
         )
         for name, factory in provider_factories().items():
             provider = factory(setup)
@@ -340,11 +347,14 @@ def run(
         if args.command == "schema":
             return _cmd_schema(args, console)
         session = Session(args, environ, console, options)
-        if args.command == "unlock":
-            return _cmd_unlock(session)
-        if args.command in ("plan", "drift"):
-            return _cmd_plan(session, drift=args.command == "drift")
-        return _cmd_apply(session)
+        try:
+            if args.command == "unlock":
+                return _cmd_unlock(session)
+            if args.command in ("plan", "drift"):
+                return _cmd_plan(session, drift=args.command == "drift")
+            return _cmd_apply(session)
+        finally:
+            session.close()
     except ConfigError as exc:
         _error(err, exc.args[0].splitlines()[0])
         for diagnostic in exc.diagnostics:
