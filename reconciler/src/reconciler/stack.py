@@ -16,7 +16,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
 
 
 class DockerEndpoint(StrictModel):
-    """Which engine to reconcile. --docker-host, then DOCKER_HOST, take precedence."""
+    """Which engine to reconcile. DOCKER_HOST (and --docker-host) take precedence."""
 
     host: str | None = Field(
         default=None,

@@ -69,3 +69,26 @@ def test_leftover_is_removed_once_the_service_is_healthy_under_its_name() -> Non
         assert [(a.verb, a.resource) for a in actions] == [
             (CoreVerb.REMOVE_ORPHAN, "container demo-web--old")
         ]
+
+
+def test_a_newer_version_that_ran_before_the_kill_counts_as_what_runs() -> None:
+    """The killed apply's new version may have migrated the data already: declaring the
+    old version again is a downgrade, and a newer one keeps the old container stopped on
+    failure (version_change), exactly as if the new version had been deployed."""
+    import pytest
+    from reconciler.errors import PlanError
+    from reconciler.resources import ReplacePolicy
+
+    secrets = store()
+    v10, v11 = (spec(replace=ReplacePolicy(version=v), env={"V": v}) for v in ("10", "11"))
+    old = renamed(applied(v10, secrets), "demo-web--old", status="exited", version="10")
+    ran = dataclasses.replace(applied(v11, secrets), health="unhealthy", version="11")
+    with pytest.raises(PlanError, match="downgrade is refused"):
+        plan(desired_state(v10), observed(ran, old), secrets)
+    (action,) = plan(desired_state(v11), observed(ran, old), secrets)
+    assert action.params["version_change"] == "10 → 11"
+    # a new container that never started migrated nothing: the old version may be declared
+    never = dataclasses.replace(ran, status="created", health=None)
+    (action,) = plan(desired_state(v10), observed(never, old), secrets)
+    assert action.params["replace"] == old.id
+    assert action.params["version_change"] is None

@@ -23,6 +23,7 @@ from reconciler.providers.docker.plan_container import (
     container_action,
     container_action_id,
     ephemeral_secrets,
+    refuse_downgrade,
     secret_names,
     spec_changes,
     updatable_changes,
@@ -170,6 +171,9 @@ def plan_docker(
         current = next((o for o in by_resource.get(spec.name, []) if o.name == engine), None)
         target = targets.get(spec.name)
         if target is not None:
+            if current is not None and current.status != "created":
+                # it ran: its version may have migrated the data, as if it had been deployed
+                refuse_downgrade(spec, current)
             as_current = container_action(spec, target, observed, ctx, ephemeral, recreated, notes)
             action = resume_action(as_current, spec, target, current)
         else:
