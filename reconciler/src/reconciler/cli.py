@@ -17,11 +17,12 @@ from typing import Any
 
 import docker
 from rich.console import Console
+from rich.text import Text
 
 from reconciler import __version__
 from reconciler.actions import Plan
 from reconciler.apply import ApplyResult, execute_plan
-from reconciler.errors import ApplyError, ConfigError, GitopsError, SecretsError
+from reconciler.errors import ConfigError, GitopsError, SecretsError
 from reconciler.planner import SecretsProvider, build_plan, with_image_overrides
 from reconciler.project import Project, load_project
 from reconciler.providers import ProviderSetup, provider_factories
@@ -136,11 +137,17 @@ class Session:
             self.project.desired, _overrides(getattr(args, "image", []))
         )
         injected = self.options.get("docker_client")
+        self._owns_client = injected is None
         if injected is None:
             from reconciler.providers.docker.client import make_client
 
-            injected = make_client(args.docker_host or stack.docker.host, environ)
+            injected = make_client(stack.docker.host, environ, override=args.docker_host)
         self.client: docker.DockerClient = injected
+
+    def close(self) -> None:
+        """Close the engine connection this session opened (an injected one is the caller's)."""
+        if self._owns_client:
+            self.client.close()
 
     def providers(self) -> dict[str, Provider]:
         from reconciler.providers.docker import DockerProvider
@@ -157,6 +164,7 @@ class Session:
             environ=self.environ,
             secrets=self.secrets,
             options=self.options,
+            docker_client=self.client,  # the one engine, for every provider
         )
         for name, factory in provider_factories().items():
             provider = factory(setup)
@@ -195,9 +203,12 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     project = load_project(args.dir)
     desired = project.desired
     console.print(
-        f"[green]gitops/ is valid:[/green] project {desired.project!r}, "
-        f"{len(project.documents)} document(s), {len(desired.containers)} container(s), "
-        f"{len(desired.volumes)} volume(s), {len(desired.secrets)} secret reference(s)"
+        Text.assemble(
+            ("gitops/ is valid:", "green"),
+            f" project {desired.project!r}, "
+            f"{len(project.documents)} document(s), {len(desired.containers)} container(s), "
+            f"{len(desired.volumes)} volume(s), {len(desired.secrets)} secret reference(s)",
+        )
     )
     return EXIT_OK
 
@@ -223,13 +234,13 @@ def _cmd_apply(session: Session) -> int:
     from reconciler.providers.docker.lock import EngineLock
 
     args = session.args
-    out = Console(stderr=True) if args.json else session.console
+    out = Console(stderr=True, highlight=False) if args.json else session.console
     lock = EngineLock(
         session.client.api,
         session.desired.project,
         str(session.project.gitops_dir.parent),
         timeout_s=args.lock_timeout,
-        progress=lambda m: out.print(f"[dim]{m}[/dim]"),
+        progress=lambda m: out.print(Text(m, style="dim")),
     )
     with lock:
         providers = session.providers()
@@ -247,11 +258,11 @@ def _cmd_apply(session: Session) -> int:
         ctx = ExecContext(
             desired=session.desired,
             secrets=session.secrets,
-            progress=lambda m: out.print(f"  [dim]{m}[/dim]"),
+            progress=lambda m: out.print(Text(f"  {m}", style="dim")),
         )
 
         def on_action(index: int, total: int, text: str) -> None:
-            out.print(f"[bold][{index}/{total}][/bold] {text}")
+            out.print(Text.assemble((f"[{index}/{total}]", "bold"), f" {text}"))
 
         def on_done(action_id: str, seconds: float, ok: bool) -> None:
             verdict = "[green]done[/green]" if ok else "[red]failed[/red]"
@@ -286,9 +297,11 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
         return
     failed = result.failed
     assert failed is not None
-    console.print(f"[red]Apply failed[/red] at {failed.action_id}: {failed.reason}")
+    console.print(
+        Text.assemble(("Apply failed", "red"), f" at {failed.action_id}: {failed.reason}")
+    )
     for line in failed.details:
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(Text(f"  {line}"))
     failed_count = result.attempted - done
     skipped = len(plan.actions) - result.attempted
     console.print(f"{done} action(s) completed, {failed_count} failed, {skipped} not attempted.")
@@ -334,27 +347,33 @@ def run(
         if args.command == "schema":
             return _cmd_schema(args, console)
         session = Session(args, environ, console, options)
-        if args.command == "unlock":
-            return _cmd_unlock(session)
-        if args.command in ("plan", "drift"):
-            return _cmd_plan(session, drift=args.command == "drift")
-        return _cmd_apply(session)
+        try:
+            if args.command == "unlock":
+                return _cmd_unlock(session)
+            if args.command in ("plan", "drift"):
+                return _cmd_plan(session, drift=args.command == "drift")
+            return _cmd_apply(session)
+        finally:
+            session.close()
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.args[0].splitlines()[0]}")
+        _error(err, exc.args[0].splitlines()[0])
         for diagnostic in exc.diagnostics:
-            err.print(f"  {diagnostic}", markup=False)
+            err.print(Text(f"  {diagnostic}"))
         return EXIT_ERROR
     except SecretsError as exc:
-        err.print("[red]error: missing secrets[/red]")
+        err.print(Text("error: missing secrets", style="red"))
         for line in str(exc).splitlines():
-            err.print(f"  {line}", markup=False)
+            err.print(Text(f"  {line}"))
         return EXIT_ERROR
-    except ApplyError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=False)
+    except GitopsError as exc:  # ApplyError included
+        _error(err, str(exc))
         return EXIT_ERROR
-    except GitopsError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=False)
-        return EXIT_ERROR
+
+
+def _error(console: Console, message: str) -> None:
+    """`error:` in red, then the message verbatim: messages hold names, paths and log lines,
+    whose brackets must never be read as rich markup (every print here passes Text)."""
+    console.print(Text.assemble(("error:", "red"), f" {message}"))
 
 
 def main() -> int:

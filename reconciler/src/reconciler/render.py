@@ -71,12 +71,14 @@ def unified_diff(action: Action) -> str:
 
 def render_plan(plan: Plan, console: Console, *, title: str = "Plan") -> None:
     for note in plan.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(Text(f"note: {note}", style="dim"))
     if plan.empty:
-        console.print(f"[green]No changes.[/green] Project {plan.project!r} matches gitops/.")
+        console.print(
+            Text.assemble(("No changes.", "green"), f" Project {plan.project!r} matches gitops/.")
+        )
         return
     table = Table(
-        title=f"{title}: {len(plan.actions)} action(s) for {plan.project!r}",
+        title=Text(f"{title}: {len(plan.actions)} action(s) for {plan.project!r}"),
         title_justify="left",
         show_lines=False,
     )
@@ -89,9 +91,10 @@ def render_plan(plan: Plan, console: Console, *, title: str = "Plan") -> None:
         table.add_row(
             str(index),
             Text(str(action.verb), style=_STYLE.get(action.verb, "")),
-            action.resource,
-            "\n".join(action.causes),
-            str(action.source) if action.source else "",
+            # Text, not str: names and causes are shown verbatim, never parsed as markup
+            Text(action.resource),
+            Text("\n".join(action.causes)),
+            Text(str(action.source) if action.source else ""),
         )
     console.print(table)
     for action in plan.actions:

@@ -68,11 +68,13 @@ def project(api: docker.APIClient) -> Iterator[str]:
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A -- B -- C on main, and D branched from A."""
+def history(tmp_path: Path, project: str) -> tuple[Path, dict[str, str]]:
+    """A -- B -- C on main, and D branched from A; gitops/ is committed (a clean deploy)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
+    _stack(repo, project)
+    _git(repo, "add", "gitops")
     shas = {"A": _commit(repo, "A"), "B": _commit(repo, "B"), "C": _commit(repo, "C")}
     _git(repo, "checkout", "-q", "-b", "other", shas["A"])
     shas["D"] = _commit(repo, "D")
@@ -244,3 +246,45 @@ def test_own_container_is_read_from_mountinfo_and_confirmed_on_the_engine(
     assert own_container(api, mountinfo) == ""
     mountinfo.write_text("1 2 0:1 / / rw - ext4 /dev/x rw\n")  # a host
     assert own_container(api, mountinfo) == ""
+
+
+def test_uncommitted_gitops_changes_are_recorded_as_dirty_and_said(
+    api: docker.APIClient, project: str, history: tuple[Path, dict[str, str]], capsys
+) -> None:
+    repo, sha = history
+    run = ["--", sys.executable, "-c", "pass"]
+    (repo / "README.md").write_text("edits outside gitops/ are not what is deployed\n")
+    assert _guard(repo, *run) == 0
+    assert read_deployed(api, project).commit == sha["C"]
+    assert not read_deployed(api, project).dirty
+    capsys.readouterr()
+
+    (repo / "gitops" / "stack.yaml").write_text(f"kind: Stack\nproject: {project}\n# edit\n")
+    (repo / "gitops" / "services").mkdir()
+    (repo / "gitops" / "services" / "new.yaml").write_text("kind: Service\n")
+    assert _guard(repo, *run) == 0
+    out = capsys.readouterr().out
+    record = read_deployed(api, project)
+    assert record.commit == f"{sha['C']}-dirty"
+    assert record.dirty
+    assert record.sha == sha["C"]
+    assert "uncommitted changes under gitops/" in out
+    assert "gitops/stack.yaml" in out
+    assert "gitops/services/new.yaml" in out
+    assert f"recorded {sha['C'][:12]}-dirty" in out
+
+    # an older commit stays refused; the same commit, clean, and a newer one are allowed
+    _git(repo, "stash", "-q", "--include-untracked")
+    _git(repo, "checkout", "-q", "--detach", sha["B"])
+    assert _guard(repo, *run) == 1
+    assert "older than the deployed commit" in capsys.readouterr().err
+    _git(repo, "checkout", "-q", "main")
+    assert _guard(repo, "--check") == 0
+    assert "deployed with uncommitted changes" in capsys.readouterr().out
+    _git(repo, "stash", "pop", "-q")
+    assert _guard(repo, *run) == 0  # the same commit, dirty again: a re-run
+    _git(repo, "add", "gitops")
+    newer = _commit(repo, "E: the edits, committed")
+    assert _guard(repo, *run) == 0
+    record = read_deployed(api, project)
+    assert (record.commit, record.dirty) == (newer, False)

@@ -167,7 +167,7 @@ def cmd_guard(root: Path, args: argparse.Namespace) -> int:
     from reconciler.pipeline.declared import declared_stack
     from reconciler.pipeline.deploy_lock import DeployLock
     from reconciler.pipeline.deployed import check, run_guarded
-    from reconciler.pipeline.gitinfo import head
+    from reconciler.pipeline.gitinfo import head, uncommitted
     from reconciler.providers.docker.client import make_client
 
     stack = declared_stack(root)
@@ -180,6 +180,10 @@ def cmd_guard(root: Path, args: argparse.Namespace) -> int:
     force = args.force or os.environ.get("FACTORY_DEPLOY_FORCE", "") not in ("", "0")
     if args.check:
         _log(check(root, api, stack.project, commit, force=force))
+        if uncommitted(root, "gitops"):
+            _log(
+                f"note: uncommitted changes under gitops/: a deploy now records {commit[:12]}-dirty"
+            )
         return 0
     if not args.command:
         raise PipelineBuildError("guard: name the deploy command after --")

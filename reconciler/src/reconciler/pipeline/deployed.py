@@ -20,6 +20,10 @@ image, labelled with the commit; pipeline labels only, so `gitops plan` never se
 Container labels cannot change, so a new record is created as `…-next`, the old one removed
 and the new one renamed; a reader that finds only `…-next` (a swap cut short) uses it.
 
+A deploy with uncommitted changes under gitops/ is recorded as `<sha>-dirty` (and the label
+`…dirty=true`) and says so; the order is judged by its SHA, so the same commit clean, or
+dirty again, and any newer commit may follow it.
+
 Answers: no record → first deploy; the same commit → a re-run, allowed; the recorded commit
 is an ancestor of HEAD → newer, allowed; HEAD is an ancestor of it → older, refused; neither
 (history rewritten, another branch deployed) → allowed with a note, since no order can be
@@ -57,10 +61,12 @@ from reconciler.pipeline.deploy_lock import (
     ROLE,
     DeployLock,
 )
-from reconciler.pipeline.gitinfo import has_commit, is_ancestor, is_shallow
+from reconciler.pipeline.gitinfo import has_commit, is_ancestor, is_shallow, uncommitted
 from reconciler.providers.docker.lock import ensure_lock_image, holder_description
 
-COMMIT = f"{NAMESPACE}.commit"
+COMMIT = f"{NAMESPACE}.commit"  # the SHA, suffixed -dirty for uncommitted gitops/ changes
+DIRTY = f"{NAMESPACE}.dirty"  # "true": deployed with uncommitted changes under gitops/
+DIRTY_SUFFIX = "-dirty"
 AT = f"{NAMESPACE}.deployed-at"
 BY = f"{NAMESPACE}.deployed-by"
 Log = Callable[[str], None]
@@ -73,6 +79,9 @@ class OrderError(PipelineBuildError):
 class Order(enum.Enum):
     FIRST = "nothing recorded yet: first guarded deploy"
     SAME = "the deployed commit itself: a re-run"
+    SAME_DIRTY = (
+        "the deployed commit, which was deployed with uncommitted changes under gitops/: a re-run"
+    )
     NEWER = "newer than the deployed commit"
     UNRELATED = "not related to the deployed commit by history (rewritten, or another branch)"
     UNKNOWN = "the deployed commit is not in this clone (history rewritten?)"
@@ -83,9 +92,15 @@ class Order(enum.Enum):
 class Deployed:
     """What the last guarded deploy of a project recorded on the engine."""
 
-    commit: str
+    commit: str  # as recorded: `<sha>-dirty` when gitops/ had uncommitted changes
     at: str
     by: str
+    dirty: bool = False
+
+    @property
+    def sha(self) -> str:
+        """The commit the deploy was made from (what the order is judged by)."""
+        return self.commit.removesuffix(DIRTY_SUFFIX)
 
 
 def record_name(project: str) -> str:
@@ -99,15 +114,23 @@ def read_deployed(api: docker.APIClient, project: str) -> Deployed | None:
         except docker.errors.NotFound:
             continue
         if labels.get(PROJECT) == project and labels.get(COMMIT):
-            return Deployed(labels[COMMIT], labels.get(AT, ""), labels.get(BY, ""))
+            commit = labels[COMMIT]
+            dirty = labels.get(DIRTY) == "true" or commit.endswith(DIRTY_SUFFIX)
+            return Deployed(commit, labels.get(AT, ""), labels.get(BY, ""), dirty)
     return None
 
 
-def record_deployed(api: docker.APIClient, project: str, commit: str, by: str) -> Deployed:
-    """Replace the record with `commit` (create beside, remove the old, rename)."""
+def record_deployed(
+    api: docker.APIClient, project: str, commit: str, by: str, *, dirty: bool = False
+) -> Deployed:
+    """Replace the record with `commit` (create beside, remove the old, rename); a `dirty`
+    deploy is recorded as `<sha>-dirty`: what runs is not exactly that commit."""
     name = record_name(project)
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    commit = f"{commit}{DIRTY_SUFFIX}" if dirty else commit
     labels = {ROLE: "deployed", PROJECT: project, COMMIT: commit, AT: at, BY: by}
+    if dirty:
+        labels[DIRTY] = "true"
     with contextlib.suppress(docker.errors.NotFound):
         api.remove_container(name + "-next", force=True)  # a swap cut short before
     created = api.create_container(
@@ -117,25 +140,25 @@ def record_deployed(api: docker.APIClient, project: str, commit: str, by: str) -
     with contextlib.suppress(docker.errors.NotFound):
         api.remove_container(name, force=True)
     api.rename(created["Id"], name)
-    return Deployed(commit, at, by)
+    return Deployed(commit, at, by, dirty)
 
 
 def order(root: Path, commit: str, deployed: Deployed | None) -> Order:
     """How `commit` relates to the deployed one; OrderError when a shallow clone cannot say."""
     if deployed is None:
         return Order.FIRST
-    if deployed.commit == commit:
-        return Order.SAME
+    if deployed.sha == commit:
+        return Order.SAME_DIRTY if deployed.dirty else Order.SAME
     if is_shallow(root):
         raise OrderError(
             f"cannot tell whether {commit[:12]} is newer than the deployed"
-            f" {deployed.commit[:12]}: this clone is shallow (check out with fetch-depth: 0)"
+            f" {deployed.sha[:12]}: this clone is shallow (check out with fetch-depth: 0)"
         )
-    if not has_commit(root, deployed.commit):
+    if not has_commit(root, deployed.sha):
         return Order.UNKNOWN
-    if is_ancestor(root, commit, deployed.commit):
+    if is_ancestor(root, commit, deployed.sha):
         return Order.OLDER
-    if is_ancestor(root, deployed.commit, commit):
+    if is_ancestor(root, deployed.sha, commit):
         return Order.NEWER
     return Order.UNRELATED
 
@@ -149,7 +172,8 @@ def check(root: Path, api: docker.APIClient, project: str, commit: str, *, force
     verdict = order(root, commit, deployed)
     line = f"deploy {commit[:12]}: {verdict.value}"
     if deployed is not None:
-        line += f" ({deployed.commit[:12]}, deployed {deployed.at} by {deployed.by})"
+        shown = deployed.sha[:12] + (DIRTY_SUFFIX if deployed.dirty else "")
+        line += f" ({shown}, deployed {deployed.at} by {deployed.by})"
     if verdict is Order.OLDER:
         raise OrderError(
             f"refusing to deploy {commit[:12]}: {line.split(': ', 1)[1]}. A later push has"
@@ -170,15 +194,28 @@ def run_guarded(
     wait_s: float,
     log: Log,
 ) -> int:
-    """Under the deploy lock: check the order, run `command`, record `commit` if it exits 0."""
+    """Under the deploy lock: check the order, run `command`, record `commit` if it exits 0.
+
+    Uncommitted changes under gitops/ are deployed too (the apply reads the working tree),
+    so the record then says `<sha>-dirty`, and the log says so before and after."""
     with DeployLock(api, project, str(root), wait_s=wait_s, log=log):
         log(check(root, api, project, commit, force=force))
+        changes = uncommitted(root, "gitops")
+        shown = commit[:12] + (DIRTY_SUFFIX if changes else "")
+        if changes:
+            listed = ", ".join(changes[:10]) + (", …" if len(changes) > 10 else "")
+            log(
+                f"warning: uncommitted changes under gitops/ ({listed}): this deploy is "
+                f"recorded as {shown}, not as commit {commit[:12]}; commit them so the record "
+                "names what runs"
+            )
         returncode = subprocess.run(list(command), cwd=root, check=False).returncode
         if returncode != 0:
-            log(f"deploy of {commit[:12]} failed (exit {returncode}); the record is unchanged")
+            log(f"deploy of {shown} failed (exit {returncode}); the record is unchanged")
             return returncode
         run = os.environ.get("GITHUB_RUN_NUMBER")
         by = holder_description(str(root)) + (f", run {run}" if run else "")
-        record_deployed(api, project, commit, by)
-        log(f"recorded {commit[:12]} as deployed on the engine ({record_name(project)})")
+        record_deployed(api, project, commit, by, dirty=bool(changes))
+        note = " (with uncommitted changes under gitops/)" if changes else ""
+        log(f"recorded {shown} as deployed on the engine ({record_name(project)}){note}")
         return 0

@@ -171,6 +171,14 @@ def read_commit(root: Path, inputs: tuple[str, ...]) -> Commit:
     )
 
 
+def uncommitted(root: Path, path: str) -> list[str]:
+    """Paths under `path` that differ from HEAD: modified, staged, deleted or untracked
+    (ignored files, such as secrets, are not part of what git would deploy)."""
+    changed = _git(root, "diff", "--name-only", "HEAD", "--", path).splitlines()
+    new = _git(root, "ls-files", "--others", "--exclude-standard", "--", path).splitlines()
+    return sorted({p for p in (*changed, *new) if p})
+
+
 def head(root: Path) -> str:
     """The full SHA of the commit checked out at `root`."""
     return _git(root, "rev-parse", "HEAD")

@@ -38,6 +38,9 @@ class ProviderSetup:
     environ: Mapping[str, str]
     secrets: SecretValues
     options: Mapping[str, object] = field(default_factory=dict)  # injected clients in tests
+    # the engine the Docker provider uses (--docker-host, DOCKER_HOST, stack.yaml): a provider
+    # that reads the engine too (Tailscale: sidecar state) uses this one, never its own
+    docker_client: object | None = None
 
 
 ProviderFactory = Callable[[ProviderSetup], Provider | None]

@@ -237,10 +237,10 @@ class TailscaleProvider:
 def build_provider(setup: ProviderSetup) -> TailscaleProvider:
     """The factory registered with the engine; tests inject clients through `options`.
 
-    The Docker client (only needed to read sidecar state) is the engine's own when the CLI
-    passes it in `options["docker_client"]`, else made on first use from DOCKER_HOST or the
-    stack's endpoint, like the Docker provider's."""
-    docker_client = setup.options.get("docker_client")
+    The Docker client (only needed to read sidecar state) is the engine's own, which the
+    CLI passes as `setup.docker_client` (tests may inject one in `options`); only a caller
+    without one gets a client made on first use, from DOCKER_HOST or the stack's endpoint."""
+    docker_client = setup.docker_client or setup.options.get("docker_client")
     factory = setup.options.get("tailscale_client_factory") or _default_client
 
     def docker_factory() -> Any:

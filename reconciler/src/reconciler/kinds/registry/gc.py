@@ -30,6 +30,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from reconciler.clip import tail_lines
 from reconciler.errors import GitopsError
 from reconciler.kinds.registry.compile import registry_env
 from reconciler.kinds.registry.model import Registry
@@ -114,7 +115,8 @@ def collect_garbage(
     except docker.errors.ContainerError as exc:
         stderr = exc.stderr
         text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr or "")
-        failure = GCError(f"registry garbage-collect exited {exc.exit_status}: {text[-2000:]}")
+        last = "\n".join(tail_lines(text, 2000))
+        failure = GCError(f"registry garbage-collect exited {exc.exit_status}:\n{last}")
     if was_running:
         progress(f"starting {name}")
         registry.start()

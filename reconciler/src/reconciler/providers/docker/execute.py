@@ -19,6 +19,7 @@ from docker.utils import parse_repository_tag
 
 from reconciler import labels as L
 from reconciler.actions import Action, CoreVerb
+from reconciler.clip import clip
 from reconciler.errors import ApplyError
 from reconciler.hashing import canonical_json, canonical_spec, spec_hash
 from reconciler.providers.base import ExecContext
@@ -90,7 +91,7 @@ class DockerExecutor:
             detail = str(getattr(exc, "explanation", None) or exc)
             raise ApplyError(
                 action.id,
-                f"image {ref} is not on this engine and cannot be pulled ({detail[:300]})",
+                f"image {ref} is not on this engine and cannot be pulled ({clip(detail, 300)})",
                 tuple(ctx.completed),
                 (
                     "build or load it on this engine (e.g. `nox -s build`, `docker load`), "

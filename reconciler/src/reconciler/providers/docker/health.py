@@ -22,6 +22,7 @@ from collections.abc import Callable
 import docker
 import docker.errors
 
+from reconciler.clip import clip, tail_lines
 from reconciler.resources import ContainerSpec
 
 __all__ = ["GateFailure", "last_logs", "wait_healthy", "wait_job", "wait_restored"]
@@ -54,7 +55,7 @@ def _describe(spec: ContainerSpec) -> str:
         return "container must keep running"
     test = spec.healthcheck.test
     shown = " ".join(test[1:]) if test and test[0] in ("CMD", "CMD-SHELL") else " ".join(test)
-    return f"healthcheck `{shown[:120]}`"
+    return f"healthcheck `{clip(shown, 120)}`"
 
 
 def _exec_argv(test: tuple[str, ...]) -> list[str] | None:
@@ -149,7 +150,8 @@ def _unhealthy(
     if probes:
         last = probes[-1]
         output = redact(str(last.get("Output", "")).strip())
-        details.append(f"last check: exit {last.get('ExitCode')}: {output[-400:]}")
+        details.append(f"last check: exit {last.get('ExitCode')}:")
+        details.extend(f"  {line}" for line in tail_lines(output, 600))
     logs = last_logs(api, container_id)
     if logs:
         details.append("last log lines:")

@@ -3,7 +3,8 @@
 Order: conflicts with foreign objects, images, networks and volumes, then each container
 (dependencies first; the decision per container is plan_container.py), then bootstrap steps
 (plan_bootstrap.py), project containers nobody declares (remove-orphan), leftovers of an
-interrupted swap, undeclared networks, and volumes only when named by --remove-volume.
+interrupted swap (except a rollback target: plan_interrupted.py), undeclared networks, and
+volumes only when named by --remove-volume.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from reconciler.providers.docker.plan_container import (
     container_action,
     container_action_id,
     ephemeral_secrets,
+    refuse_downgrade,
     secret_names,
     spec_changes,
     updatable_changes,
 )
+from reconciler.providers.docker.plan_interrupted import resume_action, rollback_target
 from reconciler.providers.docker.regenerate import refuse_regenerating_used_secrets
 from reconciler.providers.docker.socket_group import (
     missing_gid_error,
@@ -137,7 +140,16 @@ def plan_docker(
     # leftovers of an interrupted swap (<name>--old / --next) go before their container
     leftovers: dict[str, str] = {}
     declared_names = {c.name for c in desired.containers}
+    # ...except the one an unproven service must be able to roll back to (plan_interrupted)
+    targets = {
+        spec.name: target
+        for spec in desired.containers
+        if (target := rollback_target(project, spec, by_resource.get(spec.name, [])))
+    }
+    kept = {t.id for t in targets.values()}
     for obs in observed.containers:
+        if obs.id in kept:
+            continue
         if obs.resource in declared_names and obs.name != container_name(project, obs.resource):
             leftovers[obs.name] = f"docker:orphan:{obs.name}"
             actions.append(
@@ -157,7 +169,15 @@ def plan_docker(
     for spec in _dependency_order(desired.containers):
         engine = container_name(project, spec.name)
         current = next((o for o in by_resource.get(spec.name, []) if o.name == engine), None)
-        action = container_action(spec, current, observed, ctx, ephemeral, recreated, notes)
+        target = targets.get(spec.name)
+        if target is not None:
+            if current is not None and current.status != "created":
+                # it ran: its version may have migrated the data, as if it had been deployed
+                refuse_downgrade(spec, current)
+            as_current = container_action(spec, target, observed, ctx, ephemeral, recreated, notes)
+            action = resume_action(as_current, spec, target, current)
+        else:
+            action = container_action(spec, current, observed, ctx, ephemeral, recreated, notes)
         if action is None:
             continue
         deps = set()

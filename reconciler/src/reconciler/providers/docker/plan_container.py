@@ -32,6 +32,7 @@ __all__ = [
     "container_action",
     "container_action_id",
     "ephemeral_secrets",
+    "refuse_downgrade",
     "secret_names",
     "spec_changes",
     "updatable_changes",
@@ -162,7 +163,7 @@ def absent_optional_networks(desired: DesiredState, observed: DockerObserved) ->
     )
 
 
-def _refuse_downgrade(spec: ContainerSpec, current: ObservedContainer) -> None:
+def refuse_downgrade(spec: ContainerSpec, current: ObservedContainer) -> None:
     policy = spec.replace
     if policy is None or not policy.version or not current.version:
         return
@@ -245,7 +246,7 @@ def container_action(
         policy = spec.replace
         before = None
         if policy is not None:
-            _refuse_downgrade(spec, current)
+            refuse_downgrade(spec, current)
             if policy.defer_on_runner and policy.defer_on_runner == ctx.runner_name:
                 notes.append(
                     f"{spec.name}: recreate deferred ({'; '.join(causes)}): this apply runs as "

@@ -7,6 +7,8 @@ serves, then old stopped → new started and gated; a failure removes the new on
 the old one back and starts it again, except after a version change (ReplacePolicy), where
 the old one stays stopped because the new version may already have migrated its data.
 A ReplacePolicy `before` command (a backup) runs in the old container first.
+After an interrupted apply the old container is first restored from its leftover name
+(plan_interrupted.py), so the same rollback applies to it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class Replacement:
         action, ctx, spec, ex = self.action, self.ctx, self.spec, self.executor
         old_id = action.params["replace"]
         engine = container_name(ctx.desired.project, spec.name)
+        restore = action.params.get("restore")
+        if restore:
+            self._restore(old_id, engine, restore)
         before = action.params.get("before")
         if before:
             self._before_replace(old_id, list(before))
@@ -59,6 +64,21 @@ class Replacement:
                 return
             ex.discard(candidate)
         self._swap(old_id, engine)
+
+    def _restore(self, old_id: str, engine: str, restore: dict[str, str | None]) -> None:
+        """Put the container an interrupted apply left renamed back under the service's name
+        (discarding the unproven one there), so this replacement rolls back to it.
+
+        A kill between these steps leaves the same kind of state, which the next plan
+        resumes from again."""
+        ex = self.executor
+        if restore.get("discard"):
+            ex.discard(str(restore["discard"]))
+        if restore.get("name") != engine:
+            ex.api.rename(old_id, engine)
+        self.ctx.progress(
+            f"{self.spec.name}: {restore.get('name')} is back as {engine} (the rollback target)"
+        )
 
     def _before_replace(self, old_id: str, before: list[str]) -> None:
         """Run the policy's command (a backup) in the old container; non-zero aborts.
