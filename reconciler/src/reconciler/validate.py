@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler.addresses import overlaps
 from reconciler.errors import Diagnostic
 from reconciler.kinds import kind_specs
 from reconciler.kinds.base import KindModel, KindSpec
@@ -319,9 +320,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
                 if (
                     number == port.host_port
                     and proto == port.protocol
-                    and (
-                        "0.0.0.0" in (ip, port.host_ip)  # noqa: S104 (comparing, not binding)
-                    )
+                    and overlaps(ip, port.host_ip)
                 ):
                     clash = owner
             if clash is not None:
