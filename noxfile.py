@@ -31,7 +31,9 @@ def _present(packages: tuple[str, ...] = PACKAGES) -> list[str]:
 
 
 def _install_reconciler(session: nox.Session) -> None:
-    session.install(PIP, "-e", "./reconciler")
+    # analytics too: it registers the model `gitops validate` checks its config file with
+    # (`config_of: factory-analytics`); without it validate fails and says to install it
+    session.install(PIP, "-e", "./reconciler", "-e", "./analytics")
 
 
 def _gitops(session: nox.Session, *args: str) -> None:

@@ -287,6 +287,10 @@ class SecretRequirement(_Frozen):
     generate: SecretSource | None = None
     help: str | None = None
     source: SourceLocation | None = None
+    # The YAML path of a `{secret: name}` that only refers to the secret (`env.DB_PASSWORD`),
+    # at `source`. A reference declares nothing: stack.yaml's `secrets.declare` or a kind
+    # (one of whose requirements has no `reference`) must, or validate reports it there.
+    reference: str | None = None
 
 
 class Compiled(_Frozen):

@@ -166,6 +166,8 @@ def test_secret_requirements_merge_with_the_stack_catalogue(tmp_path: Path) -> N
         "    tok: {generate: {length: 10}}\n"
         "    runner: {derive: {from_secret: base, context: runner-1}}\n"
         "    runner2: {derive: {from_secret: base, context: runner-2}}\n"
+        "    base: {help: the base of both runner secrets}\n"
+        "    password: {help: provided by you}\n"
     )
     gitops = write_tree(
         tmp_path,

@@ -63,6 +63,17 @@ class CompileContext:
     # Every validated document of the run by "Kind/name", so a kind can follow a reference
     # to another document (a RunnerPool to its Forgejo) and report a dangling one.
     documents: Mapping[str, KindModel] = field(default_factory=dict)
+    # "Kind/name" of documents that failed validation (already reported): a kind that
+    # names one calls `unresolved(ref)` and compiles nothing that needs it, reporting nothing
+    invalid: frozenset[str] = frozenset()
+    skipped: list[str] = field(default_factory=list)
+
+    def unresolved(self, ref: str) -> bool:
+        """True (and remembered) when `ref` names a document that failed validation."""
+        if ref in self.invalid:
+            self.skipped.append(ref)
+            return True
+        return False
 
     def here(self, *loc: str | int) -> SourceLocation:
         return self.locate(tuple(loc))

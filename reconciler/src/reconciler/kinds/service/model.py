@@ -120,6 +120,13 @@ class File(StrictModel):
     target: str = Field(pattern=r"^/")
     source: str | None = Field(default=None, description="path relative to this YAML file")
     content: str | None = None
+    config_of: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="the program that reads this file (e.g. factory-analytics): `gitops "
+        "validate` checks it with that program's own configuration model, registered by "
+        "its package under the entry-point group gitops.config_models",
+    )
     mode: int = Field(default=0o644, ge=0, le=0o7777)
     uid: int = 0
     gid: int = 0
