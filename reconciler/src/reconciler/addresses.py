@@ -10,11 +10,12 @@ literal is refused with the fix. A non-loopback address is allowed only when wri
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator
 
-from reconciler.resources import DesiredState, PortSpec
+if TYPE_CHECKING:  # resources uses PublishIP for every PortSpec
+    from reconciler.resources import DesiredState, PortSpec
 
 __all__ = ["PublishIP", "canonical_ip", "exposed_ports", "is_loopback", "overlaps", "shown"]
 
@@ -69,9 +70,16 @@ def shown(port: PortSpec) -> str:
 
 
 def exposed_ports(desired: DesiredState) -> list[str]:
-    """One line per port published beyond loopback, with where it is declared."""
+    """One line per port published beyond loopback (and per container on the host's
+    network, where Docker publishes nothing and everything is reachable), with where it is
+    declared."""
     lines = []
     for spec in desired.containers:
+        if spec.network_mode == "host":
+            lines.append(
+                f"container {spec.name}: network_mode host: every port it listens on is on "
+                f"all interfaces of the host, unpublished (declared at {spec.source})"
+            )
         for port in spec.ports:
             if is_loopback(port.host_ip):
                 continue
