@@ -238,6 +238,27 @@ def test_config_of_a_model_nobody_installed_says_what_to_install(tmp_path: Path)
     assert "did you mean 'factory-analytics'?" in found[0]
 
 
+def test_without_analytics_installed_validate_fails_and_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an environment where no package registered a model (the reconciler installed alone):
+    # the entry-point lookup finds nothing, and the file is never silently left unchecked
+    import reconciler.config_models as config_models
+
+    monkeypatch.setattr(config_models, "entry_points", lambda group: [])
+    found = problems(
+        tmp_path,
+        {
+            "services/analytics.yaml": ANALYTICS,
+            "services/analytics-config.yaml": "database: /data/a.db\n",
+        },
+    )
+    assert len(found) == 1, found
+    assert "no installed package provides a configuration model 'factory-analytics'" in found[0]
+    assert "(entry points gitops.config_models: none)" in found[0]
+    assert "pip install -e ./reconciler -e ./analytics" in found[0]
+
+
 def test_the_shipped_analytics_config_is_checked_by_validate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
