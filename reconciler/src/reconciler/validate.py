@@ -66,9 +66,6 @@ class Unknowns:
             mentioned=frozenset(s for d in documents for s in _strings(d.data)),
         )
 
-    def __or__(self, other: Unknowns) -> Unknowns:
-        return Unknowns(self.names | other.names, self.mentioned | other.mentioned)
-
     def may_declare(self, name: str) -> bool:
         return name in self.mentioned or any(
             name == known or name.startswith(f"{known}-") for known in self.names
