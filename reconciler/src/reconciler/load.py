@@ -143,12 +143,21 @@ def parse_documents(text: str, path: Path, name: str) -> list[Document]:
             column=(mark.column + 1) if mark else 0,
         )
         message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        fix = "indent with spaces, not tabs" if "'\\t'" in message else None
+        fix = _tab_fix(text, mark.line, mark.column) if mark and "'\\t'" in message else None
         raise ConfigError([Diagnostic(location, "", f"invalid YAML: {message}", fix)]) from None
     return [
         Document(path=path, name=name, index=index, node=node, data=to_plain(node))
         for index, node in enumerate(loaded)
     ]
+
+
+def _tab_fix(text: str, line: int, column: int) -> str:
+    """YAML forbids tabs as indentation (and after `key:` in block style)."""
+    lines = text.splitlines()
+    before = lines[line][:column] if line < len(lines) else ""
+    if not before.strip():
+        return "indent with spaces, not tabs"
+    return "write a space instead of the tab"
 
 
 def load_documents(gitops_dir: Path) -> list[Document]:

@@ -356,6 +356,13 @@ def test_tab_indent_says_to_indent_with_spaces(tmp_path: Path) -> None:
     assert found[0].endswith("(fix: indent with spaces, not tabs)")
 
 
+def test_tab_after_a_key_says_to_write_a_space(tmp_path: Path) -> None:
+    found = problems(tmp_path, {"services/a.yaml": "kind: Service\nname:\ta\n"})
+    assert len(found) == 1, found
+    assert found[0].startswith("gitops/services/a.yaml:2:6: invalid YAML: ")
+    assert found[0].endswith("(fix: write a space instead of the tab)")
+
+
 def test_non_utf8_document_has_the_line_of_the_first_bad_byte(tmp_path: Path) -> None:
     found = problems(tmp_path, {"services/a.yaml": b"kind: Service\nname: a\nimage: caf\xe9:1\n"})
     assert len(found) == 1, found
