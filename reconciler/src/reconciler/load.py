@@ -124,7 +124,9 @@ def read_utf8(path: Path, name: str) -> str:
                     location,
                     "",
                     f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded",
-                    "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                    "save the file as UTF-8: `iconv -f "
+                    + ("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1")
+                    + " -t utf-8`",
                 )
             ]
         ) from None
