@@ -209,3 +209,17 @@ def test_host_network_is_listed_as_exposure(tmp_path: Path) -> None:
     )
     (line,) = exposed_ports(load_project(gitops).desired)
     assert line.startswith("container h: network_mode host: every port it listens on is on all")
+
+
+def test_exposure_notes_print_ipv6_addresses_whole(tmp_path: Path) -> None:
+    # "[fd00::1]" looks like a rich markup tag: the human plan must still show it
+    from reconciler.actions import Plan
+    from reconciler.render import render_plan
+    from rich.console import Console
+
+    gitops = write_tree(tmp_path, {"services/web.yaml": service("'[fd00::1]:8100:8000'")})
+    notes = tuple(f"exposure: {line}" for line in exposed_ports(load_project(gitops).desired))
+    console = Console(record=True, width=200)
+    render_plan(Plan(project="demo", notes=notes), console)
+    text = console.export_text()
+    assert "container web: [fd00::1]:8100 -> 8000/tcp is published on fd00::1" in text
