@@ -81,6 +81,8 @@ def test_publish_ip_must_be_an_ip_address(tmp_path: Path, value: str, expected: 
         ("'3000'", 'expected "[IP:]HOST:CONTAINER[/tcp|udp]" or a mapping, got "3000"'),
         ("'[::1:8100:8000'", "'[::1' is not an IP address"),
         ("' :8100:8000'", "is not an IP address"),
+        ("'\uff18\uff11\uff10\uff10:8000'", "host port '\uff18\uff11\uff10\uff10' is not a number"),
+        ("'http:8000'", "host port 'http' is not a number"),
     ],
 )
 def test_port_short_form_is_parsed_strictly(tmp_path: Path, short: str, expected: str) -> None:

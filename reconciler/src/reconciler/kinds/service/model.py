@@ -76,7 +76,7 @@ def _parse_port(value: Any) -> Any:
     for label, part in zip(("host", "container"), parts, strict=True):
         if "-" in part:
             raise ValueError(f'port ranges are not supported ("{value}"): publish each port')
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):
             raise ValueError(f'{label} port {part!r} is not a number (in "{value}")')
         number = int(part)
         if not 1 <= number <= 65535:
