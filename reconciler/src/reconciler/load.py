@@ -206,7 +206,7 @@ def load_documents(gitops_dir: Path) -> list[Document]:
                 Diagnostic(
                     SourceLocation(file=name, line=1, column=1),
                     "",
-                    "the file has no YAML document",
+                    "the file is empty (no YAML document in it)",
                     "declare something in it, e.g. `kind: Service` and `name:`, or delete it",
                 )
             )

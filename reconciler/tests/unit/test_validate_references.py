@@ -142,7 +142,7 @@ def test_secrets_declared_by_the_stack_or_a_kind_are_accepted(tmp_path: Path) ->
 def test_an_empty_yaml_file_is_an_error_at_its_start(tmp_path: Path, text: str) -> None:
     found = problems(tmp_path, {"services/empty.yaml": text})
     assert found == [
-        "gitops/services/empty.yaml:1:1: the file has no YAML document "
+        "gitops/services/empty.yaml:1:1: the file is empty (no YAML document in it) "
         "(fix: declare something in it, e.g. `kind: Service` and `name:`, or delete it)"
     ]
 
