@@ -31,7 +31,10 @@ def _present(packages: tuple[str, ...] = PACKAGES) -> list[str]:
 
 
 def _install_reconciler(session: nox.Session) -> None:
-    session.install(PIP, "-e", "./reconciler")
+    # analytics too (when in the tree): it registers the model `gitops validate` checks its
+    # config file with (`config_of: factory-analytics`); without it validate says to install it
+    editable = [arg for p in _present(("reconciler", "analytics")) for arg in ("-e", f"./{p}")]
+    session.install(PIP, *editable)
 
 
 def _gitops(session: nox.Session, *args: str) -> None:

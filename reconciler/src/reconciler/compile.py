@@ -8,8 +8,9 @@ files always give the same state. Pure: the only I/O is kinds reading files unde
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reconciler.errors import Diagnostic
@@ -26,7 +27,7 @@ from reconciler.resources import (
 )
 from reconciler.source import SourceLocation
 from reconciler.stack import Stack
-from reconciler.validate import ParsedDocument
+from reconciler.validate import ParsedDocument, Unknowns, format_path
 
 Locator = Callable[[tuple[str | int, ...]], SourceLocation]
 
@@ -38,9 +39,16 @@ def compile_stack(
     stack_doc: Document | None,
     parsed: list[ParsedDocument],
     gitops_dir: Path,
-) -> tuple[DesiredState, list[Diagnostic]]:
-    """Compile every document; returns the state and the diagnostics kinds reported."""
+    failed: Sequence[Document] = (),
+) -> tuple[DesiredState, list[Diagnostic], Unknowns]:
+    """Compile every document; returns the state, the diagnostics kinds reported, and what
+    the documents in error may have declared (`failed` ones, and those that compiled
+    nothing because a document they name failed), for the cross-file checks."""
     diagnostics: list[Diagnostic] = []
+    invalid = frozenset(
+        f"{d.data.get('kind')}/{d.data.get('name')}" for d in failed if isinstance(d.data, dict)
+    )
+    unresolved: list[Document] = []
     here: Locator = stack_doc.locate if stack_doc is not None else _nowhere
     parts: list[Compiled] = [
         Compiled(
@@ -70,17 +78,23 @@ def compile_stack(
             gitops_dir=gitops_dir,
             locate=item.document.locate,
             documents=documents,
+            invalid=invalid,
         )
         compiled = item.spec.compile(item.model, ctx)
         diagnostics.extend(ctx.diagnostics)
         parts.append(compiled)
+        if ctx.skipped:
+            unresolved.append(item.document)
+    unknowns = Unknowns.of([*failed, *unresolved])
     networks = {n.name: n for p in parts for n in p.networks}
     volumes = {v.name: v for p in parts for v in p.volumes}
     extra: dict[str, tuple] = defaultdict(tuple)
     for part in parts:
         for provider, items in part.extra.items():
             extra[provider] += tuple(items)
-    secrets, secret_problems = _merge_secrets(stack, [s for p in parts for s in p.secrets], here)
+    requirements = [s for p in parts for s in p.secrets]
+    diagnostics.extend(_undeclared(stack, requirements, unknowns))
+    secrets, secret_problems = _merge_secrets(stack, requirements, here, unknowns)
     diagnostics.extend(secret_problems)
     desired = DesiredState(
         project=stack.project,
@@ -91,7 +105,38 @@ def compile_stack(
         secrets=secrets,
         extra=dict(sorted(extra.items())),
     )
-    return desired, diagnostics
+    return desired, diagnostics, unknowns
+
+
+def _undeclared(
+    stack: Stack, requirements: list[SecretRequirement], unknowns: Unknowns
+) -> list[Diagnostic]:
+    """`{secret: x}` references to a secret neither stack.yaml nor any kind declares."""
+    declared = set(stack.secrets.declare) | {r.name for r in requirements if r.reference is None}
+    problems = []
+    for req in requirements:
+        if req.reference is None or req.name in declared or unknowns.may_declare(req.name):
+            continue
+        problems.append(
+            Diagnostic(
+                req.source or SourceLocation(file="gitops/stack.yaml"),
+                req.reference,
+                f"secret {req.name!r} is not declared: nothing generates it and no kind "
+                "provides it",
+                _declare_fix(req.name, declared),
+            )
+        )
+    return problems
+
+
+def _declare_fix(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.8)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return (
+        f"declare it in gitops/stack.yaml under secrets.declare: `{name}: {{help: how to "
+        "obtain it}` for one you provide, or `{generate: {length: 32}}` to have it generated"
+    )
 
 
 def _nowhere(loc: tuple[str | int, ...]) -> SourceLocation:
@@ -99,7 +144,10 @@ def _nowhere(loc: tuple[str | int, ...]) -> SourceLocation:
 
 
 def _merge_secrets(
-    stack: Stack, requirements: list[SecretRequirement], here: Locator
+    stack: Stack,
+    requirements: list[SecretRequirement],
+    here: Locator,
+    unknowns: Unknowns,
 ) -> tuple[tuple[SecretRequirement, ...], list[Diagnostic]]:
     problems: list[Diagnostic] = []
     by_name: dict[str, SecretRequirement] = {}
@@ -160,6 +208,20 @@ def _merge_secrets(
             found = by_name.get(base)
             if found is None:
                 declared = stack.secrets.declare.get(base)
+                if (
+                    declared is None
+                    and req.name in stack.secrets.declare
+                    and not unknowns.may_declare(base)
+                ):
+                    loc = ("secrets", "declare", req.name, "derive", "from_secret")
+                    problems.append(
+                        Diagnostic(
+                            here(loc),
+                            format_path(loc),
+                            f"secret {base!r} is not declared: {req.name!r} is derived from it",
+                            _declare_fix(base, [*by_name, *stack.secrets.declare]),
+                        )
+                    )
                 current = SecretRequirement(
                     name=base,
                     needed_by=needed,

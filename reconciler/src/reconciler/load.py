@@ -8,6 +8,7 @@ at the exact key or item that is wrong. It never touches the network or the engi
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.source import SourceLocation
 
-__all__ = ["Document", "load_documents", "relative_name"]
+__all__ = ["Document", "load_documents", "parse_documents", "read_utf8", "relative_name"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -105,8 +106,67 @@ def _files(gitops_dir: Path) -> Iterator[Path]:
             yield path
 
 
+def read_utf8(path: Path, name: str) -> str:
+    """The file's text; a ConfigError at the line and column of its first byte that is not
+    UTF-8 (every file under gitops/ is read through here)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        location = SourceLocation(
+            file=name, line=data.count(b"\n", 0, exc.start) + 1, column=column
+        )
+        raise ConfigError(
+            [
+                Diagnostic(
+                    location,
+                    "",
+                    f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded",
+                    "save the file as UTF-8: `iconv -f "
+                    + ("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1")
+                    + " -t utf-8`",
+                )
+            ]
+        ) from None
+
+
+def parse_documents(text: str, path: Path, name: str) -> list[Document]:
+    """Every document of one YAML text (None for an empty one), or a ConfigError at the
+    position the parser stopped, with the fix when it is a common one."""
+    try:
+        loaded = list(YAML(typ="rt").load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = SourceLocation(
+            file=name,
+            line=(mark.line + 1) if mark else 0,
+            column=(mark.column + 1) if mark else 0,
+        )
+        message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        fix = _tab_fix(text, mark.line, mark.column) if mark and "'\\t'" in message else None
+        raise ConfigError([Diagnostic(location, "", f"invalid YAML: {message}", fix)]) from None
+    return [
+        Document(path=path, name=name, index=index, node=node, data=to_plain(node))
+        for index, node in enumerate(loaded)
+    ]
+
+
+def _tab_fix(text: str, line: int, column: int) -> str:
+    """YAML forbids tabs as indentation (and after `key:` in block style)."""
+    lines = text.splitlines()
+    before = lines[line][:column] if line < len(lines) else ""
+    if not before.strip():
+        return "indent with spaces, not tabs"
+    return "write a space instead of the tab"
+
+
 def load_documents(gitops_dir: Path) -> list[Document]:
-    """Every non-empty document of every YAML file, in path order; all parse errors at once."""
+    """Every non-empty document of every YAML file, in path order; all parse errors at once.
+
+    A file with no document at all is an error, unless a service delivers it into a
+    container (`files: [{source: …}]`): such a data file is not a document at all."""
     if not gitops_dir.is_dir():
         raise ConfigError(
             [
@@ -118,47 +178,66 @@ def load_documents(gitops_dir: Path) -> list[Document]:
                 )
             ]
         )
-    yaml = YAML(typ="rt")
     documents: list[Document] = []
+    empty: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
     for path in _files(gitops_dir):
         name = relative_name(path, gitops_dir)
         try:
-            text = path.read_text(encoding="utf-8")
-            loaded = list(yaml.load_all(text))
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            location = SourceLocation(
-                file=name,
-                line=(mark.line + 1) if mark else 0,
-                column=(mark.column + 1) if mark else 0,
-            )
-            message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-            problems.append(Diagnostic(location, "", f"invalid YAML: {message}"))
+            parsed = parse_documents(read_utf8(path, name), path, name)
+        except ConfigError as exc:
+            problems.extend(exc.diagnostics)
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Diagnostic(SourceLocation(file=name), "", f"cannot read: {exc}"))
-            continue
-        for index, node in enumerate(loaded):
-            if node is None:
-                continue
-            documents.append(
-                Document(path=path, name=name, index=index, node=node, data=to_plain(node))
+        except OSError as exc:
+            problems.append(
+                Diagnostic(SourceLocation(file=name), "", f"cannot read: {exc.strerror}")
             )
+            continue
+        kept = [doc for doc in parsed if doc.node is not None]
+        if not kept:
+            empty.append((path, name))
+        documents.extend(kept)
     if problems:
         raise ConfigError(problems)
     data_files = _referenced_files(documents)
+    for path, name in empty:
+        if path.resolve() not in data_files:
+            problems.append(
+                Diagnostic(
+                    SourceLocation(file=name, line=1, column=1),
+                    "",
+                    "the file is empty (no YAML document in it)",
+                    "declare something in it, e.g. `kind: Service` and `name:`, or delete it",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
     return [doc for doc in documents if doc.path.resolve() not in data_files]
 
 
 def _referenced_files(documents: list[Document]) -> set[Path]:
     """Files some document delivers into a container (`files: [{source: X}]`, relative to
-    that document): a YAML config kept next to its service is data, not a gitops document."""
+    that document): a YAML config kept next to its service is data, not a gitops document.
+
+    A `source:` naming a file that does not exist is reported by the service (with the
+    close name); the kind-less YAML file it most likely meant stays data too, so the typo
+    is one error, not also "no `kind:`" in the file it meant."""
     referenced: set[Path] = set()
+    missing: list[Path] = []
     for doc in documents:
         entries = doc.data.get("files") if isinstance(doc.data, dict) else None
         for entry in entries if isinstance(entries, list) else []:
             source = entry.get("source") if isinstance(entry, dict) else None
             if isinstance(source, str) and source:
-                referenced.add((doc.path.parent / source).resolve())
+                target = (doc.path.parent / source).resolve()
+                referenced.add(target)
+                if not target.exists():
+                    missing.append(target)
+    kinded = {d.path.resolve() for d in documents if isinstance(d.data, dict) and "kind" in d.data}
+    kindless = {d.path.resolve() for d in documents} - kinded
+    for target in missing:
+        siblings = sorted(p.name for p in kindless if p.parent == target.parent)
+        referenced.update(
+            target.parent / close for close in difflib.get_close_matches(target.name, siblings)
+        )
     return referenced

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.actions import Action, CoreVerb, Plan
+from reconciler.addresses import exposed_ports
 from reconciler.errors import ApplyError, PlanError
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.resources import DesiredState
@@ -159,9 +160,11 @@ def build_plan(
     ctx: PlanContext,
 ) -> Plan:
     observed = {name: provider.observe(desired) for name, provider in providers.items()}
+    # said in every plan, changed or not: a port beyond loopback is a decision to see
+    exposure = [f"exposure: {line}" for line in exposed_ports(desired)]
     while True:
         actions: list[Action] = []
-        notes: list[str] = []
+        notes: list[str] = list(exposure)
         for name, provider in providers.items():
             actions.extend(provider.plan(observed[name], ctx))
             for note in getattr(provider, "notes", ()):

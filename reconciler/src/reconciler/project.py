@@ -30,17 +30,19 @@ class Project:
 def load_project(gitops_dir: Path) -> Project:
     gitops_dir = gitops_dir.resolve()
     documents = load_documents(gitops_dir)
-    stack, parsed, problems = parse(documents)
+    stack, parsed, problems, failed = parse(documents)
     if stack is None:
         raise ConfigError(problems)
     stack_doc = next(
         (d for d in documents if isinstance(d.data, dict) and d.data.get("kind") == "Stack"),
         None,
     )
-    desired, compile_problems = compile_stack(stack, stack_doc, parsed, gitops_dir)
+    desired, compile_problems, unknowns = compile_stack(
+        stack, stack_doc, parsed, gitops_dir, failed
+    )
     problems.extend(compile_problems)
     owners: dict[str, Document] = {p.ref: p.document for p in parsed}
-    problems.extend(check_desired(desired, owners))
+    problems.extend(check_desired(desired, owners, unknowns))
     if problems:
         raise ConfigError(problems)
     return Project(gitops_dir=gitops_dir, stack=stack, documents=tuple(parsed), desired=desired)

@@ -71,7 +71,9 @@ def unified_diff(action: Action) -> str:
 
 def render_plan(plan: Plan, console: Console, *, title: str = "Plan") -> None:
     for note in plan.notes:
-        console.print(Text(f"note: {note}", style="dim"))
+        # plain Text: a note may hold brackets ("[fd00::1]:8100") that markup would eat
+        style = "yellow" if note.startswith("exposure:") else "dim"
+        console.print(Text(f"note: {note}", style=style))
     if plan.empty:
         console.print(
             Text.assemble(("No changes.", "green"), f" Project {plan.project!r} matches gitops/.")

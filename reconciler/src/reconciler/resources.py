@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.addresses import PublishIP
 from reconciler.source import SourceLocation
 
 __all__ = [
@@ -78,9 +79,10 @@ class VolumeSpec(_Frozen):
 
 
 class PortSpec(_Frozen):
-    """A published port. host_ip defaults to loopback: exposure is always a decision."""
+    """A published port. host_ip defaults to loopback: exposure is always a decision, and
+    only an IP address reaches Docker (which reads anything else as every interface)."""
 
-    host_ip: str = "127.0.0.1"
+    host_ip: PublishIP = "127.0.0.1"
     host_port: int
     container_port: int
     protocol: Literal["tcp", "udp"] = "tcp"
@@ -287,6 +289,10 @@ class SecretRequirement(_Frozen):
     generate: SecretSource | None = None
     help: str | None = None
     source: SourceLocation | None = None
+    # The YAML path of a `{secret: name}` that only refers to the secret (`env.DB_PASSWORD`),
+    # at `source`. A reference declares nothing: stack.yaml's `secrets.declare` or a kind
+    # (one of whose requirements has no `reference`) must, or validate reports it there.
+    reference: str | None = None
 
 
 class Compiled(_Frozen):

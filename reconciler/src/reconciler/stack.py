@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from reconciler.addresses import PublishIP
 from reconciler.kinds.base import StrictModel
 from reconciler.resources import DerivedSecret, GeneratedSecret
 
@@ -36,7 +37,11 @@ class DockerEndpoint(StrictModel):
 class Defaults(StrictModel):
     """Values every service gets unless it says otherwise."""
 
-    publish_ip: str = Field(default="127.0.0.1", description="host address ports are published on")
+    publish_ip: PublishIP = Field(
+        default="127.0.0.1",
+        description="host address ports are published on: an IPv4 or IPv6 address, never a "
+        "name; 0.0.0.0 or :: publishes every port on every interface, and the plan says so",
+    )
     restart: Literal["no", "always", "unless-stopped", "on-failure"] = "unless-stopped"
     health_timeout: float = Field(
         default=120.0, gt=0, description="seconds a new container has to become healthy"

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler.addresses import overlaps
 from reconciler.errors import Diagnostic
 from reconciler.kinds import kind_specs
 from reconciler.kinds.base import KindModel, KindSpec
@@ -25,7 +26,14 @@ from reconciler.resources import DesiredState
 from reconciler.source import SourceLocation
 from reconciler.stack import Stack
 
-__all__ = ["ParsedDocument", "check_desired", "diagnostics_from", "format_path", "parse"]
+__all__ = [
+    "ParsedDocument",
+    "Unknowns",
+    "check_desired",
+    "diagnostics_from",
+    "format_path",
+    "parse",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,41 @@ class ParsedDocument:
         return f"{self.spec.kind}/{self.model.name}"
 
 
+@dataclass(frozen=True)
+class Unknowns:
+    """Documents whose errors are already reported (failed validation, or compiled nothing
+    because a document they name failed): still known by name. Cross-file checks do not
+    report a reference such a document may have declared: a container, volume, network or
+    secret named like it (`forgejo`, `forgejo-data`) or named anywhere in it (a runner in
+    `names:`, a password secret), so one mistake is one error, not its consequences."""
+
+    names: frozenset[str] = frozenset()
+    mentioned: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, documents: list[Document]) -> Unknowns:
+        names = {d.data["name"] for d in documents if isinstance(d.data, dict)}
+        return cls(
+            names=frozenset(n for n in names if isinstance(n, str)),
+            mentioned=frozenset(s for d in documents for s in _strings(d.data)),
+        )
+
+    def may_declare(self, name: str) -> bool:
+        return name in self.mentioned or any(
+            name == known or name.startswith(f"{known}-") for known in self.names
+        )
+
+
+def _strings(data: Any) -> set[str]:
+    if isinstance(data, str):
+        return {data}
+    if isinstance(data, dict):
+        return {s for k, v in data.items() for s in (*_strings(k), *_strings(v))}
+    if isinstance(data, list):
+        return {s for item in data for s in _strings(item)}
+    return set()
+
+
 def format_path(loc: tuple[str | int, ...]) -> str:
     text = ""
     for part in loc:
@@ -48,54 +91,21 @@ def format_path(loc: tuple[str | int, ...]) -> str:
 
 def parse(
     documents: list[Document],
-) -> tuple[Stack | None, list[ParsedDocument], list[Diagnostic]]:
-    """Validate every document against its kind's model. Returns what validated plus every
-    problem, so the caller can still run the cross-file checks on the valid part."""
+) -> tuple[Stack | None, list[ParsedDocument], list[Diagnostic], list[Document]]:
+    """Validate every document against its kind's model. Returns what validated, every
+    problem, and the documents that failed (still known by name, see `Unknowns`), so the
+    caller can run the cross-file checks on the valid part without follow-on errors."""
     specs = kind_specs()
     problems: list[Diagnostic] = []
     stacks: list[tuple[Document, Stack]] = []
     parsed: list[ParsedDocument] = []
+    failed: list[Document] = []
     seen: dict[tuple[str, str], Document] = {}
     for doc in documents:
-        if not isinstance(doc.data, dict):
-            problems.append(
-                Diagnostic(doc.start, "", "expected a mapping with `kind:` and `name:`")
-            )
-            continue
-        kind = doc.data.get("kind")
-        if kind == "Stack":
-            try:
-                stacks.append((doc, Stack.model_validate(doc.data)))
-            except ValidationError as exc:
-                problems.extend(diagnostics_from(exc, doc, Stack))
-            continue
-        known = ["Stack", *specs]
-        if not isinstance(kind, str) or kind not in specs:
-            got = "no `kind:`" if kind is None else f"unknown kind {kind!r}"
-            close = difflib.get_close_matches(str(kind), known, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known)}"
-            where = doc.locate(("kind",)) if kind is not None else doc.start
-            problems.append(Diagnostic(where, "kind", got, fix))
-            continue
-        spec = specs[kind]
-        try:
-            model = spec.model.model_validate(doc.data)
-        except ValidationError as exc:
-            problems.extend(diagnostics_from(exc, doc, spec.model))
-            continue
-        key = (kind, model.name)
-        if key in seen:
-            problems.append(
-                Diagnostic(
-                    doc.locate(("name",)),
-                    "name",
-                    f"{kind} {model.name!r} is declared twice (also at {seen[key].start})",
-                    "give each document a unique name",
-                )
-            )
-            continue
-        seen[key] = doc
-        parsed.append(ParsedDocument(document=doc, spec=spec, model=model))
+        before = len(problems)
+        _parse_one(doc, specs, problems, stacks, parsed, seen)
+        if len(problems) > before:
+            failed.append(doc)
     if not stacks and not problems:
         problems.append(
             Diagnostic(
@@ -111,7 +121,55 @@ def parse(
                 doc.start, "kind", f"a second Stack document (first at {stacks[0][0].start})"
             )
         )
-    return (stacks[0][1] if stacks else None), parsed, problems
+    return (stacks[0][1] if stacks else None), parsed, problems, failed
+
+
+def _parse_one(
+    doc: Document,
+    specs: dict[str, KindSpec[Any]],
+    problems: list[Diagnostic],
+    stacks: list[tuple[Document, Stack]],
+    parsed: list[ParsedDocument],
+    seen: dict[tuple[str, str], Document],
+) -> None:
+    """One document: its model, or its problems appended to `problems`."""
+    if not isinstance(doc.data, dict):
+        problems.append(Diagnostic(doc.start, "", "expected a mapping with `kind:` and `name:`"))
+        return
+    kind = doc.data.get("kind")
+    if kind == "Stack":
+        try:
+            stacks.append((doc, Stack.model_validate(doc.data)))
+        except ValidationError as exc:
+            problems.extend(diagnostics_from(exc, doc, Stack))
+        return
+    known = ["Stack", *specs]
+    if not isinstance(kind, str) or kind not in specs:
+        got = "no `kind:`" if kind is None else f"unknown kind {kind!r}"
+        close = difflib.get_close_matches(str(kind), known, n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(known)}"
+        where = doc.locate(("kind",)) if kind is not None else doc.start
+        problems.append(Diagnostic(where, "kind", got, fix))
+        return
+    spec = specs[kind]
+    try:
+        model = spec.model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(diagnostics_from(exc, doc, spec.model))
+        return
+    key = (kind, model.name)
+    if key in seen:
+        problems.append(
+            Diagnostic(
+                doc.locate(("name",)),
+                "name",
+                f"{kind} {model.name!r} is declared twice (also at {seen[key].start})",
+                "give each document a unique name",
+            )
+        )
+        return
+    seen[key] = doc
+    parsed.append(ParsedDocument(document=doc, spec=spec, model=model))
 
 
 def _data_path(data: Any, loc: tuple[Any, ...], error_type: str) -> tuple[str | int, ...]:
@@ -230,10 +288,14 @@ def _fix(errors: list[dict[str, Any]], path: tuple[str | int, ...]) -> str | Non
     return None
 
 
-def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list[Diagnostic]:
+def check_desired(
+    desired: DesiredState, documents: dict[str, Document], unknowns: Unknowns | None = None
+) -> list[Diagnostic]:
     """Cross-file checks on the compiled state; `documents` maps owner ("Service/mcp") to
-    its document so problems point at the exact node when the kind uses the same keys."""
+    its document so problems point at the exact node when the kind uses the same keys.
+    A reference `unknowns` may declare is not reported (its document's error already is)."""
     problems: list[Diagnostic] = []
+    unknown = (unknowns or Unknowns()).may_declare
 
     def where(owner: str, fallback: SourceLocation, *loc: str | int) -> SourceLocation:
         doc = documents.get(owner)
@@ -259,7 +321,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
     published: dict[tuple[str, int, str], Any] = {}
     for spec in containers.values():
         for index, dep in enumerate(spec.depends_on):
-            if dep not in containers:
+            if dep not in containers and not unknown(dep):
                 problems.append(
                     Diagnostic(
                         where(spec.owner, spec.source, "depends_on", index),
@@ -270,7 +332,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
                 )
         if spec.network_mode and spec.network_mode.startswith("container:"):
             parent = spec.network_mode.removeprefix("container:")
-            if parent not in containers:
+            if parent not in containers and not unknown(parent):
                 problems.append(
                     Diagnostic(
                         where(spec.owner, spec.source, "network_mode"),
@@ -289,7 +351,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
                     )
                 )
         for index, network in enumerate(spec.networks):
-            if network not in networks:
+            if network not in networks and not unknown(network):
                 problems.append(
                     Diagnostic(
                         where(spec.owner, spec.source, "networks", index),
@@ -299,7 +361,8 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
                     )
                 )
         for index, mount in enumerate(spec.mounts):
-            if mount.volume is not None and mount.volume not in volumes:
+            volume = mount.volume
+            if volume is not None and volume not in volumes and not unknown(volume):
                 problems.append(
                     Diagnostic(
                         where(spec.owner, spec.source, "volumes", index),
@@ -319,9 +382,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
                 if (
                     number == port.host_port
                     and proto == port.protocol
-                    and (
-                        "0.0.0.0" in (ip, port.host_ip)  # noqa: S104 (comparing, not binding)
-                    )
+                    and overlaps(ip, port.host_ip)
                 ):
                     clash = owner
             if clash is not None:
@@ -338,7 +399,7 @@ def check_desired(desired: DesiredState, documents: dict[str, Document]) -> list
     problems.extend(_cycles(containers))
     steps = {s.id for s in desired.bootstrap}
     for step in desired.bootstrap:
-        if step.container not in containers:
+        if step.container not in containers and not unknown(step.container):
             problems.append(
                 Diagnostic(
                     step.source,

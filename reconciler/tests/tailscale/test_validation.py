@@ -228,3 +228,14 @@ def test_bind_with_listen_all_is_a_mistake(tree: Tree):
     tree.services = {"app": _service(None, tailscale=extra)}
     (found,) = problems(tree)
     assert "tailscale.bind_env: bind_env and bind_flag only apply with listen: loopback" in found
+
+
+def test_policy_that_is_not_utf8_is_one_error_at_its_line(tree: Tree):
+    tree.write()
+    policy = tree.gitops / "tailscale" / "policy.hujson"
+    policy.write_bytes(POLICY.encode().replace(b"test tailnet", b"test tailn\xe9t", 1))
+    with pytest.raises(ConfigError) as caught:
+        load_project(tree.gitops)
+    found = [str(d) for d in caught.value.diagnostics]
+    assert len(found) == 1, found
+    assert found[0].startswith("gitops/tailscale/policy.hujson:1:14: not UTF-8: byte 0xe9")

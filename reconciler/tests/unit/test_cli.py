@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from reconciler.cli import run
 
-from .helpers import write_tree
+from .helpers import STACK, write_tree
 
 SERVICE = "kind: Service\nname: a\nimage: x:1\nenv:\n  DB_PASSWORD: {secret: db_password}\n"
 
@@ -17,7 +17,8 @@ SERVICE = "kind: Service\nname: a\nimage: x:1\nenv:\n  DB_PASSWORD: {secret: db_
 def test_validate_ignores_secrets_but_plan_stops_naming_the_missing_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gitops = write_tree(tmp_path, {"services/a.yaml": SERVICE})
+    stack = STACK + "secrets:\n  declare:\n    db_password: {help: ask the DBA}\n"
+    gitops = write_tree(tmp_path, {"stack.yaml": stack, "services/a.yaml": SERVICE})
     assert run(["--dir", str(gitops), "validate"], environ={}) == 0
     assert run(["--dir", str(gitops), "plan"], environ={}) == 1
     err = capsys.readouterr().err
@@ -28,7 +29,8 @@ def test_validate_ignores_secrets_but_plan_stops_naming_the_missing_one(
 def test_docker_host_is_the_engine_that_is_used(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gitops = write_tree(tmp_path, {"services/a.yaml": SERVICE})
+    stack = STACK + "secrets:\n  declare:\n    db_password: {help: ask the DBA}\n"
+    gitops = write_tree(tmp_path, {"stack.yaml": stack, "services/a.yaml": SERVICE})
     environ = {"DOCKER_HOST": "tcp://127.0.0.1:9", "DB_PASSWORD": "x" * 12}
     assert run(["--dir", str(gitops), "plan"], environ=environ) == 1
     assert "cannot reach the Docker engine at tcp://127.0.0.1:9" in capsys.readouterr().err

@@ -42,7 +42,8 @@ def test_bad_port_points_at_the_item_with_the_expected_forms(tmp_path: Path) -> 
         {"services/f.yaml": "kind: Service\nname: f\nimage: x:1\nports:\n  - '3000'\n"},
     )
     assert found == [
-        'gitops/services/f.yaml:5:5: ports[0]: expected "HOST:CONTAINER" or a mapping, got "3000"'
+        "gitops/services/f.yaml:5:5: ports[0]: "
+        'expected "[IP:]HOST:CONTAINER[/tcp|udp]" or a mapping, got "3000"'
     ]
 
 
@@ -165,6 +166,8 @@ def test_secret_requirements_merge_with_the_stack_catalogue(tmp_path: Path) -> N
         "    tok: {generate: {length: 10}}\n"
         "    runner: {derive: {from_secret: base, context: runner-1}}\n"
         "    runner2: {derive: {from_secret: base, context: runner-2}}\n"
+        "    base: {help: the base of both runner secrets}\n"
+        "    password: {help: provided by you}\n"
     )
     gitops = write_tree(
         tmp_path,

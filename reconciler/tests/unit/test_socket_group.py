@@ -131,5 +131,5 @@ def test_unreferenced_yaml_without_kind_is_still_an_error(tmp_path: Path) -> Non
     from reconciler.validate import parse
 
     gitops = write_tree(tmp_path, {"services/stray.yaml": "database: x\n"})
-    _, _, problems = parse(load_documents(gitops))
+    _, _, problems, _ = parse(load_documents(gitops))
     assert any("stray.yaml" in str(p.location) and "kind" in p.message for p in problems)

@@ -7,6 +7,7 @@ strict and reject unknown keys, so a typo is an error with file:line:col, never 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.errors import ConfigError, Diagnostic
+from reconciler.load import read_utf8, relative_name
 from reconciler.resources import Compiled, ContainerSpec
 from reconciler.source import SourceLocation
 
@@ -61,6 +63,17 @@ class CompileContext:
     # Every validated document of the run by "Kind/name", so a kind can follow a reference
     # to another document (a RunnerPool to its Forgejo) and report a dangling one.
     documents: Mapping[str, KindModel] = field(default_factory=dict)
+    # "Kind/name" of documents that failed validation (already reported): a kind that
+    # names one calls `unresolved(ref)` and compiles nothing that needs it, reporting nothing
+    invalid: frozenset[str] = frozenset()
+    skipped: list[str] = field(default_factory=list)
+
+    def unresolved(self, ref: str) -> bool:
+        """True (and remembered) when `ref` names a document that failed validation."""
+        if ref in self.invalid:
+            self.skipped.append(ref)
+            return True
+        return False
 
     def here(self, *loc: str | int) -> SourceLocation:
         return self.locate(tuple(loc))
@@ -78,11 +91,19 @@ class CompileContext:
             self.error(loc, f"{relative!r} is outside gitops/", "keep mounted files under gitops/")
             return None
         try:
-            return target.read_text(encoding="utf-8")
+            return read_utf8(target, relative_name(target, self.gitops_dir))
         except FileNotFoundError:
-            self.error(loc, f"file {relative!r} not found next to {self.file.name}")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.error(loc, f"cannot read {relative!r}: {exc}")
+            siblings = sorted(p.name for p in target.parent.glob("*") if p.is_file())
+            close = difflib.get_close_matches(target.name, siblings, n=1)
+            self.error(
+                loc,
+                f"file {relative!r} not found next to {self.file.name}",
+                f"did you mean {close[0]!r}?" if close else None,
+            )
+        except ConfigError as exc:  # not UTF-8: located in that file
+            self.diagnostics.extend(exc.diagnostics)
+        except OSError as exc:
+            self.error(loc, f"cannot read {relative!r}: {exc.strerror}")
         return None
 
     def raise_if_errors(self) -> None:

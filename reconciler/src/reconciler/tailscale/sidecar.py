@@ -108,7 +108,7 @@ def _declared_tags(path: Path, mtime: float) -> frozenset[str] | None:
     del mtime  # part of the cache key only
     try:
         value = hujson.parse(path.read_text(encoding="utf-8")).value
-    except (OSError, hujson.HuJSONError):
+    except (OSError, UnicodeDecodeError, hujson.HuJSONError):
         return None  # the Tailnet document reports an unreadable policy itself
     owners = value.get("tagOwners") if isinstance(value, dict) else None
     return frozenset(owners or {})

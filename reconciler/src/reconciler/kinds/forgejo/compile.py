@@ -33,6 +33,7 @@ from reconciler.resources import (
     SecretRequirement,
     VolumeSpec,
 )
+from reconciler.validate import format_path
 
 from .app_ini import SECRETS_DIR, env_name, render_app_ini
 from .model import PINNED_KEYS, Forgejo
@@ -141,17 +142,32 @@ def _secrets(doc: Forgejo, app_ini_secrets: tuple[str, ...], ctx: CompileContext
         )
     )
     pinned = {r.name for r in requirements}
+    where = _app_ini_references(doc)
     requirements += [
         SecretRequirement(
             name=name,
             needed_by=owner,
             help="referenced from app_ini; set it in the environment, .env or .secrets/",
-            source=ctx.here("app_ini"),
+            source=ctx.here(*where.get(name, ("app_ini",))),
+            reference=format_path(where.get(name, ("app_ini",))),
         )
         for name in app_ini_secrets
         if name not in pinned
     ]
     return requirements
+
+
+def _app_ini_references(doc: Forgejo) -> dict[str, tuple[str, ...]]:
+    """Where in app_ini each `{secret: name}` is written (the first place, by name)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for section, value in doc.app_ini.items():
+        if isinstance(value, SecretRef):
+            found.setdefault(value.secret, ("app_ini", section))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, SecretRef):
+                    found.setdefault(item.secret, ("app_ini", section, key))
+    return found
 
 
 def _bootstrap(doc: Forgejo, ctx: CompileContext) -> tuple[BootstrapStep, ...]:

@@ -53,6 +53,8 @@ LABEL_FIX = "write NAME:docker://IMAGE, NAME:lxc://IMAGE or NAME:host"
 
 
 def _forgejo(pool: RunnerPool, ctx: CompileContext) -> Forgejo | None:
+    if ctx.unresolved(f"Forgejo/{pool.forgejo}"):
+        return None  # its own errors are reported; nothing to add about the pool
     doc = ctx.documents.get(f"Forgejo/{pool.forgejo}")
     if isinstance(doc, Forgejo):
         return doc

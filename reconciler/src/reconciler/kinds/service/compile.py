@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.config_models import check_config_file
 from reconciler.kinds.base import CompileContext
 from reconciler.resources import (
     Compiled,
@@ -18,6 +19,7 @@ from reconciler.resources import (
     SecretRef,
     SecretRequirement,
 )
+from reconciler.validate import format_path
 
 from .model import Service
 
@@ -44,6 +46,14 @@ def compile_service(doc: Service, ctx: CompileContext) -> Compiled:
         if entry.source is not None:
             content = ctx.read_text(entry.source, ("files", index, "source"))
             origin = str((ctx.file.parent / entry.source).relative_to(ctx.gitops_dir.parent))
+        if entry.config_of is not None and content is not None:
+            check_config_file(
+                content,
+                ctx.file.parent / entry.source if entry.source else None,
+                entry.config_of,
+                ctx,
+                ("files", index),
+            )
         if content is None:
             continue
         files.append(
@@ -119,12 +129,18 @@ def compile_service(doc: Service, ctx: CompileContext) -> Compiled:
 def secrets_of(
     spec: ContainerSpec, needed_by: str, ctx: CompileContext
 ) -> tuple[SecretRequirement, ...]:
-    """One requirement per secret the container references (env or secret file)."""
-    names = {v.secret for v in spec.env.values() if isinstance(v, SecretRef)}
-    names |= {f.secret for f in spec.secret_files}
+    """One requirement per reference to a secret (env or secret file), at its node, so a
+    secret nobody declares is reported where it is named."""
+    refs = [(v.secret, ("env", k)) for k, v in spec.env.items() if isinstance(v, SecretRef)]
+    refs += [(f.secret, ("secret_files", i, "secret")) for i, f in enumerate(spec.secret_files)]
     return tuple(
-        SecretRequirement(name=name, needed_by=(needed_by,), source=ctx.here())
-        for name in sorted(names)
+        SecretRequirement(
+            name=name,
+            needed_by=(needed_by,),
+            source=ctx.here(*loc),
+            reference=format_path(loc),
+        )
+        for name, loc in sorted(refs)
     )
 
 

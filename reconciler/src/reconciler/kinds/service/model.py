@@ -12,14 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from reconciler.addresses import PublishIP, canonical_ip
 from reconciler.kinds.base import KindModel, StrictModel
 from reconciler.resources import SecretRef
 from reconciler.stack import NAME_PATTERN
 
-_PORT = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
-    r"(?P<host>\d{1,5}):(?P<container>\d{1,5})(?:/(?P<proto>tcp|udp))?$"
-)
 _SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[kmgKMG]i?[bB]?|[bB])?$")
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
@@ -27,26 +24,68 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 class Port(StrictModel):
     host: int = Field(ge=1, le=65535)
     container: int = Field(ge=1, le=65535)
-    ip: str | None = Field(default=None, description="default: stack defaults.publish_ip")
+    ip: PublishIP | None = Field(
+        default=None,
+        description="host address (IPv4 or IPv6, no names); default: stack "
+        "defaults.publish_ip. 0.0.0.0 or :: publishes on every interface, and the plan says so",
+    )
     protocol: Literal["tcp", "udp"] = "tcp"
 
 
+_SHORT_FORMS = '"[IP:]HOST:CONTAINER[/tcp|udp]"'
+
+
 def _parse_port(value: Any) -> Any:
+    """The compose short form → the mapping, or a ValueError saying which part is wrong."""
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(
-            f'expected "HOST:CONTAINER" or a mapping, got {value!r} '
+            f"expected {_SHORT_FORMS} or a mapping, got {value!r} "
             f'(write "{value}:{value}" to publish it on the same port)'
         )
     if not isinstance(value, str):
         return value
-    match = _PORT.match(value.strip())
-    if match is None:
-        raise ValueError(f'expected "HOST:CONTAINER" or a mapping, got "{value}"')
+    text = value.strip()
+    spec, slash, protocol = text.partition("/")
+    if slash and protocol not in ("tcp", "udp"):
+        raise ValueError(f"protocol {protocol!r} is not tcp or udp")
+    ip: str | None = None
+    if spec.startswith("["):
+        close = spec.find("]")
+        if close < 0 or not spec[close + 1 :].startswith(":"):
+            canonical_ip(spec.rsplit(":", 2)[0])  # raises, naming the address part
+            raise ValueError(f'expected {_SHORT_FORMS} or a mapping, got "{value}"')
+        ip, parts = spec[1:close], spec[close + 2 :].split(":")
+        if len(parts) != 2:
+            raise ValueError(f'expected {_SHORT_FORMS} or a mapping, got "{value}"')
+    else:
+        parts = spec.split(":")
+        if len(parts) > 3:
+            candidate = ":".join(parts[:-2])
+            try:
+                canonical_ip(candidate)
+            except ValueError:
+                raise ValueError(f'expected {_SHORT_FORMS} or a mapping, got "{value}"') from None
+            raise ValueError(
+                f"write an IPv6 address in brackets: [{candidate}]:{parts[-2]}:{parts[-1]}"
+            )
+        if len(parts) == 3:
+            ip, parts = parts[0], parts[1:]
+        elif len(parts) != 2:
+            raise ValueError(f'expected {_SHORT_FORMS} or a mapping, got "{value}"')
+    numbers = {}
+    for label, part in zip(("host", "container"), parts, strict=True):
+        if "-" in part:
+            raise ValueError(f'port ranges are not supported ("{value}"): publish each port')
+        if not (part.isascii() and part.isdigit()):
+            raise ValueError(f'{label} port {part!r} is not a number (in "{value}")')
+        number = int(part)
+        if not 1 <= number <= 65535:
+            raise ValueError(f"{label} port {number} is out of range (1-65535)")
+        numbers[label] = number
     return {
-        "host": int(match["host"]),
-        "container": int(match["container"]),
-        "ip": match["ip"].strip("[]") if match["ip"] else None,
-        "protocol": match["proto"] or "tcp",
+        **numbers,
+        "ip": canonical_ip(ip) if ip is not None else None,
+        "protocol": protocol or "tcp",
     }
 
 
@@ -81,6 +120,13 @@ class File(StrictModel):
     target: str = Field(pattern=r"^/")
     source: str | None = Field(default=None, description="path relative to this YAML file")
     content: str | None = None
+    config_of: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="the program that reads this file (e.g. factory-analytics): `gitops "
+        "validate` checks it with that program's own configuration model, registered by "
+        "its package under the entry-point group gitops.config_models",
+    )
     mode: int = Field(default=0o644, ge=0, le=0o7777)
     uid: int = 0
     gid: int = 0
