@@ -22,12 +22,13 @@ from reconciler import __version__
 from reconciler.actions import Plan
 from reconciler.apply import ApplyResult, execute_plan
 from reconciler.errors import ApplyError, ConfigError, GitopsError, SecretsError
-from reconciler.planner import SecretsProvider, build_plan, with_image_overrides
+from reconciler.planner import SecretsProvider, build_plan
 from reconciler.project import Project, load_project
 from reconciler.providers import ProviderSetup, provider_factories
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.render import plan_document, render_plan
 from reconciler.resources import GeneratedSecret
+from reconciler.run_scope import run_scope
 from reconciler.secrets import SecretStore
 
 __all__ = ["main"]
@@ -65,7 +66,15 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="SERVICE=REF",
-            help="deploy REF for SERVICE this run (repeatable; e.g. a digest)",
+            help="deploy REF for SERVICE this run (repeatable; e.g. a digest); wins over "
+            "gitops/.local/overrides.yaml",
+        )
+        cmd.add_argument(
+            "--only",
+            action="append",
+            default=[],
+            metavar="NAME,...",
+            help="reconcile only these services/documents; the rest is left untouched",
         )
         cmd.add_argument(
             "--regenerate-secret",
@@ -124,16 +133,18 @@ class Session:
         self.project: Project = load_project(args.dir)
         stack = self.project.stack
         gitops_dir = self.project.gitops_dir
+        # --image/--only, then gitops/.local/overrides.yaml (run_scope.py)
+        self.scope = run_scope(
+            self.project, _overrides(getattr(args, "image", [])), getattr(args, "only", [])
+        )
+        self.desired = self.scope.desired
         secrets_dir = args.secrets_dir or (gitops_dir / stack.secrets.dir)
         self.secrets = SecretStore(
             stack.project,
-            self.project.desired.secrets,
+            self.desired.secrets,
             environ=environ,
             env_file=(gitops_dir / stack.secrets.env_file).resolve(),
             secrets_dir=secrets_dir.resolve(),
-        )
-        self.desired = with_image_overrides(
-            self.project.desired, _overrides(getattr(args, "image", []))
         )
         injected = self.options.get("docker_client")
         if injected is None:
@@ -182,13 +193,15 @@ class Session:
         ctx = PlanContext(
             desired=self.desired,
             secrets=self.secrets,
-            image_overrides=_overrides(getattr(self.args, "image", [])),
+            image_overrides=self.scope.images,
             remove_volumes=frozenset(getattr(self.args, "remove_volume", [])),
             secrets_to_generate=frozenset(self.secrets.to_generate),
             regenerate_secrets=self._regenerate(),
             runner_name=self.environ.get("GITOPS_RUNNER_NAME") or None,
+            left_out=self.scope.left_out,
         )
-        return build_plan(self.desired, providers, ctx)
+        plan = build_plan(self.desired, providers, ctx)
+        return plan.model_copy(update={"notes": (*self.scope.notes, *plan.notes)})
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -261,6 +274,8 @@ def _cmd_apply(session: Session) -> int:
     if args.json:
         print(json.dumps({**plan_document(plan), "result": _result(result)}, indent=2))
     _summary(out, plan, result)
+    if not result.ok:
+        _unpullable_hint(out, session, plan, result)
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
@@ -292,6 +307,34 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
     failed_count = result.attempted - done
     skipped = len(plan.actions) - result.attempted
     console.print(f"{done} action(s) completed, {failed_count} failed, {skipped} not attempted.")
+
+
+def _unpullable_hint(console: Console, session: Session, plan: Plan, result: ApplyResult) -> None:
+    """After images could not be pulled: the exact command that deploys what can run."""
+    from reconciler.actions import CoreVerb
+    from reconciler.selection import without_images
+
+    refs = [
+        a.params["ref"]
+        for a in plan.actions
+        if a.verb == CoreVerb.PULL_IMAGE and a.id not in result.completed
+    ]
+    if not refs or result.failed is None or not result.failed.action_id.startswith("docker:image"):
+        return
+    left, runnable = without_images(session.desired, refs)
+    if not runnable:
+        return
+    only = ",".join(runnable)
+    console.print(
+        f"Deploy what can run without them ({', '.join(left)} left out and untouched):\n"
+        f"  just deploy --only {only}      (or: gitops apply --yes --only {only})\n"
+        "To keep this choice for later plan/drift/deploy runs, write "
+        f"`only: [{', '.join(runnable)}]`"
+        " (and `images: {SERVICE: REF}` for an image you provide another way) into "
+        "gitops/.local/overrides.yaml.",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
