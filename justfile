@@ -23,6 +23,10 @@ deploy *ARGS:
 drift *ARGS:
     nox -s drift -- {{ARGS}}
 
+# Remove the project's containers and networks, keep its volumes (`just down --remove-volume NAME` deletes one)
+down *ARGS:
+    nox -s down -- {{ARGS}}
+
 # Build the mcp and analytics images (tags: commit SHA and branch)
 build:
     nox -s build

@@ -119,6 +119,13 @@ def drift(session: nox.Session) -> None:
     session.run("gitops", "drift", *images, *session.posargs)
 
 
+@nox.session(python=PYTHON, tags=["gitops"], default=False)
+def down(session: nox.Session) -> None:
+    """Remove the project's containers and networks; volumes are kept unless named
+    (`-- --remove-volume NAME`). Under the apply lock; `just deploy` brings it back."""
+    _gitops(session, "down", "--yes")
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Run every pre-commit hook over all files (the same hooks a commit runs)."""

@@ -103,7 +103,25 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write the JSON Schema of gitops/ documents")
     schema.add_argument("--output", help="file to write (default: <dir>/schema.json; - = stdout)")
     sub.add_parser("unlock", help="remove a stale apply lock of this project")
+    _add_down_parser(sub)
     return parser
+
+
+def _add_down_parser(sub: Any) -> None:
+    down = sub.add_parser(
+        "down", help="remove the project's containers and networks (volumes are kept)"
+    )
+    down.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    down.add_argument(
+        "--remove-volume",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also delete this project volume and its data (repeatable; declared or not)",
+    )
+    down.add_argument(
+        "--lock-timeout", type=float, default=0.0, metavar="SECONDS", help="wait for the lock"
+    )
 
 
 def _overrides(values: Sequence[str]) -> dict[str, str]:
@@ -337,6 +355,40 @@ def _unpullable_hint(console: Console, session: Session, plan: Plan, result: App
     )
 
 
+def _cmd_down(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    console: Console,
+    options: Mapping[str, Any] | None,
+) -> int:
+    """`gitops down` (reconciler.down): no secrets needed, the apply lock held."""
+    from reconciler.down import execute_down, plan_down
+    from reconciler.providers.docker.client import make_client
+    from reconciler.providers.docker.lock import EngineLock
+
+    project = load_project(args.dir)
+    client = (options or {}).get("docker_client") or make_client(
+        args.docker_host or project.stack.docker.host, environ
+    )
+    name = project.stack.project
+    progress = lambda m: console.print(f"  [dim]{m}[/dim]")  # noqa: E731
+    with EngineLock(client.api, name, str(project.gitops_dir.parent), timeout_s=args.lock_timeout):
+        plan = plan_down(client.api, name, args.remove_volume)
+        if plan.empty:
+            console.print(f"Nothing to remove: project {name!r} has no containers or networks.")
+            return EXIT_OK
+        console.print(
+            f"Down {name!r}: {len(plan.containers)} container(s), {len(plan.networks)} "
+            f"network(s), {len(plan.volumes)} volume(s) to delete; volumes kept: "
+            f"{', '.join(plan.kept_volumes) or 'none'}"
+        )
+        if not args.yes and not _confirm(console):
+            return EXIT_ERROR
+        execute_down(client.api, plan, progress)
+    console.print(f"[green]Removed project {name!r}.[/green] `just deploy` brings it back.")
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
     from reconciler.schema import render
 
@@ -376,6 +428,8 @@ def run(
             return _cmd_validate(args, console)
         if args.command == "schema":
             return _cmd_schema(args, console)
+        if args.command == "down":
+            return _cmd_down(args, environ, console, options)
         session = Session(args, environ, console, options)
         if args.command == "unlock":
             return _cmd_unlock(session)
