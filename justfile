@@ -55,6 +55,14 @@ registry-gc *ARGS:
 base-image:
     bash scripts/build-base-image.sh
 
+# Build the registry from Debian's docker-registry (for a machine that cannot pull registry:2.8)
+registry-image:
+    bash scripts/build-registry-image.sh
+
+# Install what `just deploy` and `just test` need on Debian/Ubuntu (the script CI runs)
+setup:
+    bash .ci/provision
+
 # Run the e2e tests against the real images/APIs (every nox session tagged e2e-real; pulls)
 e2e-real *ARGS:
     nox -t e2e-real -- {{ARGS}}
