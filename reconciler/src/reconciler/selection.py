@@ -38,11 +38,7 @@ class Selection:
     desired: DesiredState
     left_out: frozenset[str] = frozenset()
     origin: str = ""  # where the selection came from ("--only", ".local/overrides.yaml:3")
-
-    @property
-    def left_out_containers(self) -> tuple[str, ...]:
-        names = {c.name for c in self.desired.containers}
-        return tuple(sorted(n for n in self.left_out if n not in names))
+    left_out_containers: tuple[str, ...] = ()
 
 
 def parse_only(values: Iterable[str]) -> tuple[str, ...]:
@@ -125,7 +121,14 @@ def select(desired: DesiredState, names: Iterable[str], origin: str = "--only") 
             "secrets": secrets,
         }
     )
-    return Selection(desired=restricted, left_out=left_out, origin=origin)
+    return Selection(
+        desired=restricted,
+        left_out=left_out,
+        origin=origin,
+        left_out_containers=tuple(
+            sorted(c.name for c in desired.containers if c.name not in chosen)
+        ),
+    )
 
 
 def _secrets_of(desired: DesiredState, containers: tuple, bootstrap: tuple) -> tuple:
