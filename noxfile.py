@@ -145,9 +145,13 @@ def tests(session: nox.Session) -> None:
     targets = [f"{p}/tests" for p in packages]
     if any((ROOT / "tests" / "e2e").glob("test_*.py")):
         targets.append("tests/e2e")
+    # every run used to leave an anonymous volume behind: fail naming any new one
+    snapshot = str(Path(session.create_tmp()) / "volumes-before.json")
+    session.run("python", "scripts/leaked_volumes.py", "snapshot", snapshot)
     for target in targets:
         session.log(f"pytest {target}")
         session.run("pytest", target, *session.posargs)
+    session.run("python", "scripts/leaked_volumes.py", "check", snapshot)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
