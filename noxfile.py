@@ -119,7 +119,7 @@ def drift(session: nox.Session) -> None:
     session.run("gitops", "drift", *images, *session.posargs)
 
 
-@nox.session(python=PYTHON, tags=["gitops"], default=False)
+@nox.session(python=PYTHON, default=False)  # no tag: `nox -t gitops` must never tear down
 def down(session: nox.Session) -> None:
     """Remove the project's containers and networks; volumes are kept unless named
     (`-- --remove-volume NAME`). Under the apply lock; `just deploy` brings it back."""
