@@ -23,6 +23,10 @@ deploy *ARGS:
 drift *ARGS:
     nox -s drift -- {{ARGS}}
 
+# Remove the project's containers and networks, keep its volumes (`just down --remove-volume NAME` deletes one)
+down *ARGS:
+    nox -s down -- {{ARGS}}
+
 # Build the mcp and analytics images (tags: commit SHA and branch)
 build:
     nox -s build
@@ -50,6 +54,14 @@ registry-gc *ARGS:
 # Build the offline Debian base image used instead of pulling
 base-image:
     bash scripts/build-base-image.sh
+
+# Build the registry from Debian's docker-registry (for a machine that cannot pull registry:2.8)
+registry-image:
+    bash scripts/build-registry-image.sh
+
+# Install what `just deploy` and `just test` need on Debian/Ubuntu (the script CI runs)
+setup:
+    bash .ci/provision
 
 # Run the e2e tests against the real images/APIs (every nox session tagged e2e-real; pulls)
 e2e-real *ARGS:

@@ -139,6 +139,13 @@ def drift(session: nox.Session) -> None:
     _answer(session, "gitops", "drift", *images, *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)  # no tag: `nox -t gitops` must never tear down
+def down(session: nox.Session) -> None:
+    """Remove the project's containers and networks; volumes are kept unless named
+    (`-- --remove-volume NAME`). Under the apply lock; `just deploy` brings it back."""
+    _gitops(session, "down", "--yes")
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Run every pre-commit hook over all files (the same hooks a commit runs)."""
@@ -158,9 +165,13 @@ def tests(session: nox.Session) -> None:
     targets = [f"{p}/tests" for p in packages]
     if any((ROOT / "tests" / "e2e").glob("test_*.py")):
         targets.append("tests/e2e")
+    # every run used to leave an anonymous volume behind: fail naming any new one
+    snapshot = str(Path(session.create_tmp()) / "volumes-before.json")
+    session.run("python", "scripts/leaked_volumes.py", "snapshot", snapshot)
     for target in targets:
         session.log(f"pytest {target}")
         session.run("pytest", target, *session.posargs)
+    session.run("python", "scripts/leaked_volumes.py", "check", snapshot)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])

@@ -74,4 +74,4 @@ def unique_name(prefix: str) -> str:
 
 def remove(container) -> None:
     with contextlib.suppress(docker.errors.NotFound):
-        container.remove(force=True)
+        container.remove(force=True, v=True)

@@ -7,6 +7,7 @@ Host ports come from the pipeline's range 20500-20999.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +34,10 @@ def engine() -> Iterator[docker.DockerClient]:
 def registry_image(engine: docker.DockerClient) -> str:
     """Debian's docker-registry as an image (images/registry/), built once and kept by tag."""
     if not has_image(engine, REGISTRY_IMAGE):
-        run(["bash", str(ROOT / "images" / "registry" / "fetch-debs.sh")])
-        run(
-            ["docker", "build", "-q", "-t", REGISTRY_IMAGE, "--build-arg",
-             f"BASE_IMAGE={BASE_IMAGE}", str(ROOT / "images" / "registry")]
-        )  # fmt: skip
+        # the script a person runs (`just registry-image`), with this suite's tags
+        tags = {"FACTORY_REGISTRY_IMAGE": REGISTRY_IMAGE, "FACTORY_BASE_IMAGE": BASE_IMAGE}
+        env = {**os.environ, **tags}
+        run(["bash", str(ROOT / "scripts" / "build-registry-image.sh")], env=env)
     return REGISTRY_IMAGE
 
 

@@ -90,7 +90,7 @@ def remove_scratch_project(client: docker.DockerClient) -> None:
     labels, not gitops's) and the images tagged for its registry."""
     for label in (PROJECT_LABEL, GUARD_PROJECT_LABEL):
         for container in client.containers.list(all=True, filters={"label": f"{label}={PROJECT}"}):
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # v: the image's unmounted VOLUMEs too
     selector = {"label": f"{PROJECT_LABEL}={PROJECT}"}
     for volume in client.volumes.list(filters=selector):
         volume.remove(force=True)

@@ -23,12 +23,13 @@ from reconciler import __version__
 from reconciler.actions import Plan
 from reconciler.apply import ApplyResult, execute_plan
 from reconciler.errors import ConfigError, GitopsError, SecretsError
-from reconciler.planner import SecretsProvider, build_plan, with_image_overrides
+from reconciler.planner import SecretsProvider, build_plan
 from reconciler.project import Project, load_project
 from reconciler.providers import ProviderSetup, provider_factories
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.render import plan_document, render_plan
 from reconciler.resources import GeneratedSecret
+from reconciler.run_scope import run_scope
 from reconciler.secrets import SecretStore
 
 __all__ = ["main"]
@@ -66,7 +67,15 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="SERVICE=REF",
-            help="deploy REF for SERVICE this run (repeatable; e.g. a digest)",
+            help="deploy REF for SERVICE this run (repeatable; e.g. a digest); wins over "
+            "gitops/.local/overrides.yaml",
+        )
+        cmd.add_argument(
+            "--only",
+            action="append",
+            default=[],
+            metavar="NAME,...",
+            help="reconcile only these services/documents; the rest is left untouched",
         )
         cmd.add_argument(
             "--regenerate-secret",
@@ -95,7 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write the JSON Schema of gitops/ documents")
     schema.add_argument("--output", help="file to write (default: <dir>/schema.json; - = stdout)")
     sub.add_parser("unlock", help="remove a stale apply lock of this project")
+    _add_down_parser(sub)
     return parser
+
+
+def _add_down_parser(sub: Any) -> None:
+    down = sub.add_parser(
+        "down", help="remove the project's containers and networks (volumes are kept)"
+    )
+    down.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    down.add_argument(
+        "--remove-volume",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also delete this project volume and its data (repeatable; declared or not)",
+    )
+    down.add_argument(
+        "--lock-timeout", type=float, default=0.0, metavar="SECONDS", help="wait for the lock"
+    )
 
 
 def _overrides(values: Sequence[str]) -> dict[str, str]:
@@ -125,16 +152,18 @@ class Session:
         self.project: Project = load_project(args.dir)
         stack = self.project.stack
         gitops_dir = self.project.gitops_dir
+        # --image/--only, then gitops/.local/overrides.yaml (run_scope.py)
+        self.scope = run_scope(
+            self.project, _overrides(getattr(args, "image", [])), getattr(args, "only", [])
+        )
+        self.desired = self.scope.desired
         secrets_dir = args.secrets_dir or (gitops_dir / stack.secrets.dir)
         self.secrets = SecretStore(
             stack.project,
-            self.project.desired.secrets,
+            self.desired.secrets,
             environ=environ,
             env_file=(gitops_dir / stack.secrets.env_file).resolve(),
             secrets_dir=secrets_dir.resolve(),
-        )
-        self.desired = with_image_overrides(
-            self.project.desired, _overrides(getattr(args, "image", []))
         )
         injected = self.options.get("docker_client")
         self._owns_client = injected is None
@@ -190,13 +219,15 @@ class Session:
         ctx = PlanContext(
             desired=self.desired,
             secrets=self.secrets,
-            image_overrides=_overrides(getattr(self.args, "image", [])),
+            image_overrides=self.scope.images,
             remove_volumes=frozenset(getattr(self.args, "remove_volume", [])),
             secrets_to_generate=frozenset(self.secrets.to_generate),
             regenerate_secrets=self._regenerate(),
             runner_name=self.environ.get("GITOPS_RUNNER_NAME") or None,
+            left_out=self.scope.left_out,
         )
-        return build_plan(self.desired, providers, ctx)
+        plan = build_plan(self.desired, providers, ctx)
+        return plan.model_copy(update={"notes": (*self.scope.notes, *plan.notes)})
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -272,6 +303,8 @@ def _cmd_apply(session: Session) -> int:
     if args.json:
         print(json.dumps({**plan_document(plan), "result": _result(result)}, indent=2))
     _summary(out, plan, result)
+    if not result.ok:
+        _unpullable_hint(out, session, plan, result)
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
@@ -305,6 +338,68 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
     failed_count = result.attempted - done
     skipped = len(plan.actions) - result.attempted
     console.print(f"{done} action(s) completed, {failed_count} failed, {skipped} not attempted.")
+
+
+def _unpullable_hint(console: Console, session: Session, plan: Plan, result: ApplyResult) -> None:
+    """After images could not be pulled: the exact command that deploys what can run."""
+    from reconciler.actions import CoreVerb
+    from reconciler.selection import without_images
+
+    refs = [
+        a.params["ref"]
+        for a in plan.actions
+        if a.verb == CoreVerb.PULL_IMAGE and a.id not in result.completed
+    ]
+    if not refs or result.failed is None or not result.failed.action_id.startswith("docker:image"):
+        return
+    left, runnable = without_images(session.desired, refs)
+    if not runnable:
+        return
+    only = ",".join(runnable)
+    console.print(
+        f"Deploy what can run without them ({', '.join(left)} left out and untouched):\n"
+        f"  just deploy --only {only}      (or: gitops apply --yes --only {only})\n"
+        "To keep this choice for later plan/drift/deploy runs, write "
+        f"`only: [{', '.join(runnable)}]`"
+        " (and `images: {SERVICE: REF}` for an image you provide another way) into "
+        "gitops/.local/overrides.yaml.",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _cmd_down(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    console: Console,
+    options: Mapping[str, Any] | None,
+) -> int:
+    """`gitops down` (reconciler.down): no secrets needed, the apply lock held."""
+    from reconciler.down import execute_down, plan_down
+    from reconciler.providers.docker.client import make_client
+    from reconciler.providers.docker.lock import EngineLock
+
+    project = load_project(args.dir)
+    client = (options or {}).get("docker_client") or make_client(
+        project.stack.docker.host, environ, override=args.docker_host
+    )
+    name = project.stack.project
+    progress = lambda m: console.print(f"  [dim]{m}[/dim]")  # noqa: E731
+    with EngineLock(client.api, name, str(project.gitops_dir.parent), timeout_s=args.lock_timeout):
+        plan = plan_down(client.api, name, args.remove_volume)
+        if plan.empty:
+            console.print(f"Nothing to remove: project {name!r} has no containers or networks.")
+            return EXIT_OK
+        console.print(
+            f"Down {name!r}: {len(plan.containers)} container(s), {len(plan.networks)} "
+            f"network(s), {len(plan.volumes)} volume(s) to delete; volumes kept: "
+            f"{', '.join(plan.kept_volumes) or 'none'}"
+        )
+        if not args.yes and not _confirm(console):
+            return EXIT_ERROR
+        execute_down(client.api, plan, progress)
+    console.print(f"[green]Removed project {name!r}.[/green] `just deploy` brings it back.")
+    return EXIT_OK
 
 
 def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
@@ -346,6 +441,8 @@ def run(
             return _cmd_validate(args, console)
         if args.command == "schema":
             return _cmd_schema(args, console)
+        if args.command == "down":
+            return _cmd_down(args, environ, console, options)
         session = Session(args, environ, console, options)
         try:
             if args.command == "unlock":

@@ -66,7 +66,7 @@ def cleanup_project(client: docker.DockerClient, project: str) -> None:
     """Remove everything labelled with this test project (and nothing else)."""
     filters = {"label": L.project_filter(project)}
     for container in client.containers.list(all=True, filters=filters):
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # v: the image's unmounted VOLUMEs too
     for network in client.networks.list(filters=filters):
         network.remove()
     for volume in client.volumes.list(filters=filters):

@@ -83,7 +83,7 @@ class GitopsStack:
     def cleanup(self, client: docker.DockerClient) -> None:
         selector = {"label": [f"{PROJECT_LABEL}={self.project}"]}
         for container in client.containers.list(all=True, filters=selector):
-            container.remove(force=True, v=False)
+            container.remove(force=True, v=True)  # v: the image's unmounted VOLUMEs too
         for network in client.networks.list(filters=selector):
             network.remove()
         for volume in client.volumes.list(filters=selector):

@@ -25,6 +25,7 @@ from kinds_images import forgejo_standin, runner_standin
 from kinds_stack import GitopsStack, docker_health
 from reconciler.kinds.runners import RunnerPool
 from reconciler.kinds.runners.render import identity
+from reconciler.providers.docker.oneshot import run_once
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -332,7 +333,8 @@ def test_a_failed_upgrade_keeps_the_old_forgejo_stopped_not_restarted(stack, cli
         "dump = sorted(pathlib.Path('/var/lib/gitea-backups').glob('forgejo-*.zip'))[-1]; "
         "zipfile.ZipFile(dump).extract('data/gitea.db', '/var/lib/gitea')"
     )
-    client.containers.run(
+    run_once(  # not containers.run(remove=True): it leaves the image's VOLUMEs behind
+        client,
         "chocolate-factory/forgejo-standin:15-rootless",
         ["-c", restore],
         entrypoint="python3",
@@ -341,7 +343,6 @@ def test_a_failed_upgrade_keeps_the_old_forgejo_stopped_not_restarted(stack, cli
             f"{stack.project}_forgejo-data": {"bind": "/var/lib/gitea", "mode": "rw"},
             f"{stack.project}_forgejo-backups": {"bind": "/var/lib/gitea-backups", "mode": "ro"},
         },
-        remove=True,
     )
     stack.write("forgejo/forgejo.yaml", forgejo_yaml("15"))
     plan = stack.plan_json()

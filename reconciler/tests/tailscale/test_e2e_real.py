@@ -65,7 +65,7 @@ def project(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     client = docker.from_env()
     selector = {"label": project_filter(name)}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     for network in client.networks.list(filters=selector):
         network.remove()
     for volume in client.volumes.list(filters=selector):

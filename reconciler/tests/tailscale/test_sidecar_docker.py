@@ -78,7 +78,7 @@ def tree(tmp_path: Path, ts: RunningDouble, client: docker.DockerClient) -> Iter
     yield tree
     selector = {"label": project_filter(tree.project)}
     for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     for network in client.networks.list(filters=selector):
         network.remove()
     for volume in client.volumes.list(filters=selector):

@@ -29,6 +29,7 @@ from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
 from reconciler.pipeline.gitinfo import Commit, inputs_labels
 from reconciler.pipeline.images import BuiltImage, ImageSpec
+from reconciler.providers.docker.oneshot import run_once
 
 WHEELHOUSE = Path("build") / "wheelhouse"
 LOCAL_PACKAGES = frozenset(
@@ -81,10 +82,10 @@ def base_python(client: docker.DockerClient, base_image: str, cache: Path | None
 
 def _ask_python(client: docker.DockerClient, base_image: str) -> str:
     try:
-        out = client.containers.run(
+        out = run_once(
+            client,
             base_image,
             ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            remove=True,
             network_disabled=True,
             labels={"dev.chocolate-factory.pipeline.role": "probe"},
         )

@@ -50,6 +50,9 @@ class PlanContext:
     secrets_provided: frozenset[str] = frozenset()
     # env GITOPS_RUNNER_NAME: the CI runner this apply runs on (ReplacePolicy.defer_on_runner)
     runner_name: str | None = None
+    # `--only`: declared resources (logical names) outside the selection; never orphans,
+    # their containers, networks and volumes are left exactly as they are
+    left_out: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -38,6 +38,7 @@ from reconciler.project import load_project
 from reconciler.providers.docker.client import make_client
 from reconciler.providers.docker.lock import EngineLock
 from reconciler.providers.docker.names import container_name
+from reconciler.providers.docker.oneshot import run_once
 
 __all__ = ["collect_garbage", "main"]
 
@@ -100,15 +101,15 @@ def collect_garbage(
     failure: GCError | None = None
     output: bytes | str = b""
     try:
-        output = client.containers.run(
+        output = run_once(
+            client,
             image,
-            command=command,
+            command,
             entrypoint=[],
             environment=env,
             volumes=volumes,
             network_mode="none",
             labels={"dev.chocolate-factory.gitops.role": "registry-gc"},
-            remove=True,
             stdout=True,
             stderr=True,
         )

@@ -247,7 +247,7 @@ def plan_docker(
     # orphans: project containers nobody declares any more
     orphan_ids = list(leftovers.values())
     for obs in observed.containers:
-        if obs.resource in declared:
+        if obs.resource in declared or obs.resource in ctx.left_out:
             continue
         if own_runner_removed and obs.resource == ctx.runner_name:
             notes.append(
@@ -269,7 +269,7 @@ def plan_docker(
         )
     wanted_networks = {network_name(project, n.name) for n in desired.networks if not n.external}
     for existing in observed.networks:
-        if existing.name not in wanted_networks:
+        if existing.name not in wanted_networks and existing.resource not in ctx.left_out:
             actions.append(
                 Action(
                     id=f"docker:network:{existing.resource or existing.name}:remove",
@@ -294,6 +294,12 @@ def _volume_removals(
     actions = []
     problems = []
     for name in sorted(ctx.remove_volumes):
+        if name in ctx.left_out:
+            problems.append(
+                f"volume {name!r} is declared (left out of this run by --only); remove it "
+                "from gitops/ first: gitops only deletes volumes nobody declares"
+            )
+            continue
         if name in declared:
             problems.append(
                 f"volume {name!r} is still declared ({declared[name].source}); remove it from "
@@ -391,5 +397,7 @@ def kept_volume_notes(observed: DockerObserved, ctx: PlanContext) -> list[str]:
         f"volume {v.resource} is no longer declared and is kept "
         f"(delete it with `gitops apply --remove-volume {v.resource}`)"
         for v in observed.volumes
-        if v.resource not in declared and v.resource not in ctx.remove_volumes
+        if v.resource not in declared
+        and v.resource not in ctx.remove_volumes
+        and v.resource not in ctx.left_out
     ]
