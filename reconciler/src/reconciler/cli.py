@@ -384,7 +384,7 @@ def _cmd_down(
         project.stack.docker.host, environ, override=args.docker_host
     )
     name = project.stack.project
-    progress = lambda m: console.print(f"  [dim]{m}[/dim]")  # noqa: E731
+    progress = lambda m: console.print(Text(f"  {m}", style="dim"))  # noqa: E731
     with EngineLock(client.api, name, str(project.gitops_dir.parent), timeout_s=args.lock_timeout):
         plan = plan_down(client.api, name, args.remove_volume)
         if plan.empty:
