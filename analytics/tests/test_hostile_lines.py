@@ -235,3 +235,22 @@ def test_metrics_counters_never_go_down_when_rollups_expire(tmp_path: Path) -> N
         prune(ing.conn, NOW + 400 * 86400, raw_days=30, rollup_days=365)  # everything expires
         after = _counter(httpx.get(f"{base}/metrics", timeout=10).text, "/health")
     assert before == after == 7
+
+
+def test_an_endless_container_line_is_cut_not_held() -> None:
+    """The engine's stream is split into lines without holding an overlong one: it is
+    handed on once (its start only) and its rest dropped up to the next newline."""
+    from factory_analytics.collectors.dockerlogs import DockerLines
+    from factory_analytics.collectors.lines import KEEP_CHARS, OverlongLine
+
+    stamp = "2026-11-25T10:00:00.000000001Z "
+    frames = [
+        (stamp + good(1) + "\n").encode(),
+        (stamp + "x" * 2**20).encode(),  # one endless line, in 1 MiB frames
+        b"x" * 2**20,
+        b"x" * 10 + b"\n" + (stamp.replace("01Z", "02Z") + good(2) + "\n").encode(),
+    ]
+    lines, _cursor = DockerLines._take(iter(frames), {"id": "c", "ns": 0, "n": 0})
+    assert [type(line) for line, _ in lines] == [str, OverlongLine, str]
+    assert len(lines[1][0]) <= KEEP_CHARS
+    assert lines[2][0] == good(2)
