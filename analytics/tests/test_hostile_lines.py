@@ -167,12 +167,13 @@ def test_query_strings_never_reach_the_samples(tmp_path: Path) -> None:
         + "\n"
         + good(0, "/x?api_key=s3cret-3").replace(" 200 ", " 999 ")
         + "\n"
+        + '{"method":"GET","path":"/y?a=1\\u0026token=s3cret-4","status":true}\n'
     )
     ing = ingester(db, log)
     ing.poll()
     ing.conn.close()
     (source,) = sources_api(db)
-    assert source["unparseable"] == 3
+    assert source["unparseable"] == 4
     assert "s3cret" not in json.dumps(source)
     with sqlite3.connect(db) as conn:
         stored = " ".join(str(r) for r in conn.execute("SELECT * FROM bad_lines"))

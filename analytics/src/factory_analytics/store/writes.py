@@ -24,8 +24,9 @@ from factory_analytics.timeutil import HOUR
 
 BAD_LINE_SAMPLES = 20
 BAD_LINE_CHARS = 300
-# a query string in a stored line or message: everything from "?" to the next blank or quote
-_QUERY = re.compile(r"\?[^\s\"'\\]*")
+# a query string in a stored line or message: everything from "?" to the next blank or
+# quote (escapes included: `\u0026token=…` is still the query)
+_QUERY = re.compile(r"\?[^\s\"']*")
 
 
 def redact_queries(text: str) -> str:
