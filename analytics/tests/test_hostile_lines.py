@@ -255,3 +255,30 @@ def test_an_endless_container_line_is_cut_not_held() -> None:
     assert [type(line) for line, _ in lines] == [str, OverlongLine, str]
     assert len(lines[1][0]) <= KEEP_CHARS
     assert lines[2][0] == good(2)
+
+
+def test_a_database_broken_by_a_far_future_line_answers_again_after_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Before times were bounded, one line past the year 9999 made /api/v1/sources answer
+    500 for good: the upgrade's migration clears that time and keeps the counts."""
+    from factory_analytics.store import db as dbmod
+
+    db = tmp_path / "a.db"
+    with sqlite3.connect(db) as conn:
+        for version, script in enumerate(dbmod.MIGRATIONS[:3], 1):
+            conn.executescript(f"{script}\nPRAGMA user_version = {version};")
+        conn.execute(
+            "INSERT INTO sources(name, kind, target, format, lines, parsed, unparseable,"
+            " last_line_at) VALUES ('old', 'file', '/x', 'auto', 9, 4, 5, 253402300799 + 86400)"
+        )
+        conn.execute(
+            "INSERT INTO route_hourly VALUES (0, 1, 'GET', '/health', 4, 0, 0, 0, 0, NULL, x'')"
+        )
+    open_database(db).close()
+    (source,) = sources_api(db)
+    assert source["last_line_at"] is None
+    assert source["rejected"] == {"unclassified": 5}
+    with serve(create_app(AnalyticsConfig(database=db), None, clock=lambda: NOW)) as base:
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert _counter(metrics, "/health") == 4  # lifetime totals start from the old rollups
