@@ -92,6 +92,11 @@ BAD_LINES: dict[str, tuple[str, str]] = {
     "json path object": (jline(path={"a": 1}), "bad_field"),
     "json method number": (jline(method=7), "bad_field"),
     "json user number": (jline(user=12), "bad_field"),
+    "json surrogate path": (
+        '{"method":"GET","path":"/x\\ud800","status":200}',
+        "bad_field",
+    ),
+    "json surrogate user": (jline(user="\ud800a@example.com"), "bad_field"),
     "json time year 9999": (jline(time="9999-12-31T23:59:59-14:00"), "time_out_of_range"),
     "json time far future": (jline(time="2030-01-01T00:00:00Z"), "time_out_of_range"),
     "json time before 2000": (jline(time="1970-01-01T00:00:01Z"), "time_out_of_range"),

@@ -312,9 +312,20 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
         agent = _first(request, "user_agent", "http_user_agent", "userAgent")
     if agent is None and headers:
         agent = _header(headers, "User-Agent")
-    for name, value in (("user", login), ("client", client), ("user agent", agent)):
-        if value is not None and not isinstance(value, str):
+    for name, value in (
+        ("method", method),
+        ("path", path),
+        ("user", login),
+        ("client", client),
+        ("user agent", agent),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str):
             return Unparseable(BAD_FIELD, f"{name} must be a string, not {type(value).__name__}")
+        if "\\u" in line and not _is_text(value):
+            # a lone surrogate (`"\\ud800"`) is valid JSON but no text: SQLite refuses it
+            return Unparseable(BAD_FIELD, f"{name} is not valid Unicode text")
     status_code = _json_int(status)
     bad = "status must be an integer" if status_code is None else _check_status(status_code)
     if bad:
@@ -348,6 +359,14 @@ def parse_json(line: str) -> AccessRecord | Unparseable | str:
         login=_present(login) if login else None,
         user_agent=_present(agent) if agent else None,
     )
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def canonical_method(method: str) -> str:

@@ -46,7 +46,7 @@ class FileLines:
     def read(self, cursor: dict[str, Any], now: float) -> tuple[list[tuple[str, float]], dict]:
         """Return complete lines (each with `now` as its fallback time) and the new cursor.
         Call again while it returns lines: each call reads at most MAX_READ bytes. A path
-        that does not exist (and no rotated file left to finish) is a LogSourceError."""
+        that does not exist is a LogSourceError once the rotated files followed are read."""
         cursor = dict(cursor)
         old: list[dict[str, Any]] = [dict(e) for e in cursor.get("old", [])]
         watermark = int(cursor.get("mtime_ns", 0))
@@ -93,8 +93,9 @@ class FileLines:
                     "mtime_ns": watermark,
                 }
         if st is None:
-            if kept or cursor:
-                return [], {**cursor, "old": kept, "mtime_ns": watermark}
+            # reported even while rotated files are followed: a path that stays missing is a
+            # misconfiguration, and the gap of a rotation (rename, then create) is too short
+            # to be seen twice in a row
             raise LogSourceError(self._missing_message())
         offset = int(cursor.get("offset", 0)) if cursor else 0
         skip = bool(cursor.get("skip", False)) if cursor else False
