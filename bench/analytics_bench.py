@@ -290,14 +290,39 @@ def naive_endpoints(conn: sqlite3.Connection, start_ms: int) -> dict[tuple[str, 
     return out
 
 
+def ingest_only(requests: int, rng: random.Random) -> int:
+    """The ingest figure alone, naming the factory_analytics it measured."""
+    import factory_analytics
+
+    with tempfile.TemporaryDirectory(prefix="analytics-bench-") as tmp:
+        log = Path(tmp) / "access.log"
+        make_log(log, requests, rng)
+        load = os.getloadavg()[0]
+        seconds, cpu, n = bench_ingest(log, Path(tmp) / "analytics.db")
+    where = Path(factory_analytics.__file__).parent
+    print(
+        f"ingest: {n / seconds:,.0f} lines/s wall · {n / cpu:,.0f} per CPU-second"
+        f" ({n:,} lines, load {load:.1f}, factory_analytics from {where})"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--naive-lines", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="only the ingest figure, printed (for before/after runs of two checkouts:"
+        " PYTHONPATH=<other>/analytics/src python bench/analytics_bench.py --ingest-only)",
+    )
     args = parser.parse_args()
     rng = random.Random(7)
+    if args.ingest_only:
+        return ingest_only(args.requests, rng)
     with tempfile.TemporaryDirectory(prefix="analytics-bench-") as tmp:
         work = Path(tmp)
         log = work / "access.log"

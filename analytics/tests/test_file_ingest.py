@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from factory_analytics.store.db import open_database
 from factory_analytics.store.writes import DeviceObservation
 
 FIXTURES = Path(__file__).parent / "fixtures"
+NOW = 1795608000.0  # 2026-11-25T12:00:00Z, after every line below
 
 
 def line(i: int, login: str = "-", client: str = "100.64.0.2") -> str:
@@ -27,7 +29,7 @@ def line(i: int, login: str = "-", client: str = "100.64.0.2") -> str:
 
 
 def ingester(db: Path, log: Path) -> LogIngester:
-    return LogIngester(open_database(db), "sidecar", FileLines(log), "auto", clock=lambda: 1.0e9)
+    return LogIngester(open_database(db), "sidecar", FileLines(log), "auto", clock=lambda: NOW)
 
 
 def count(db: Path) -> int:
@@ -191,12 +193,92 @@ def test_identity_from_the_tailnet_address_not_the_header(tmp_path: Path) -> Non
     ]
 
 
-def test_missing_file_is_not_an_error_until_it_appears(tmp_path: Path) -> None:
+def test_missing_file_is_reported_once_until_it_appears(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing or misspelled `file:` is an error on /api/v1/sources (state + reason, with
+    the names that do exist nearby) and one warning in the log, not one per poll."""
+    import httpx
+    from factory_analytics.config import AnalyticsConfig, LogSourceConfig
+    from factory_analytics.service import Service
+    from factory_analytics.web.app import create_app
+
+    from tests.conftest import serve
+
     log, db = tmp_path / "access.log", tmp_path / "a.db"
+    (tmp_path / "acess.log").write_text("")  # the misspelling is what exists
+    config = AnalyticsConfig(
+        database=db,
+        logs=[LogSourceConfig(name="sidecar", file=log)],
+        tailnet={"enabled": False},
+        system={"enabled": False},
+    )
+    service = Service(config)
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            service.run_once()
+    warnings = [r for r in caplog.records if "sidecar" in r.getMessage()]
+    assert len(warnings) == 1
+    assert str(log) in warnings[0].getMessage()
+    app = create_app(AnalyticsConfig(database=db), None, clock=lambda: NOW)
+    with serve(app) as base:
+        (source,) = httpx.get(f"{base}/api/v1/sources", timeout=10).json()["sources"]
+        assert source["state"] == "error"
+        assert str(log) in source["last_error"]
+        assert "acess.log" in source["last_error"]
+        log.write_text(line(0))
+        service.run_once()
+        (source,) = httpx.get(f"{base}/api/v1/sources", timeout=10).json()["sources"]
+    service.stop()
+    assert (source["state"], source["last_error"], source["parsed"]) == ("ok", None, 1)
+
+
+def test_lines_written_to_the_renamed_file_after_the_switch_are_read(tmp_path: Path) -> None:
+    """nginx keeps writing to the renamed file until it reopens: those lines count too."""
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    writer = log.open("a", buffering=1)
+    writer.write("".join(line(i) for i in range(10)))
     ing = ingester(db, log)
-    assert ing.poll() == 0
-    log.write_text(line(0))
-    assert ing.poll() == 1
+    assert ing.poll() == 10
+    os.rename(log, tmp_path / "access.log.1")
+    log.write_text("".join(line(i) for i in range(10, 15)))
+    assert ing.poll() == 5  # switched to the new file
+    writer.write("".join(line(i) for i in range(15, 18)))  # late lines in the old one
+    writer.close()
+    assert ing.poll() == 3
+    ing.conn.close()
+    again = ingester(db, log)  # and a restart neither loses nor repeats them
+    with (tmp_path / "access.log.1").open("a") as fh:
+        fh.write(line(18))
+    assert again.poll() == 1
+    assert again.poll() == 0
+    assert count(db) == 19 == rollup_total(db)
+
+
+def test_two_rotations_while_down_lose_no_middle_file(tmp_path: Path) -> None:
+    """logrotate ran twice while the service was stopped: access.log → .1 → .2, and the
+    file that was access.log in between (now .1) was never seen; all three are read."""
+    log, db = tmp_path / "access.log", tmp_path / "a.db"
+    (tmp_path / "access.log.3").write_text("".join(line(i) for i in range(900, 905)))
+    log.write_text("".join(line(i) for i in range(10)))
+    # an old rotation is old: written before the file being read was
+    hour_ago = time.time() - 3600
+    os.utime(tmp_path / "access.log.3", (hour_ago, hour_ago))
+    os.utime(log, (hour_ago + 60, hour_ago + 60))
+    first = ingester(db, log)
+    assert first.poll() == 10
+    first.conn.close()
+    with log.open("a") as fh:
+        fh.write("".join(line(i) for i in range(10, 12)))  # unread tail of the first file
+    os.rename(log, tmp_path / "access.log.1")
+    log.write_text("".join(line(i) for i in range(20, 27)))  # the middle file
+    os.rename(tmp_path / "access.log.1", tmp_path / "access.log.2")
+    os.rename(log, tmp_path / "access.log.1")
+    log.write_text("".join(line(i) for i in range(30, 34)))
+    second = ingester(db, log)
+    assert second.poll() == 2 + 7 + 4
+    assert second.poll() == 0
+    assert count(db) == 23 == rollup_total(db)
 
 
 def test_a_failed_commit_resumes_from_the_last_committed_chunk(

@@ -14,6 +14,12 @@ from collections.abc import Iterable
 from urllib.parse import unquote
 
 NOT_FOUND = "(not found)"
+# Cardinality bounds: a source counts at most MAX_ROUTES distinct routes that are not
+# templates (normalised paths); later new ones, and paths longer than MAX_PATH_CHARS, count
+# as OTHER_ROUTE, so the rollups and /metrics stay bounded whatever clients send.
+OTHER_ROUTE = "(other)"
+MAX_ROUTES = 500
+MAX_PATH_CHARS = 500
 BAD_REQUEST = "(bad request)"  # a request line that was not HTTP (TLS on the HTTP port, junk)
 
 FACTORY_ROUTES: tuple[str, ...] = (
@@ -112,11 +118,17 @@ class RouteTable:
     """Maps a raw path to its template. Exact paths are a dict lookup; templates with
     parameters are matched segment by segment; results are cached (paths repeat a lot)."""
 
-    def __init__(self, templates: Iterable[str] = FACTORY_ROUTES) -> None:
+    def __init__(
+        self, templates: Iterable[str] = FACTORY_ROUTES, known: Iterable[str] = ()
+    ) -> None:
         self._static: dict[str, str] = {}
         self._dynamic: list[tuple[tuple[str, ...], str, bool]] = []
         for template in templates:
             self.add(template)
+        declared = {*self._static.values(), *(t for _, t, _ in self._dynamic)}
+        specials = {NOT_FOUND, BAD_REQUEST, OTHER_ROUTE}
+        # normalised routes already counted (by an earlier run): they keep their slot
+        self._admitted: set[str] = {r for r in known if r not in declared and r not in specials}
         # two caches (404 or not) keyed by the raw path: no tuple per lookup on the hot path
         self._cache: dict[str, str] = {}
         self._cache_404: dict[str, str] = {}
@@ -145,6 +157,8 @@ class RouteTable:
         cached = cache.get(path)
         if cached is not None:
             return cached
+        if len(path) > MAX_PATH_CHARS and len(path.split("?", 1)[0]) > MAX_PATH_CHARS:
+            return OTHER_ROUTE  # never cached: a megabyte key must not stay in memory
         result = self._resolve(path, status)
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
@@ -169,7 +183,12 @@ class RouteTable:
                 return template
         if status == 404:
             return NOT_FOUND
-        return "/" + "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in parts if p)
+        route = "/" + "/".join("{id}" if _ID_SEGMENT.match(p) else p for p in parts if p)
+        if route not in self._admitted:
+            if len(self._admitted) >= MAX_ROUTES:
+                return OTHER_ROUTE
+            self._admitted.add(route)
+        return route
 
 
 def _matches(segments: tuple[str, ...], parts: list[str], tail: bool) -> bool:

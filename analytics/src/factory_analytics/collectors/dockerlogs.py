@@ -19,12 +19,19 @@ import docker
 import docker.errors
 import requests
 
+from factory_analytics.collectors.lines import (
+    MAX_LINE_CHARS,
+    MAX_TAIL_BYTES,
+    LogSourceError,
+    OverlongLine,
+    overlong,
+)
+
 MAX_LINES = 50_000
 _second_cache: dict[str, int] = {}
 
 
-class LogSourceError(RuntimeError):
-    """The source cannot be read now (container missing, engine unreachable)."""
+__all__ = ["DockerConnector", "DockerLines", "LogSourceError", "parse_docker_time"]
 
 
 class DockerConnector:
@@ -119,7 +126,10 @@ class DockerLines:
                 count += 1
             else:
                 last_ns, count = ns, 1
-            out.append((line.rstrip("\r"), ns / 1e9))
+            if type(raw_line) is OverlongLine or len(line) > MAX_LINE_CHARS:
+                out.append((overlong(line), ns / 1e9))
+            else:
+                out.append((line.rstrip("\r"), ns / 1e9))
             full = len(out) >= MAX_LINES
         if not out:
             return [], cursor
@@ -127,16 +137,25 @@ class DockerLines:
 
 
 def _lines(stream: Iterator[bytes]) -> Iterator[str]:
-    """Complete lines from the engine's chunks (a frame may hold part of a line or several)."""
+    """Complete lines from the engine's chunks (a frame may hold part of a line or several).
+    A line growing past MAX_TAIL_BYTES is yielded once as an OverlongLine and the rest of it
+    dropped, so one endless line never fills memory."""
     pending = b""
+    skipping = False
     for chunk in stream:
         pending += chunk
         if b"\n" not in pending:
+            if len(pending) > MAX_TAIL_BYTES:
+                if not skipping:
+                    yield overlong(pending)
+                pending, skipping = b"", True
             continue
         *complete, pending = pending.split(b"\n")
+        if skipping:
+            complete, skipping = complete[1:], False
         for raw in complete:
             yield raw.decode("utf-8", "replace")
-    if pending:
+    if pending and not skipping:
         yield pending.decode("utf-8", "replace")
 
 

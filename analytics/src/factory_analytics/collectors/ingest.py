@@ -1,6 +1,7 @@
 """Turn a log source's new lines into stored requests: read from the cursor, parse, resolve
 identity and route, and commit rows + rollups + the new cursor in one transaction per chunk.
-Unparseable lines are counted and sampled, never fatal."""
+Every line becomes a request or is rejected with a reason (counted per reason and sampled),
+and the cursor moves past it either way: no line can stop a source."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from factory_analytics.collectors.lines import MAX_LINE_CHARS
 from factory_analytics.identity import IdentityResolver
 from factory_analytics.logformats import (
+    LINE_TOO_LONG,
+    MAX_FUTURE_SECONDS,
+    PARSER_ERROR,
+    TIME_FLOOR,
+    TIME_OUT_OF_RANGE,
     AccessRecord,
     Format,
     Unparseable,
@@ -58,14 +65,17 @@ class LogIngester:
         self.name = name
         self.source = source
         self.fmt = fmt
-        self.routes = RouteTable((*FACTORY_ROUTES, *(extra_routes or [])))
         self.clock = clock
         self.probe_traffic = probe_traffic or ProbeTraffic()
         self.identity_proxies = tuple(identity_proxies)
         state = writes.ensure_source(conn, name, source.kind, source.target, fmt)
         self.source_id = state.id
         self.cursor = state.cursor
-        self._had_error = False
+        # routes this source already has count against its cap, across restarts
+        self.routes = RouteTable(
+            (*FACTORY_ROUTES, *(extra_routes or [])), writes.known_routes(conn, state.id)
+        )
+        self._had_error = True  # a previous run's error is cleared by the first good read
 
     def poll(self) -> int:
         """Ingest everything new; returns the number of lines consumed. Errors reading the
@@ -131,23 +141,40 @@ class LogIngester:
         is_probe = self.probe_traffic.matches
         parsed: list[tuple[AccessRecord, float]] = []
         append = parsed.append
+        earliest, latest = TIME_FLOOR, self.clock() + MAX_FUTURE_SECONDS
         for line, fallback_ts in lines:
-            record = fast(line)
-            if record is not None:
-                append((record, fallback_ts))
-                continue
-            result = parse_line(line, fmt)
-            if type(result) is AccessRecord:
-                if is_probe(result):
-                    batch.add_probe()
+            try:
+                if type(line) is not str:  # an OverlongLine from the reader
+                    batch.add_bad(fallback_ts, line, LINE_TOO_LONG, _TOO_LONG)
+                    continue
+                record = fast(line)
+                if record is not None:
+                    if earliest <= record[0] <= latest:
+                        append((record, fallback_ts))
+                    else:
+                        batch.add_bad(fallback_ts, line, TIME_OUT_OF_RANGE, _OUT_OF_RANGE)
+                    continue
+                result = parse_line(line, fmt)
+                if type(result) is AccessRecord:
+                    ts = result.ts
+                    if ts is not None and not earliest <= ts <= latest:
+                        batch.add_bad(fallback_ts, line, TIME_OUT_OF_RANGE, _OUT_OF_RANGE)
+                    elif is_probe(result):
+                        batch.add_probe()
+                    else:
+                        append((result, fallback_ts))
+                elif type(result) is Unparseable:
+                    batch.add_bad(fallback_ts, line, result.code, result.reason)
                 else:
-                    append((result, fallback_ts))
-            elif type(result) is Unparseable:
-                batch.add_bad(fallback_ts, line, result.reason)
-            else:
-                batch.add_ignored()
+                    batch.add_ignored()
+            except Exception as exc:
+                batch.add_bad(fallback_ts, line, PARSER_ERROR, f"failed: {type(exc).__name__}")
         batch.add_many(parsed)
         return batch
+
+
+_TOO_LONG = f"line longer than {MAX_LINE_CHARS} characters"
+_OUT_OF_RANGE = f"time before 2000-01-01 or more than {MAX_FUTURE_SECONDS:.0f} s after it was read"
 
 
 def _no_fast_path(_line: str) -> None:

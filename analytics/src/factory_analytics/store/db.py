@@ -203,7 +203,35 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE sources ADD COLUMN probes INTEGER NOT NULL DEFAULT 0;
     """,
-    # 4: how far the tailnet poll has attributed anonymous requests (store/backfill.py)
+    # 4: rejected lines counted per reason; lifetime per-route counters for /metrics (the
+    # hourly rollups expire, a Prometheus counter must not go down); a last_line_at past
+    # the year 9999 (stored before times were bounded) no longer breaks /api/v1/sources
+    """
+    ALTER TABLE bad_lines ADD COLUMN code TEXT NOT NULL DEFAULT 'unclassified';
+    CREATE TABLE source_rejects (
+        source_id INTEGER NOT NULL REFERENCES sources(id),
+        reason TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        PRIMARY KEY (source_id, reason)
+    ) WITHOUT ROWID;
+    INSERT INTO source_rejects(source_id, reason, lines)
+        SELECT id, 'unclassified', unparseable FROM sources WHERE unparseable > 0;
+    CREATE TABLE route_totals (
+        source_id INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        client_errors INTEGER NOT NULL,
+        server_errors INTEGER NOT NULL,
+        PRIMARY KEY (source_id, method, route)
+    ) WITHOUT ROWID;
+    INSERT INTO route_totals
+        SELECT source_id, method, route, sum(requests), sum(client_errors), sum(server_errors)
+        FROM route_hourly GROUP BY source_id, method, route;
+    UPDATE sources SET last_line_at = NULL
+        WHERE last_line_at > 253402300799 OR last_line_at < 0;
+    """,
+    # 5: how far the tailnet poll has attributed anonymous requests (store/backfill.py)
     """
     CREATE TABLE identity_backfill (
         id INTEGER PRIMARY KEY CHECK (id = 1),

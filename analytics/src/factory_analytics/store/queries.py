@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from factory_analytics import histogram
+from factory_analytics.store.writes import redact_queries
 from factory_analytics.timeutil import iso
 from factory_analytics.window import Window
 
@@ -186,12 +187,19 @@ def sources(conn: sqlite3.Connection) -> dict[str, Any]:
             row
         )
         samples = [
-            {"at": iso(at), "line": line, "reason": reason}
-            for at, line, reason in conn.execute(
-                "SELECT at, line, reason FROM bad_lines WHERE source_id = ? ORDER BY id DESC",
+            {"at": iso(at), "line": redact_queries(line), "code": code, "reason": reason}
+            for at, line, code, reason in conn.execute(
+                "SELECT at, line, code, reason FROM bad_lines WHERE source_id = ? ORDER BY id DESC",
                 (sid,),
             )
         ]
+        rejected = dict(
+            conn.execute(
+                "SELECT reason, lines FROM source_rejects WHERE source_id = ? AND lines > 0"
+                " ORDER BY reason",
+                (sid,),
+            ).fetchall()
+        )
         out.append(
             {
                 "name": name,
@@ -202,7 +210,9 @@ def sources(conn: sqlite3.Connection) -> dict[str, Any]:
                 "parsed": parsed,
                 "ignored": ignored,
                 "unparseable": bad,
+                "rejected": rejected,
                 "probes": probes,
+                "state": "error" if err else "ok",
                 "last_line_at": iso(last_at),
                 "last_error": err,
                 "last_error_at": iso(err_at),

@@ -8,7 +8,9 @@ database exactly at the last cursor, so a restart neither loses nor double-count
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +19,19 @@ from typing import Any
 from factory_analytics import histogram
 from factory_analytics.identity import IdentityResolver
 from factory_analytics.logformats import AccessRecord
-from factory_analytics.routes import RouteTable
+from factory_analytics.routes import MAX_PATH_CHARS, RouteTable
 from factory_analytics.timeutil import HOUR
 
 BAD_LINE_SAMPLES = 20
 BAD_LINE_CHARS = 300
-MAX_PATH_CHARS = 500
+# a query string in a stored line or message: everything from "?" to the next blank or
+# quote (escapes included: `\u0026token=…` is still the query)
+_QUERY = re.compile(r"\?[^\s\"']*")
+
+
+def redact_queries(text: str) -> str:
+    """Drop query strings (tokens, passwords) from a raw line before it is stored or served."""
+    return _QUERY.sub("?…", text) if "?" in text else text
 
 
 @contextmanager
@@ -84,7 +93,8 @@ class AccessBatch:
         self.lines = 0
         self.ignored = 0
         self.probes = 0
-        self.bad: list[tuple[int, str, str]] = []
+        self.bad: list[tuple[int, str, str, str]] = []
+        self.rejected: Counter[str] = Counter()
         self.last_ts: float | None = None
 
     def add(self, rec: AccessRecord, fallback_ts: float) -> None:
@@ -172,9 +182,15 @@ class AccessBatch:
         self.lines += 1
         self.probes += 1
 
-    def add_bad(self, at: float, line: str, reason: str) -> None:
+    def add_bad(self, at: float, line: str, code: str, reason: str) -> None:
+        """A rejected line: counted under `code`; the newest few are kept as samples, cut
+        and without query strings."""
         self.lines += 1
-        self.bad.append((int(at), line[:BAD_LINE_CHARS], reason))
+        self.rejected[code] += 1
+        if len(self.bad) >= 4 * BAD_LINE_SAMPLES:
+            del self.bad[:-BAD_LINE_SAMPLES]
+        sample = redact_queries(line[: 4 * BAD_LINE_CHARS])[:BAD_LINE_CHARS]
+        self.bad.append((int(at), sample, code, redact_queries(reason)[:200]))
 
     def commit(self, conn: sqlite3.Connection, cursor: dict[str, Any]) -> None:
         """Write rows, rollups, counters and the new cursor in one transaction."""
@@ -233,10 +249,35 @@ class AccessBatch:
             " server_errors = server_errors + excluded.server_errors",
             [(h, u, d, *counts) for (h, u, d), counts in self.user_aggs.items()],
         )
+        if self.route_aggs:
+            totals: dict[tuple[str, str], list[int]] = {}
+            for (_hour, method, route), agg in self.route_aggs.items():
+                total = totals.setdefault((method, route), [0, 0, 0])
+                total[0] += agg[0]
+                total[1] += agg[1]
+                total[2] += agg[2]
+            # lifetime counters (never pruned): /metrics stays monotonic across retention
+            conn.executemany(
+                "INSERT INTO route_totals(source_id, method, route, requests, client_errors,"
+                " server_errors) VALUES (?,?,?,?,?,?) ON CONFLICT(source_id, method, route)"
+                " DO UPDATE SET requests = requests + excluded.requests,"
+                " client_errors = client_errors + excluded.client_errors,"
+                " server_errors = server_errors + excluded.server_errors",
+                [(self.source_id, m, r, *counts) for (m, r), counts in totals.items()],
+            )
+        if self.rejected:
+            conn.executemany(
+                "INSERT INTO source_rejects(source_id, reason, lines) VALUES (?,?,?)"
+                " ON CONFLICT(source_id, reason) DO UPDATE SET lines = lines + excluded.lines",
+                [(self.source_id, code, n) for code, n in sorted(self.rejected.items())],
+            )
         if self.bad:
             conn.executemany(
-                "INSERT INTO bad_lines(source_id, at, line, reason) VALUES (?,?,?,?)",
-                [(self.source_id, at, line, reason) for at, line, reason in self.bad],
+                "INSERT INTO bad_lines(source_id, at, line, code, reason) VALUES (?,?,?,?,?)",
+                [
+                    (self.source_id, at, line, code, reason)
+                    for at, line, code, reason in self.bad[-BAD_LINE_SAMPLES:]
+                ],
             )
             conn.execute(
                 "DELETE FROM bad_lines WHERE source_id = ? AND id NOT IN"
@@ -253,12 +294,22 @@ class AccessBatch:
                 self.lines,
                 parsed,
                 self.ignored,
-                len(self.bad),
+                sum(self.rejected.values()),
                 self.probes,
                 None if self.last_ts is None else int(self.last_ts),
                 self.source_id,
             ),
         )
+
+
+def known_routes(conn: sqlite3.Connection, source_id: int) -> list[str]:
+    """Every route this source has counted (lifetime), for the route cap to start from."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT route FROM route_totals WHERE source_id = ?", (source_id,)
+        )
+    ]
 
 
 def load_cursor(conn: sqlite3.Connection, source_id: int) -> dict[str, Any]:

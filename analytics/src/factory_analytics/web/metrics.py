@@ -1,7 +1,9 @@
 """`/metrics` in the Prometheus text format 0.0.4, for anyone who does want to scrape.
 
-Counters are totals over the rollups still kept (they only grow while nothing expires);
-gauges are the newest sample. Names and labels are listed in API.md.
+Counters are lifetime totals (`route_totals`, the sources' counters), never sums over rollups
+that retention deletes, so they never go down; their labels are bounded (methods outside
+HTTP's set are OTHER, routes past a source's cap are "(other)", reject reasons are a fixed
+set). Gauges are the newest sample. Names and labels are listed in API.md.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def render_metrics(conn: sqlite3.Connection) -> str:
     w = _Writer()
     rows = conn.execute(
         "SELECT method, route, sum(requests), sum(client_errors), sum(server_errors)"
-        " FROM route_hourly GROUP BY method, route ORDER BY route, method"
+        " FROM route_totals GROUP BY method, route ORDER BY route, method"
     ).fetchall()
     samples: list[tuple[dict[str, object], float]] = []
     for method, route, total, client_errors, server_errors in rows:
@@ -63,7 +65,7 @@ def render_metrics(conn: sqlite3.Connection) -> str:
     w.family(
         "factory_analytics_http_requests_total",
         "counter",
-        "Requests seen in access logs (rollups kept).",
+        "Requests seen in access logs.",
         samples,
     )
     sources = conn.execute(
@@ -81,6 +83,18 @@ def render_metrics(conn: sqlite3.Connection) -> str:
                 ("unparseable", bad),
                 ("ignored", ignored),
                 ("probe", probes),
+            )
+        ],
+    )
+    w.family(
+        "factory_analytics_log_lines_rejected_total",
+        "counter",
+        "Log lines rejected per source and reason (also in unparseable above).",
+        [
+            ({"source": name, "reason": reason}, value)
+            for name, reason, value in conn.execute(
+                "SELECT s.name, r.reason, r.lines FROM source_rejects r"
+                " JOIN sources s ON s.id = r.source_id ORDER BY s.name, r.reason"
             )
         ],
     )
