@@ -22,6 +22,27 @@ from factory_mcp.upstream import deadline_scope
 log = logging.getLogger("factory_mcp.tools")
 
 
+def _tool_error_of(group: BaseExceptionGroup) -> BaseException:
+    """The ToolErrors inside a task group's exception group, as one ToolError.
+
+    Why: an error raised inside a task group reaches the runner wrapped in an exception group,
+    which the SDK would mask as "Error executing tool" and so hide the upstream, endpoint and
+    reason the ToolError names. Anything but ToolErrors inside is a bug: the group is kept.
+    """
+    matched, rest = group.split(ToolError)
+    if rest is not None or matched is None:
+        return group
+    leaves: list[str] = []
+    stack: list[BaseException] = [matched]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        elif str(item) not in leaves:
+            leaves.append(str(item))
+    return ToolError(" Also: ".join(sorted(leaves)))
+
+
 class ToolRunner:
     """Wraps tool bodies with the overall deadline and the call log."""
 
@@ -38,6 +59,8 @@ class ToolRunner:
                 try:
                     with anyio.fail_after(self.deadline_s):
                         model = await work()
+                except BaseExceptionGroup as group:
+                    raise _tool_error_of(group) from None
                 except TimeoutError:
                     raise ToolError(
                         f"{tool} did not finish within {self.deadline_s:.0f} s, so it was stopped "

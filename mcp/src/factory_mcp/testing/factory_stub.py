@@ -52,6 +52,9 @@ class Scenario:
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 10, 20, tzinfo=UTC))
     latest_lag_hours: int = 0  # negative: a "latest" price ahead of the clock (clock skew)
     missing_days: set[date] = field(default_factory=set)
+    # Fault injection, per path: `delays` holds the answer back (a hang when longer than the
+    # client waits); `forced` answers (status, JSON payload, or a str sent as an HTML page),
+    # e.g. (503, {"detail": "InfluxDB unavailable"}) as the routers' HTTPException gives it.
     delays: dict[str, float] = field(default_factory=dict)
     forced: dict[str, tuple[int, Any]] = field(default_factory=dict)
     weather_error: bool = False

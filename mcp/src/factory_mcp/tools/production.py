@@ -8,10 +8,10 @@ against (a fixed 08-16 h baseline or hard-coded constants, never measured saving
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
@@ -19,6 +19,7 @@ from pydantic import Field
 
 from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
+from factory_mcp.fanout import Source, fan_out
 from factory_mcp.paging import decode_cursor, fingerprint, fit_page
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
@@ -230,16 +231,38 @@ async def production_plan(
     return fit_page(batches, offset, limit, query, build)
 
 
-async def _current_inputs(deps: Deps) -> tuple[dict[str, Any], dict[str, Any]]:
-    results: dict[str, Any] = {}
+async def _current_inputs(
+    deps: Deps, *, price: bool, weather: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Only the current conditions the caller did not give, each read on its own.
 
-    async def fetch(key: str, path: str) -> None:
-        results[key] = await deps.factory.get(path, ttl_s=min(deps.settings.cache_ttl_s, 60))
+    A missing one is a tool error that says which endpoint failed, why, and which argument to
+    pass instead; a given price is never looked up (a 404 there cannot fail the answer).
+    """
+    ttl = min(deps.settings.cache_ttl_s, 60)
+    wanted = {"price": ("/ree/prices/latest", price), "weather": ("/weather/current", weather)}
+    sources = {
+        key: Source(f"GET {deps.factory.url(path)}", _getter(deps, path, ttl))
+        for key, (path, needed) in wanted.items()
+        if needed
+    }
+    got, failed = await fan_out(sources, deps.settings.source_deadline_s)
+    if failed:
+        instead = {"price": "price_eur_kwh", "weather": "temperature_c and humidity_pct"}
+        raise UpstreamError(
+            " ".join(
+                f"No current {key} to use: {f.message} Pass {instead[key]} to decide without it."
+                for key, f in sorted(failed.items())
+            )
+        )
+    return (
+        need_dict(got["price"], "/ree/prices/latest") if price else None,
+        need_dict(got["weather"], "/weather/current") if weather else None,
+    )
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(fetch, "price", "/ree/prices/latest")
-        group.start_soon(fetch, "weather", "/weather/current")
-    return need_dict(results["price"], "price"), need_dict(results["weather"], "weather")
+
+def _getter(deps: Deps, path: str, ttl: float) -> Callable[[], Awaitable[Any]]:
+    return lambda: deps.factory.get(path, ttl_s=ttl)
 
 
 async def recommendation(
@@ -252,9 +275,12 @@ async def recommendation(
     ]
     age: PriceAge | None = None
     stale_note = ""
-    if price is None or temperature is None or humidity is None:
-        raw_price, raw_weather = await _current_inputs(deps)
-        if price is None:
+    need_weather = temperature is None or humidity is None
+    if price is None or need_weather:
+        raw_price, raw_weather = await _current_inputs(
+            deps, price=price is None, weather=need_weather
+        )
+        if raw_price is not None:
             row = api.parse(api.PriceRow, raw_price, "/ree/prices/latest")
             price = row.price_eur_kwh
             start = hour_start(api_time(row.timestamp))
@@ -267,7 +293,7 @@ async def recommendation(
                     "for an answer about the real current price. "
                 )
                 notes.append(stale_note.strip())
-        if temperature is None or humidity is None:
+        if raw_weather is not None:
             weather = api.parse(api.Weather, raw_weather, "/weather/current")
             if weather.error or weather.temperature is None or weather.humidity is None:
                 raise UpstreamError(
@@ -366,9 +392,10 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_production_plan",
         annotations=read_only("Production plan"),
         description=(
-            "The optimiser's 24-hour plan for one day: hourly timeline (€/kWh, 2.0TD period, "
-            "process), batches (paged), energy kWh, cost € and savings versus the fixed 08-16 h "
-            "baseline. Use for 'what does making 300 kg on Friday cost?'. "
+            "The optimiser's plan for one day: hourly timeline (€/kWh, 2.0TD period, process), "
+            "batches (paged), kWh, cost €, savings vs the fixed 08-16 h baseline; "
+            "consistent=false flags a contradictory plan. Use for 'what does 300 kg on Friday "
+            "cost?'. "
             'Example: {"date": "2026-11-26", "target_kg": 200}.'
         ),
     )
@@ -415,8 +442,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_savings",
         annotations=read_only("Theoretical savings"),
         description=(
-            "The factory's savings (€ per day, week, month, year): THEORETICAL constants from "
-            "machine specs and assumed prices, not measurements; say so when quoting them. Use "
+            "The factory's savings (€/day, week, month, year): THEORETICAL constants from "
+            "machine specs and assumed prices, not measured; say so when quoting them. Use "
             "for 'how much do we save?'. "
             "Example: {}."
         ),
