@@ -378,7 +378,7 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_usage",
         annotations=read_only("Usage"),
         description=(
-            "Who used the factory (tailnet users, devices), how often (requests, 4xx/5xx) and "
+            "Who used the factory (tailnet users, devices), how often (requests, 4xx/5xx), "
             "which endpoints, over the last N UTC days or hours. "
             'Use for \'who used the system yesterday?\'. Example: {"days": 2} or {"hours": 24}.'
         ),

@@ -193,7 +193,7 @@ async def price_forecast(deps: Deps, hours: int, limit: int, cursor: str | None)
             "untrained; get_system_health shows its status."
         )
     try:
-        starts = localise_hourly_series([r.timestamp for r in forecast.predictions])
+        starts = localise_hourly_series([r.timestamp for r in forecast.predictions], now=deps.now())
         trained = from_naive_local(forecast.last_training) if forecast.last_training else None
     except TimestampError as exc:
         raise UpstreamError(f"The forecast carries a bad timestamp: {exc}") from None
