@@ -183,3 +183,36 @@ async def test_endpoint_performance_unreachable_names_the_service(scenario) -> N
     assert "/api/v1/endpoints" in text
     assert "connection refused" in text
     assert "ANALYTICS_URL" in text
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "fault", "endpoint"),
+    [
+        ("get_current_weather", {}, "weather_error", "GET /weather/current → HTTP 200"),
+        (
+            "get_production_recommendation",
+            {"price_eur_kwh": 0.1, "temperature_c": 20, "humidity_pct": 50},
+            "prediction_error",
+            "POST /predict/production-recommendation → HTTP 200",
+        ),
+        ("get_price_forecast", {}, "tailscale_refusal", "GET /predict/prices/hourly"),
+    ],
+    ids=["weather-error-in-200", "model-error-in-200", "middleware-403"],
+)
+async def test_every_failure_names_its_endpoint(client, scenario, tool, args, fault, endpoint):
+    setattr(scenario, fault, 403 if fault == "tailscale_refusal" else True)
+    text = error_text(await client.call_tool(tool, args))
+    method, path = endpoint.split(" ", 1)
+    assert f"{method} {FACTORY_URL}{path}" in text
+
+
+async def test_a_tool_stopped_at_its_deadline_names_the_hanging_call(make_client, scenario):
+    scenario.delays["/insights/savings-tracking"] = 10
+    env = {
+        "FACTORY_MCP_DEADLINE": "1",
+        "FACTORY_MCP_REQUEST_TIMEOUT": "1",
+        "FACTORY_MCP_RETRIES": "0",
+    }
+    async with make_client(env) as client:
+        text = error_text(await client.call_tool("get_savings", {}))
+    assert f"GET {FACTORY_URL}/insights/savings-tracking" in text

@@ -17,9 +17,20 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from factory_mcp.upstream import deadline_scope
+from factory_mcp.upstream import UpstreamError, calls_made, deadline_scope
 
 log = logging.getLogger("factory_mcp.tools")
+
+
+def _with_calls(error: UpstreamError) -> UpstreamError:
+    """An error about an answer (a failure inside a 200, a shape that does not match) names
+    the calls that produced it; one about a request already names its endpoint."""
+    calls = calls_made()
+    if error.endpoint is not None or not calls:
+        return error
+    return UpstreamError(
+        f"{error} (Upstream calls: {calls}.)", status=error.status, reason=error.reason
+    )
 
 
 def _tool_error_of(group: BaseExceptionGroup) -> BaseException:
@@ -61,11 +72,13 @@ class ToolRunner:
                         model = await work()
                 except BaseExceptionGroup as group:
                     raise _tool_error_of(group) from None
+                except UpstreamError as exc:
+                    raise _with_calls(exc) from None
                 except TimeoutError:
                     raise ToolError(
                         f"{tool} did not finish within {self.deadline_s:.0f} s, so it was stopped "
                         "(the upstream service is slow or hanging). Try again in a minute, or ask "
-                        "for a smaller range."
+                        f"for a smaller range. Upstream calls: {calls_made() or 'none'}."
                     ) from None
             text = model.model_dump_json(by_alias=True)
             size = len(text)

@@ -34,6 +34,11 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadli
 _statuses: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "upstream_statuses", default=None
 )
+# "GET http://…/path" → what became of it ("no answer yet", "HTTP 200", "timeout", …), so an
+# error found in an answer, or a tool stopped at its deadline, can name the calls behind it.
+_calls: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "upstream_calls", default=None
+)
 
 
 class UpstreamError(ToolError):
@@ -67,11 +72,25 @@ def deadline_scope(seconds: float) -> Iterator[list[int]]:
     statuses: list[int] = []
     token = _deadline.set(anyio.current_time() + seconds)
     status_token = _statuses.set(statuses)
+    calls_token = _calls.set({})
     try:
         yield statuses
     finally:
         _deadline.reset(token)
         _statuses.reset(status_token)
+        _calls.reset(calls_token)
+
+
+def calls_made() -> str:
+    """The upstream calls of the current scope and their outcome, for an error message."""
+    calls = _calls.get() or {}
+    return "; ".join(f"{where} → {outcome}" for where, outcome in calls.items())
+
+
+def _note_call(where: str, outcome: str) -> None:
+    calls = _calls.get()
+    if calls is not None:
+        calls[where] = outcome
 
 
 @contextmanager
@@ -162,6 +181,7 @@ class Upstream:
         where = f"{method} {self.url(path)}"
         for attempt in range(attempts):
             timeout = self._timeout(where)
+            _note_call(where, "no answer yet")
             try:
                 response = await self.client.request(
                     method,
@@ -172,6 +192,7 @@ class Upstream:
                     timeout=timeout,
                 )
             except httpx.TimeoutException:
+                _note_call(where, "timeout")
                 last = UpstreamError(
                     f"The {self.name} did not answer {where} within {timeout.read:.0f} s. It "
                     "may be busy (some endpoints take 30 s) or down; try again, or check it "
@@ -180,6 +201,7 @@ class Upstream:
                     reason="timeout",
                 )
             except httpx.TransportError as exc:
+                _note_call(where, "unreachable")
                 last = UpstreamError(
                     f"Cannot reach the {self.name} at {self.base_url} for {where} "
                     f"({_reason(exc)}). "
@@ -190,6 +212,7 @@ class Upstream:
                 )
             else:
                 _record(response.status_code)
+                _note_call(where, f"HTTP {response.status_code}")
                 if response.status_code < 400:
                     return self._json(response, where)
                 last = self._http_error(method, path, response, hint)
