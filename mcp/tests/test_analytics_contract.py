@@ -323,6 +323,8 @@ PERCENTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
 
 def performance_from_api(endpoints: dict[str, Any], probes: dict[str, Any]) -> dict[str, Any]:
     return {
+        "complete": True,  # both endpoints answered
+        "unavailable_sources": [],
         "window": window_from_api(endpoints),
         "endpoints": [
             {
@@ -383,7 +385,10 @@ def performance_from_seed(now: float, s: Span) -> tuple[dict[str, Any], dict[str
         )
         durations[name] = [p.duration_ms for p in mine]  # every seeded check got an answer
     window = window_from_seed(now, s)
-    return {"window": window, "endpoints": endpoints, "probes": probes, "omitted": 0}, durations
+    complete = {"complete": True, "unavailable_sources": []}  # both endpoints answered
+    return {**complete, "window": window, "endpoints": endpoints, "probes": probes, "omitted": 0}, (
+        durations
+    )
 
 
 @pytest.mark.parametrize("args", [{"hours": 24}, {"days": 7}], ids=["hours=24", "days=7"])

@@ -15,6 +15,7 @@ def test_defaults() -> None:
     settings = load_settings({})
     assert settings.factory_api_url == "http://127.0.0.1:8000"
     assert settings.tool_deadline_s == 45
+    assert settings.source_deadline_s == 8
     assert settings.analytics_url is None
 
 
@@ -29,6 +30,15 @@ def test_defaults() -> None:
         ({"FACTORY_MCP_DEADLINE": "soon"}, "FACTORY_MCP_DEADLINE='soon' is not a number"),
         ({"FACTORY_MCP_DEADLINE": "120"}, "use a value from 1 to 55"),
         ({"FACTORY_MCP_REQUEST_TIMEOUT": "40", "FACTORY_MCP_DEADLINE": "20"}, "exceeds"),
+        ({"FACTORY_MCP_SOURCE_DEADLINE": "0"}, "use a value from 0.5 to 45"),
+        (
+            {
+                "FACTORY_MCP_SOURCE_DEADLINE": "9",
+                "FACTORY_MCP_DEADLINE": "5",
+                "FACTORY_MCP_REQUEST_TIMEOUT": "5",
+            },
+            "one source must fit",
+        ),
         ({"MCP_AUTH_TOKEN": "a", "MCP_AUTH_TOKEN_FILE": "/x"}, "not both"),
         ({"MCP_AUTH_TOKEN_FILE": "/nonexistent/token"}, "cannot be read"),
         ({"FACTORY_MCP_LOG_LEVEL": "LOUD"}, "FACTORY_MCP_LOG_LEVEL"),

@@ -92,11 +92,32 @@ def test_probes_are_open_and_readyz_checks_the_factory(scenario, analytics) -> N
         assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
         ready = httpx.get(f"{url}/readyz")
     assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
     scenario.ready = False
     with mcp_http(scenario, analytics) as url:
         not_ready = httpx.get(f"{url}/readyz")
+        detailed = httpx.get(f"{url}/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert not_ready.status_code == 503
-    assert "not ready" in not_ready.json()["factory_api"]
+    assert not_ready.json() == {"status": "not_ready"}  # no URL, no database error
+    assert detailed.status_code == 503
+    assert "not ready" in detailed.json()["factory_api"]
+    assert "connection refused" in detailed.json()["factory_api"]
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer nope", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"]
+)
+def test_readyz_hides_internals_without_the_token(scenario, analytics, authorization) -> None:
+    scenario.ready = False
+    headers = {"Authorization": authorization} if authorization else {}
+    with mcp_http(scenario, analytics) as url:
+        answer = httpx.get(f"{url}/readyz", headers=headers)
+        health = httpx.get(f"{url}/healthz", headers=headers)
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "not_ready"}
+    assert "factory" not in answer.text
+    assert "influx" not in answer.text.lower()
+    assert health.json() == {"status": "ok"}
 
 
 def test_readyz_reports_an_unreachable_factory(scenario, analytics) -> None:
@@ -109,6 +130,21 @@ def test_readyz_reports_an_unreachable_factory(scenario, analytics) -> None:
     app = build_http_app(build_server(deps), deps, host="127.0.0.1")
     with serve(app, free_port(19500, 19999)) as url:
         answer = httpx.get(f"{url}/readyz")
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "not_ready"}  # no token configured: never any detail
+    with_token = make_deps(
+        scenario,
+        analytics,
+        {
+            "FACTORY_API_URL": "http://127.0.0.1:19598",
+            "FACTORY_MCP_RETRIES": "0",
+            "MCP_AUTH_TOKEN": TOKEN,
+        },
+        real_network=True,
+    )
+    app = build_http_app(build_server(with_token), with_token, host="127.0.0.1")
+    with serve(app, free_port(19500, 19999)) as url:
+        answer = httpx.get(f"{url}/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 503
     assert "Cannot reach the factory API" in answer.json()["factory_api"]
 

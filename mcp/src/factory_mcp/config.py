@@ -32,6 +32,9 @@ class Settings(BaseModel):
     request_timeout_s: float = Field(default=30.0, gt=0, le=45)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=30)
     tool_deadline_s: float = Field(default=45.0, gt=0, le=55)
+    # Each source of a tool that merges several endpoints (alerts, system health) gets this
+    # long, so one hanging endpoint is reported by name while the others still answer.
+    source_deadline_s: float = Field(default=8.0, gt=0, le=45)
     retries: int = Field(default=2, ge=0, le=5)
     cache_ttl_s: float = Field(default=60.0, ge=0, le=3600)
     allowed_hosts: tuple[str, ...] = ()
@@ -103,6 +106,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             f"FACTORY_MCP_REQUEST_TIMEOUT={request_timeout:g} exceeds FACTORY_MCP_DEADLINE="
             f"{deadline:g}; a single request must fit in the tool's deadline"
         )
+    source_deadline = _number(env, "FACTORY_MCP_SOURCE_DEADLINE", min(8.0, deadline), 0.5, 45)
+    if source_deadline > deadline:
+        raise ConfigError(
+            f"FACTORY_MCP_SOURCE_DEADLINE={source_deadline:g} exceeds FACTORY_MCP_DEADLINE="
+            f"{deadline:g}; one source must fit in the tool's deadline"
+        )
     return Settings(
         factory_api_url=_url(env, "FACTORY_API_URL", DEFAULT_FACTORY_API_URL) or "",
         analytics_url=_url(env, "ANALYTICS_URL", None),
@@ -111,6 +120,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         request_timeout_s=request_timeout,
         connect_timeout_s=_number(env, "FACTORY_MCP_CONNECT_TIMEOUT", 5.0, 0.1, 30),
         tool_deadline_s=deadline,
+        source_deadline_s=source_deadline,
         retries=int(_number(env, "FACTORY_MCP_RETRIES", 2, 0, 5)),
         cache_ttl_s=_number(env, "FACTORY_MCP_CACHE_TTL", 60.0, 0, 3600),
         allowed_hosts=hosts,

@@ -48,8 +48,8 @@ class Forecast(Loose):
 
 class OptimalWindow(Loose):
     datetime: str
-    hours: str | None = None
-    duration_hours: int = 1
+    hours: str | None = None  # "02-05h": first to last clock hour, both included
+    duration_hours: int | None = None  # optimal windows only; avoid windows have none
     avg_price_eur_kwh: float | None = None
     avg_price: float | None = None
     tariff_period: str | None = None

@@ -4,7 +4,9 @@ Why our own bearer check instead of the SDK's OAuth resource-server mode: with a
 the server must answer a plain 401 and publish no OAuth metadata, otherwise Claude Code ignores
 its `--header` and starts OAuth discovery (claude-code#59467). The token is compared in
 constant time. DNS-rebinding protection checks Host/Origin against the loopback names plus
-MCP_ALLOWED_HOSTS. /healthz and /readyz are open (container health checks carry no token).
+MCP_ALLOWED_HOSTS. /healthz and /readyz are open (container health checks carry no token), so
+they say only ok / ready / not_ready; /readyz adds why (the API's URL, its database error) only
+for a caller that sends the token.
 Every request, refused or not, leaves one JSON access line on stderr (access_log.py).
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -128,11 +131,20 @@ def add_probes(server: MCPServer, deps: Deps) -> None:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    token = deps.settings.auth_token
+
+    def shown(status: int, body: dict[str, Any], request: Request) -> JSONResponse:
+        """The detail (the API's URL, its database error) only for a caller with the token:
+        the probe is open, so anyone who reaches the port would otherwise learn them."""
+        if not _has_token(request, token):
+            body = {"status": body["status"]}
+        return JSONResponse(body, status_code=status)
+
     @server.custom_route("/readyz", methods=["GET"])
-    async def readyz(_: Request) -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         if state["answer"] is not None and time.monotonic() - state["at"] < 5:
             status, body = state["answer"]
-            return JSONResponse(body, status_code=status)
+            return shown(status, body, request)
         try:
             with deadline_scope(READY_DEADLINE_S):
                 ready = await deps.factory.get("/ready")
@@ -145,7 +157,20 @@ def add_probes(server: MCPServer, deps: Deps) -> None:
             {"status": "ready" if ok else "not_ready", "factory_api": detail[:300]},
         )
         state["at"], state["answer"] = time.monotonic(), answer
-        return JSONResponse(answer[1], status_code=answer[0])
+        return shown(answer[0], answer[1], request)
+
+
+def _has_token(request: Request, token: SecretStr | None) -> bool:
+    """Whether the request carries the server's bearer token (constant-time comparison)."""
+    if token is None:
+        return False
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    supplied = credential.strip().encode()
+    return (
+        scheme.lower() == "bearer"
+        and bool(supplied)
+        and hmac.compare_digest(supplied, token.get_secret_value().encode())
+    )
 
 
 def build_http_app(

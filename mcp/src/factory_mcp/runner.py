@@ -17,9 +17,41 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
-from factory_mcp.upstream import deadline_scope
+from factory_mcp.upstream import UpstreamError, calls_made, deadline_scope
 
 log = logging.getLogger("factory_mcp.tools")
+
+
+def _with_calls(error: UpstreamError) -> UpstreamError:
+    """An error about an answer (a failure inside a 200, a shape that does not match) names
+    the calls that produced it; one about a request already names its endpoint."""
+    calls = calls_made()
+    if error.endpoint is not None or not calls:
+        return error
+    return UpstreamError(
+        f"{error} (Upstream calls: {calls}.)", status=error.status, reason=error.reason
+    )
+
+
+def _tool_error_of(group: BaseExceptionGroup) -> BaseException:
+    """The ToolErrors inside a task group's exception group, as one ToolError.
+
+    Why: an error raised inside a task group reaches the runner wrapped in an exception group,
+    which the SDK would mask as "Error executing tool" and so hide the upstream, endpoint and
+    reason the ToolError names. Anything but ToolErrors inside is a bug: the group is kept.
+    """
+    matched, rest = group.split(ToolError)
+    if rest is not None or matched is None:
+        return group
+    leaves: list[str] = []
+    stack: list[BaseException] = [matched]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        elif str(item) not in leaves:
+            leaves.append(str(item))
+    return ToolError(" Also: ".join(sorted(leaves)))
 
 
 class ToolRunner:
@@ -38,11 +70,15 @@ class ToolRunner:
                 try:
                     with anyio.fail_after(self.deadline_s):
                         model = await work()
+                except BaseExceptionGroup as group:
+                    raise _tool_error_of(group) from None
+                except UpstreamError as exc:
+                    raise _with_calls(exc) from None
                 except TimeoutError:
                     raise ToolError(
                         f"{tool} did not finish within {self.deadline_s:.0f} s, so it was stopped "
                         "(the upstream service is slow or hanging). Try again in a minute, or ask "
-                        "for a smaller range."
+                        f"for a smaller range. Upstream calls: {calls_made() or 'none'}."
                     ) from None
             text = model.model_dump_json(by_alias=True)
             size = len(text)

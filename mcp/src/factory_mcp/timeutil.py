@@ -50,15 +50,53 @@ def from_naive_local(text: str, *, fold: int = 0) -> datetime:
     return localise(value, fold=fold)
 
 
-def localise(naive: datetime, *, fold: int = 0) -> datetime:
-    """Attach Europe/Madrid to a naive wall time, resolving DST gaps and repeats."""
+def localise(naive: datetime, *, fold: int = 0, near: datetime | None = None) -> datetime:
+    """Attach Europe/Madrid to a naive wall time, resolving DST gaps and repeats.
+
+    In October's repeated hour `near` (an aware instant the time is known to be in or close to,
+    such as "now" for a series that starts at the current hour) picks the occurrence; without it,
+    `fold` does. A wall time in March's skipped hour has no instant: it is moved forward
+    across the gap (PEP 495).
+    """
+    if near is not None:
+        candidates = local_instants(naive)
+        if len(candidates) > 1:
+            # The occurrence whose hour holds `near`, else the one closest to it.
+            # In UTC: adding an hour to an aware Madrid time is wall-clock arithmetic.
+            holding = [c for c in candidates if c <= near < c.astimezone(UTC) + timedelta(hours=1)]
+            return holding[0] if holding else min(candidates, key=lambda c: abs(c - near))
     aware = naive.replace(tzinfo=MADRID, fold=fold)
     # The round trip through UTC normalises a non-existent wall time (spring-forward gap) to
     # the instant PEP 495 gives it, shown with the offset that is really in force.
     return aware.astimezone(UTC).astimezone(MADRID)
 
 
-def localise_hourly_series(texts: list[str]) -> list[datetime]:
+def local_instants(naive: datetime) -> list[datetime]:
+    """Every real instant a Madrid wall-clock time names, in order.
+
+    One on ordinary days; none in March's skipped hour (02:00-02:59 on the last Sunday of
+    March); two in October's repeated hour (02:00-02:59 at +02:00, then at +01:00). The API
+    writes local times without an offset (Prophet rows, optimal windows, the plan's clock
+    hours), so every reading of them starts here.
+    """
+    # Compared in UTC: two aware times in the same zone compare by wall time, fold ignored.
+    found: dict[datetime, datetime] = {}
+    for fold in (0, 1):
+        instant = naive.replace(tzinfo=MADRID, fold=fold).astimezone(UTC)
+        local = instant.astimezone(MADRID)
+        if local.replace(tzinfo=None) == naive:
+            found.setdefault(instant, local)
+    return [found[k] for k in sorted(found)]
+
+
+def local_clock_hours(day: date) -> list[datetime]:
+    """The real hours of a Madrid day, in order: 23 in March, 25 in October, otherwise 24."""
+    start, _ = local_day_bounds(day)
+    first = start.astimezone(UTC)
+    return [(first + timedelta(hours=i)).astimezone(MADRID) for i in range(hours_in_local_day(day))]
+
+
+def localise_hourly_series(texts: list[str], *, now: datetime | None = None) -> list[datetime]:
     """Read a Prophet series as consecutive real hours starting at its first instant.
 
     Why not row by row: the factory builds its forecast frame by adding whole hours to a naive
@@ -68,12 +106,14 @@ def localise_hourly_series(texts: list[str]) -> list[datetime]:
     i is therefore taken as the first instant plus i hours, which gives one distinct hour per
     row either way. Each row's own label must agree with that reading to within the one hour a
     clock change shifts it; a series with a gap is an error, never silently re-timed. A first
-    row in October's repeated hour is read as its first occurrence (the label cannot tell).
+    row in October's repeated hour is the occurrence nearest `now`: the factory starts its
+    forecast at the current local hour, so at 02:30+01:00 its first row "02:00" is the second
+    02:00, not the first (which would shift the whole series an hour early).
     """
     if not texts:
         return []
     parsed = [_parse(text) for text in texts]
-    first = parsed[0] if parsed[0].tzinfo is not None else localise(parsed[0])
+    first = parsed[0] if parsed[0].tzinfo is not None else localise(parsed[0], near=now)
     out: list[datetime] = []
     for i, label in enumerate(parsed):
         instant = (first.astimezone(UTC) + timedelta(hours=i)).astimezone(MADRID)

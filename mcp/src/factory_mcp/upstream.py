@@ -34,14 +34,36 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("deadli
 _statuses: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "upstream_statuses", default=None
 )
+# "GET http://…/path" → what became of it ("no answer yet", "HTTP 200", "timeout", …), so an
+# error found in an answer, or a tool stopped at its deadline, can name the calls behind it.
+_calls: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "upstream_calls", default=None
+)
 
 
 class UpstreamError(ToolError):
-    """An upstream call failed; the message is written for the person reading the tool result."""
+    """An upstream call failed; the message is written for the person reading the tool result.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    `endpoint` ("GET http://…/path") and `reason` (one of REASONS, or "HTTP <status>") say
+    what failed in a form a fan-out can report per source without parsing the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        endpoint: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.endpoint = endpoint
+        self.reason = reason or (f"HTTP {status}" if status is not None else "bad answer")
+
+
+# Why a request can fail besides an HTTP status ("HTTP 503"): the words a caller can act on.
+REASONS = ("timeout", "unreachable", "bad JSON", "bad answer")
 
 
 @contextmanager
@@ -50,11 +72,40 @@ def deadline_scope(seconds: float) -> Iterator[list[int]]:
     statuses: list[int] = []
     token = _deadline.set(anyio.current_time() + seconds)
     status_token = _statuses.set(statuses)
+    calls_token = _calls.set({})
     try:
         yield statuses
     finally:
         _deadline.reset(token)
         _statuses.reset(status_token)
+        _calls.reset(calls_token)
+
+
+def calls_made() -> str:
+    """The upstream calls of the current scope and their outcome, for an error message."""
+    calls = _calls.get() or {}
+    return "; ".join(f"{where} → {outcome}" for where, outcome in calls.items())
+
+
+def _note_call(where: str, outcome: str) -> None:
+    calls = _calls.get()
+    if calls is not None:
+        calls[where] = outcome
+
+
+@contextmanager
+def narrower_deadline(seconds: float) -> Iterator[None]:
+    """Within a tool's deadline, a shorter one for one part of the work (one fan-out source).
+
+    The outer deadline still wins when it is nearer; the statuses seen stay the tool's.
+    """
+    end = anyio.current_time() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(end if outer is None else min(end, outer))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 def _remaining() -> float | None:
@@ -127,8 +178,10 @@ class Upstream:
     ) -> Any:
         attempts = 1 + (self.retries if method == "GET" else 0)
         last: UpstreamError | None = None
+        where = f"{method} {self.url(path)}"
         for attempt in range(attempts):
-            timeout = self._timeout()
+            timeout = self._timeout(where)
+            _note_call(where, "no answer yet")
             try:
                 response = await self.client.request(
                     method,
@@ -139,21 +192,29 @@ class Upstream:
                     timeout=timeout,
                 )
             except httpx.TimeoutException:
+                _note_call(where, "timeout")
                 last = UpstreamError(
-                    f"The {self.name} at {self.url(path)} did not answer within "
-                    f"{timeout.read:.0f} s. It may be busy (some endpoints take 30 s) or down; "
-                    f"try again, or check it with: curl -sS {self.base_url}/health"
+                    f"The {self.name} did not answer {where} within {timeout.read:.0f} s. It "
+                    "may be busy (some endpoints take 30 s) or down; try again, or check it "
+                    f"with: curl -sS {self.base_url}/health",
+                    endpoint=where,
+                    reason="timeout",
                 )
             except httpx.TransportError as exc:
+                _note_call(where, "unreachable")
                 last = UpstreamError(
-                    f"Cannot reach the {self.name} at {self.base_url} ({_reason(exc)}). "
+                    f"Cannot reach the {self.name} at {self.base_url} for {where} "
+                    f"({_reason(exc)}). "
                     f"Check that {self.setting} is right (now {self.base_url}) and that the "
-                    "service is running and reachable from this server."
+                    "service is running and reachable from this server.",
+                    endpoint=where,
+                    reason="unreachable",
                 )
             else:
                 _record(response.status_code)
+                _note_call(where, f"HTTP {response.status_code}")
                 if response.status_code < 400:
-                    return self._json(response, path)
+                    return self._json(response, where)
                 last = self._http_error(method, path, response, hint)
                 if response.status_code not in RETRY_STATUSES:
                     raise last
@@ -161,17 +222,24 @@ class Upstream:
                 await self._backoff(attempt, last)
         assert last is not None
         if attempts > 1:
-            raise UpstreamError(f"{last} (tried {attempts} times)", status=last.status)
+            raise UpstreamError(
+                f"{last} (tried {attempts} times)",
+                status=last.status,
+                endpoint=last.endpoint,
+                reason=last.reason,
+            )
         raise last
 
-    def _timeout(self) -> httpx.Timeout:
+    def _timeout(self, where: str) -> httpx.Timeout:
         read = self.request_timeout_s
         remaining = _remaining()
         if remaining is not None:
             if remaining <= 0.05:
                 raise UpstreamError(
-                    f"No time left to call the {self.name}: the tool's deadline passed. "
-                    "Ask again, or for a narrower range."
+                    f"No time left to call the {self.name} ({where}): the deadline passed. "
+                    "Ask again, or for a narrower range.",
+                    endpoint=where,
+                    reason="timeout",
                 )
             read = min(read, remaining)
         return httpx.Timeout(read, connect=min(self.connect_timeout_s, read))
@@ -186,14 +254,16 @@ class Upstream:
             raise error
         await anyio.sleep(delay)
 
-    def _json(self, response: httpx.Response, path: str) -> Any:
+    def _json(self, response: httpx.Response, where: str) -> Any:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             kind = response.headers.get("content-type", "unknown content type")
             raise UpstreamError(
-                f"The {self.name} answered {self.url(path)} with {kind}, not JSON. "
-                f"{self.setting} may point at a proxy or a web page instead of the API."
+                f"The {self.name} answered {where} with {kind}, not JSON. "
+                f"{self.setting} may point at a proxy or a web page instead of the API.",
+                endpoint=where,
+                reason="bad JSON",
             ) from None
 
     def _refusal(self, response: httpx.Response) -> str:
@@ -226,21 +296,24 @@ class Upstream:
             text = f"The {self.name} rejected the request ({where} → 422: {detail})."
         elif status == 404:
             text = (
-                f"{where} → 404 ({detail}). The endpoint or the data does not exist; "
+                f"The {self.name} answered {where} with 404 ({detail}). The endpoint or the "
+                "data does not exist; "
                 f"check that {self.setting} points at the right service and version."
             )
         elif status in (401, 403):
-            text = f"{where} → {status} ({detail}). {self._refusal(response)}"
+            text = f"The {self.name} refused {where} with {status} ({detail}). " + self._refusal(
+                response
+            )
         elif status == 429:
-            text = f"{where} → 429: the {self.name} is rate-limiting; wait and ask again."
+            text = f"The {self.name} answered {where} with 429 (rate-limited); wait, ask again."
         elif status >= 500:
             text = (
                 f"The {self.name} failed on {where} with {status} ({detail}). This is a "
                 "fault on its side (often its database); try again later or check its logs."
             )
         else:
-            text = f"{where} → {status} ({detail})."
-        error = UpstreamError(f"{text} {hint}".strip(), status=status)
+            text = f"The {self.name} answered {where} with {status} ({detail})."
+        error = UpstreamError(f"{text} {hint}".strip(), status=status, endpoint=where)
         retry_after = response.headers.get("retry-after", "")
         if retry_after.isdigit():
             error.retry_after = float(retry_after)  # type: ignore[attr-defined]
@@ -248,9 +321,16 @@ class Upstream:
 
 
 def _reason(exc: httpx.TransportError) -> str:
+    """Why a connection failed, in words: httpx's own text ("All connection attempts failed")
+    hides the refused connection in its cause chain."""
     text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+            return "connection refused: nothing listens at that address and port"
+        cause = cause.__cause__ or cause.__context__
+    if "name or service not known" in text.lower() or "nodename" in text.lower():
+        return f"the host name does not resolve ({text[:100]})"
     return text[:160]
 
 

@@ -39,6 +39,9 @@ class AnalyticsScenario:
     devices: int = 4
     routes: int = 6
     poll_error: str | None = None
+    # Fault injection: paths this analytics build does not serve (an older or misrouted
+    # deployment); Starlette answers them with its own plain-text 404, like any unknown path.
+    not_served: set[str] = field(default_factory=set)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -282,11 +285,10 @@ def build_app(s: AnalyticsScenario) -> Starlette:
             }
         )
 
-    return Starlette(
-        routes=[
-            Route("/api/v1/usage", usage),
-            Route("/api/v1/endpoints", endpoints),
-            Route("/api/v1/devices", devices),
-            Route("/api/v1/probes", probes),
-        ]
-    )
+    routes = [
+        Route("/api/v1/usage", usage),
+        Route("/api/v1/endpoints", endpoints),
+        Route("/api/v1/devices", devices),
+        Route("/api/v1/probes", probes),
+    ]
+    return Starlette(routes=[r for r in routes if r.path not in s.not_served])

@@ -52,6 +52,9 @@ class Scenario:
     now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 10, 20, tzinfo=UTC))
     latest_lag_hours: int = 0  # negative: a "latest" price ahead of the clock (clock skew)
     missing_days: set[date] = field(default_factory=set)
+    # Fault injection, per path: `delays` holds the answer back (a hang when longer than the
+    # client waits); `forced` answers (status, JSON payload, or a str sent as an HTML page),
+    # e.g. (503, {"detail": "InfluxDB unavailable"}) as the routers' HTTPException gives it.
     delays: dict[str, float] = field(default_factory=dict)
     forced: dict[str, tuple[int, Any]] = field(default_factory=dict)
     weather_error: bool = False
@@ -60,6 +63,9 @@ class Scenario:
     prediction_error: bool = False
     model_status: str = "available"
     batches: int | None = None
+    # Fault injection: the optimiser's `plan.batches` list comes back empty while num_batches
+    # and the plan's totals still count every batch (a self-contradicting answer).
+    plan_batches_dropped: bool = False
     # Worst case for the context budget: each alert source answers this many alerts with long
     # Spanish messages (the API puts no bound on either).
     alert_flood: int = 0
@@ -346,16 +352,16 @@ def build_app(scenario: Scenario) -> Starlette:
                     "recommendation": "Producir",
                 }
             )
+        # Avoid windows carry no duration_hours (§2.10); their ranges include the last hour.
         avoid = []
-        for d in range(min(days, 3)):
-            when = (base + timedelta(days=d + 1)).replace(hour=18)
+        for d, (first, last) in enumerate([(18, 20), (19, 21), (10, 13)][: min(days, 3)]):
+            when = (base + timedelta(days=d + 1)).replace(hour=first)
             avoid.append(
                 {
                     "datetime": when.isoformat(),
-                    "hours": "18-20h",
-                    "duration_hours": 3,
+                    "hours": f"{first:02d}-{last:02d}h",
                     "avg_price": 0.2611,
-                    "tariff_period": factory_label(18),
+                    "tariff_period": factory_label(first),
                     "recommendation": "Evitar",
                 }
             )
@@ -465,7 +471,7 @@ def build_app(scenario: Scenario) -> Starlette:
                     "target_kg": target_kg,
                     "num_batches": count,
                     "plan": {
-                        "batches": batches,
+                        "batches": [] if s.plan_batches_dropped else batches,
                         "total_duration_hours": 6.6 * count,
                         "total_energy_kwh": round(300.1 * count, 1),
                         "total_cost_eur": round(21.4 * count, 1),

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from factory_mcp.deps import Deps
+from factory_mcp.fanout import Source, describe, fan_out
 from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, iso
-from factory_mcp.tools.common import Out, read_only
+from factory_mcp.tools.common import Out, SourceProblem, read_only
 from factory_mcp.upstream import Upstream, UpstreamError
 
 Days = Annotated[int | None, Field(ge=1, le=365, description="Last N UTC days")]
@@ -119,6 +119,8 @@ class Probe(Out):
 
 class Performance(Out):
     summary: str
+    complete: bool
+    unavailable_sources: list[SourceProblem]
     window: Window
     endpoints: list[EndpointPerf]
     probes: list[Probe]
@@ -281,19 +283,33 @@ async def devices(deps: Deps, days: int | None, online_only: bool) -> Devices:
 async def performance(deps: Deps, days: int | None, hours: int | None, top: int) -> Performance:
     client = _client(deps)
     params = _params(days, hours)
-    got: dict[str, dict[str, Any]] = {}
 
-    async def read(key: str, path: str, extra: dict[str, Any]) -> None:
-        got[key] = _dict(
-            await client.get(
-                path, {**params, **extra}, hint="days 1-365 or hours 1-8760, top 1-500."
-            ),
-            path,
+    def read(path: str, extra: dict[str, Any]) -> Source:
+        async def fetch() -> dict[str, Any]:
+            hint = "days 1-365 or hours 1-8760, top 1-500."
+            return _dict(await client.get(path, {**params, **extra}, hint=hint), path)
+
+        return Source(f"GET {client.url(path)}", fetch)
+
+    got, failed = await fan_out(
+        {
+            "endpoints": read("/api/v1/endpoints", {"top": top}),
+            "probes": read("/api/v1/probes", {}),
+        },
+        deps.settings.source_deadline_s,
+    )
+    if "endpoints" in failed:
+        # Without routes there is nothing to report; the probes alone would mislead.
+        raise UpstreamError(
+            " ".join(f.message for _, f in sorted(failed.items())),
+            endpoint=failed["endpoints"].endpoint,
+            reason=failed["endpoints"].reason,
         )
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(read, "endpoints", "/api/v1/endpoints", {"top": top})
-        group.start_soon(read, "probes", "/api/v1/probes", {})
+    got.setdefault("probes", {})
+    unavailable = [
+        SourceProblem(source=k, endpoint=f.endpoint, reason=f.reason, problem=f.message[:300])
+        for k, f in failed.items()
+    ]
     endpoints = []
     for e in got["endpoints"].get("endpoints") or []:
         if not isinstance(e, dict):
@@ -338,11 +354,20 @@ async def performance(deps: Deps, days: int | None, hours: int | None, top: int)
         summary += f"; slowest p95: {slow.method} {slow.route} {slow.p95_ms} ms"
     if erring and erring.error_rate_pct:
         summary += f"; highest error rate: {erring.route} {erring.error_rate_pct} %"
-    summary += f"; failing probes: {', '.join(failing)}." if failing else "; all probes ok."
+    if unavailable:
+        summary += f"; INCOMPLETE: probes not read ({describe(failed)})."
+    else:
+        summary += f"; failing probes: {', '.join(failing)}." if failing else "; all probes ok."
 
     def build(items: list[EndpointPerf], omitted: int) -> Performance:
         return Performance(
-            summary=summary, window=window, endpoints=items, probes=probes[:20], omitted=omitted
+            summary=summary,
+            complete=not unavailable,
+            unavailable_sources=unavailable,
+            window=window,
+            endpoints=items,
+            probes=probes[:20],
+            omitted=omitted,
         )
 
     return fit_items(endpoints, build)
@@ -353,7 +378,7 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_usage",
         annotations=read_only("Usage"),
         description=(
-            "Who used the factory (tailnet users, devices), how often (requests, 4xx/5xx) and "
+            "Who used the factory (tailnet users, devices), how often (requests, 4xx/5xx), "
             "which endpoints, over the last N UTC days or hours. "
             'Use for \'who used the system yesterday?\'. Example: {"days": 2} or {"hours": 24}.'
         ),
@@ -371,8 +396,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_tailnet_devices",
         annotations=read_only("Tailnet devices"),
         description=(
-            "Tailnet devices: online now or not, last seen, owner, tags, OS and uptime (%) over "
-            "the last N days. Use for 'is the factory server online?' or 'which devices are "
+            "Tailnet devices: online or not, last seen, owner, tags, OS, uptime % over the last "
+            "N days. Use for 'is the factory server online?' or 'which devices are "
             'offline?\'. Example: {"days": 7, "online_only": false}.'
         ),
     )
@@ -386,8 +411,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_endpoint_performance",
         annotations=read_only("Endpoint performance"),
         description=(
-            "Latency percentiles (p50/p95/p99, ms) and error rates (% of 5xx) per factory API "
-            "route, plus synthetic probe results, over the last N days or hours. Use for 'is the "
+            "Latency percentiles (p50/p95/p99, ms) and error rates (% 5xx) per factory API "
+            "route, and probe results, over the last N days or hours. Use for 'is the "
             'dashboard slow?\' or \'which endpoint fails?\'. Example: {"hours": 24, "top": 10}.'
         ),
     )

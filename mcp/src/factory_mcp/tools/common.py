@@ -30,6 +30,15 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# A source of a merged answer that failed (the answer then says complete=false). No docstring:
+# it would be repeated in the output schema of every tool that merges sources.
+class SourceProblem(Out):
+    source: str
+    endpoint: str
+    reason: str  # timeout, unreachable, HTTP <code>, bad JSON, error in body, …
+    problem: str
+
+
 class PricePoint(Out):
     start: str
     price_eur_kwh: float

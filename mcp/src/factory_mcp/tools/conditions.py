@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
 from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
+from factory_mcp.fanout import Source, SourceFailure, fan_out
 from factory_mcp.paging import fit_items
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
-from factory_mcp.tools.common import Out, blind_tailnet_monitor, need_dict, read_only
+from factory_mcp.tools.common import (
+    Out,
+    SourceProblem,
+    blind_tailnet_monitor,
+    need_dict,
+    read_only,
+)
 from factory_mcp.upstream import UpstreamError
 
 Severity = Literal["info", "warning", "high", "critical"]
@@ -53,14 +59,9 @@ class Alert(Out):
     at: str | None
 
 
-class SourceProblem(Out):
-    source: str
-    problem: str
-
-
 class Alerts(Out):
     summary: str
-    complete: bool = Field(description="False when a source could not be read")
+    complete: bool
     counts: dict[str, int]
     alerts: list[Alert]
     unavailable_sources: list[SourceProblem]
@@ -129,7 +130,9 @@ def _predictive(body: Any) -> list[Alert]:
     body = need_dict(body, "/insights/alerts")
     failure = api.failed_in_body(body)
     if failure or (not body.get("alerts") and body.get("message")):
-        raise UpstreamError(f"predictive alerts failed: {failure or body.get('message')}")
+        raise UpstreamError(
+            f"predictive alerts failed: {failure or body.get('message')}", reason="error in body"
+        )
     mapping = {"high": "high", "medium": "warning", "low": "info", "info": "info"}
     return [
         Alert(
@@ -158,7 +161,7 @@ def _current(body: Any) -> list[Alert]:
     body = need_dict(body, "/dashboard/alerts")
     failure = api.failed_in_body(body)
     if failure:
-        raise UpstreamError(f"current-condition alerts failed: {failure}")
+        raise UpstreamError(f"current-condition alerts failed: {failure}", reason="error in body")
     out = []
     for a in body.get("alerts") or []:
         if not isinstance(a, dict):
@@ -181,7 +184,7 @@ def _infrastructure(body: Any) -> list[Alert]:
     body = need_dict(body, "/health-monitoring/alerts")
     failure = api.failed_in_body(body)
     if failure:
-        raise UpstreamError(f"infrastructure alerts failed: {failure}")
+        raise UpstreamError(f"infrastructure alerts failed: {failure}", reason="error in body")
     return [
         Alert(
             source="infrastructure",
@@ -196,60 +199,72 @@ def _infrastructure(body: Any) -> list[Alert]:
     ]
 
 
-async def _infrastructure_checked(deps: Deps, ttl_s: float) -> list[Alert]:
+def _infrastructure_checked(
+    alerts_body: Any, summary_body: Any, summary_failure: SourceFailure | None
+) -> list[Alert]:
     """Infrastructure alerts, unless the monitor that produces them is blind (zero nodes)."""
-    got: dict[str, Any] = {}
-    summary_error: UpstreamError | None = None
-
-    async def summary() -> None:
-        nonlocal summary_error
-        try:
-            got["summary"] = await deps.factory.get("/health-monitoring/summary", ttl_s=ttl_s)
-        except UpstreamError as exc:
-            summary_error = exc
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(summary)
-        got["alerts"] = await deps.factory.get("/health-monitoring/alerts", ttl_s=ttl_s)
-    found = _infrastructure(got["alerts"])
-    if summary_error is not None:
+    found = _infrastructure(alerts_body)
+    if summary_failure is not None:
         if found:  # alerts about named nodes: the monitor clearly sees the tailnet
             return found
         raise UpstreamError(
             "no infrastructure alerts, but whether the factory's Tailscale monitor sees any "
-            f"node could not be checked: {summary_error}"
+            f"node could not be checked: {summary_failure.message}",
+            endpoint=summary_failure.endpoint,
+            reason=summary_failure.reason,
         )
-    blind = blind_tailnet_monitor(got["summary"])
+    blind = blind_tailnet_monitor(summary_body)
     if blind:
-        raise UpstreamError(blind)
+        raise UpstreamError(blind, reason="blind")
     return found
+
+
+ALERT_PATHS = {
+    "predictive": "/insights/alerts",
+    "current": "/dashboard/alerts",
+    "infrastructure": "/health-monitoring/alerts",
+    "tailnet": "/health-monitoring/summary",  # only to tell "no alerts" from "blind"
+}
 
 
 async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
     ttl = min(30, deps.settings.cache_ttl_s)
 
-    async def plain(path: str, convert: Any) -> list[Alert]:
-        result: list[Alert] = convert(await deps.factory.get(path, ttl_s=ttl))
-        return result
+    def source(path: str) -> Source:
+        return Source(f"GET {deps.factory.url(path)}", lambda: deps.factory.get(path, ttl_s=ttl))
 
-    sources: dict[str, Any] = {
-        "predictive": lambda: plain("/insights/alerts", _predictive),
-        "current": lambda: plain("/dashboard/alerts", _current),
-        "infrastructure": lambda: _infrastructure_checked(deps, ttl),
-    }
+    got, failed = await fan_out(
+        {name: source(path) for name, path in ALERT_PATHS.items()},
+        deps.settings.source_deadline_s,
+    )
     found: list[Alert] = []
     problems: list[SourceProblem] = []
-
-    async def read(name: str, fetch: Any) -> None:
+    converters: dict[str, Any] = {
+        "predictive": _predictive,
+        "current": _current,
+        "infrastructure": lambda body: _infrastructure_checked(
+            body, got.get("tailnet"), failed.get("tailnet")
+        ),
+    }
+    for name, convert in converters.items():
         try:
-            found.extend(await fetch())
+            if name in failed:
+                raise UpstreamError(
+                    failed[name].message,
+                    endpoint=failed[name].endpoint,
+                    reason=failed[name].reason,
+                )
+            found.extend(convert(got[name]))
         except UpstreamError as exc:
-            problems.append(SourceProblem(source=name, problem=str(exc)[:400]))
-
-    async with anyio.create_task_group() as group:
-        for name, fetch in sources.items():
-            group.start_soon(read, name, fetch)
-    if len(problems) == len(sources):
+            problems.append(
+                SourceProblem(
+                    source=name,
+                    endpoint=exc.endpoint or f"GET {deps.factory.url(ALERT_PATHS[name])}",
+                    reason=exc.reason,
+                    problem=str(exc)[:400],
+                )
+            )
+    if len(problems) == len(converters):
         raise UpstreamError(
             "No alert source could be read: "
             + " | ".join(f"{p.source}: {p.problem}" for p in problems)
@@ -268,7 +283,7 @@ async def alerts(deps: Deps, min_severity: Severity) -> Alerts:
     if problems:
         summary += (
             " INCOMPLETE: could not read "
-            + ", ".join(p.source for p in problems)
+            + ", ".join(f"{p.source} ({p.endpoint}: {p.reason})" for p in problems)
             + " alerts, so absence of alerts there means nothing."
         )
 
@@ -298,8 +313,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_current_weather",
         annotations=read_only("Current weather"),
         description=(
-            "Latest weather at the factory (Linares, Jaén): temperature °C, humidity %, pressure "
-            "hPa, wind, precipitation mm, source and age. Use for 'is it too hot for tempering?'. "
+            "Latest weather at the factory (Linares, Jaén): °C, humidity %, pressure hPa, wind, "
+            "precipitation mm, source and age. Use for 'is it too hot for tempering?'. "
             "Example: {}."
         ),
     )
@@ -310,10 +325,10 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_alerts",
         annotations=read_only("Alerts"),
         description=(
-            "Active alerts merged from predictive (price spikes, heat in the next 24-72 h), "
-            "current conditions and infrastructure (offline tailnet nodes), each with source and "
-            "severity (info < warning < high < critical); complete=false names a source that "
-            "could not be read. Use for 'anything to worry about?'. "
+            "Alerts merged from predictive (price spikes, heat; next 24-72 h), current "
+            "conditions and infrastructure (offline tailnet nodes), with source and severity "
+            "(info<warning<high<critical); complete=false names unread sources. Use for "
+            "'anything to worry about?'. "
             'Example: {"min_severity": "warning"}.'
         ),
     )

@@ -192,9 +192,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_price_history",
         annotations=read_only("Price history"),
         description=(
-            "Past hourly prices (€/kWh) for 1-31 Madrid-local days: range and per-day stats "
+            "Past hourly prices (€/kWh), 1-31 Madrid days: range and per-day stats "
             "(min/max/mean/median, mean per 2.0TD period, missing hours); hourly rows with "
-            "include_hours=true, paged. Use for 'what did electricity cost last week?'. "
+            "include_hours=true, paged. Use for 'what did power cost last week?'. "
             'Example: {"start_date": "2026-11-20", "end_date": "2026-11-24"}'
         ),
     )

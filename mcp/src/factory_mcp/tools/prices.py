@@ -47,9 +47,9 @@ class CurrentPrice(Out):
     price_eur_kwh: float = Field(description="PVPC price of hour_start, €/kWh")
     hour_start: str
     is_current_hour: bool
-    stale: bool = Field(description="Not this hour's price (older, or future-dated)")
-    future: bool = Field(description="hour_start is after this hour: a clock is wrong")
-    age_minutes: int = Field(description="Minutes since hour_start, negative if future")
+    stale: bool = Field(description="Not this hour's price")
+    future: bool = Field(description="After this hour: a clock is wrong")
+    age_minutes: int = Field(description="Negative if future")
     tariff_period: Period
     day_kind: str
     price_band: str
@@ -193,7 +193,7 @@ async def price_forecast(deps: Deps, hours: int, limit: int, cursor: str | None)
             "untrained; get_system_health shows its status."
         )
     try:
-        starts = localise_hourly_series([r.timestamp for r in forecast.predictions])
+        starts = localise_hourly_series([r.timestamp for r in forecast.predictions], now=deps.now())
         trained = from_naive_local(forecast.last_training) if forecast.last_training else None
     except TimestampError as exc:
         raise UpstreamError(f"The forecast carries a bad timestamp: {exc}") from None
@@ -260,10 +260,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_current_price",
         annotations=read_only("Current price"),
         description=(
-            "Electricity price (PVPC, €/kWh) of the current hour with its 2.0TD period "
-            "(Europe/Madrid; weekends and national holidays are P3). Use for 'what does "
-            "electricity cost now?'. stale=true means no price is known for this hour: never "
-            "present it as current. Example: {}"
+            "PVPC electricity price (€/kWh) of the current hour and its 2.0TD period "
+            "(Europe/Madrid; weekends, national holidays P3). Use for 'what does power cost "
+            "now?'. stale=true: no price for this hour, never present it as current. Example: {}"
         ),
     )
     async def get_current_price() -> Annotated[CallToolResult, CurrentPrice]:
@@ -273,9 +272,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_price_forecast",
         annotations=read_only("Price forecast"),
         description=(
-            "Hourly price forecast (€/kWh, Prophet) for the next 1-168 hours with bounds and 2.0TD "
+            "Hourly price forecast (€/kWh, Prophet), next 1-168 h, with bounds and 2.0TD "
             "periods: summary (min/mean/max, cheapest and dearest hours, mean per period), then "
-            "hours, paged. Use for 'when will electricity be cheap?'. Example: {\"hours\": 48}"
+            "hours, paged. Use for 'when will power be cheap?'. Example: {\"hours\": 48}"
         ),
     )
     async def get_price_forecast(

@@ -8,10 +8,10 @@ against (a fixed 08-16 h baseline or hard-coded constants, never measured saving
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
@@ -19,10 +19,18 @@ from pydantic import Field
 
 from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
+from factory_mcp.fanout import Source, fan_out
 from factory_mcp.paging import decode_cursor, fingerprint, fit_page
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, day_kind, period_at
-from factory_mcp.timeutil import from_aware, hour_start, iso, localise, to_local
+from factory_mcp.timeutil import (
+    from_aware,
+    hour_start,
+    iso,
+    local_clock_hours,
+    localise,
+    to_local,
+)
 from factory_mcp.tools.common import Out, need_dict, obj, read_only, round4
 from factory_mcp.tools.prices import PriceAge
 from factory_mcp.upstream import UpstreamError
@@ -61,6 +69,8 @@ class ProductionPlan(Out):
     day_kind: str
     target_kg: float
     batches_total: int
+    consistent: bool
+    inconsistencies: list[str]
     energy_kwh: float | None
     cost_eur: float | None
     avg_price_eur_kwh: float | None
@@ -108,13 +118,54 @@ def _num(block: Any, key: str) -> float | None:
     return round(float(value), 4) if isinstance(value, int | float) else None
 
 
-def _at(day: date, hour_text: Any, fallback: int) -> datetime:
+def _at(day: date, hour_text: Any, fallback: int, *, clock: bool = False) -> datetime:
+    """A plan time ("02:00" or 2) on `day`: the instant, or with `clock` the naive wall time."""
     try:
         hour, _, minute = str(hour_text).partition(":")
         moment = time(int(hour) % 24, int(minute or 0))
     except ValueError:
         moment = time(fallback % 24)
-    return localise(datetime.combine(day, moment))
+    wall = datetime.combine(day, moment)
+    return wall if clock else localise(wall)
+
+
+def _dst_notes(day: date, by_hour: dict[int, Any], real_hours: list[datetime]) -> list[str]:
+    """What a 23- or 25-hour day does to a plan of 24 clock hours, said once."""
+    notes = []
+    seen = [h.hour for h in real_hours]
+    for hour in sorted(set(by_hour) - set(seen)):
+        notes.append(
+            f"The plan has an entry for {hour:02d}:00, a clock hour that does not exist on {day} "
+            "(clocks go from 02:00 to 03:00); it is left out of the timeline."
+        )
+    for hour in sorted({h for h in seen if seen.count(h) > 1} & set(by_hour)):
+        notes.append(
+            f"{day} has two {hour:02d}:00 hours (+02:00, then +01:00); the factory plans by clock "
+            f"hour, so its one {hour:02d}:00 entry is shown for both."
+        )
+    return notes
+
+
+def _inconsistencies(
+    opt: dict[str, Any], plan: dict[str, Any], listed: int, target_kg: float
+) -> list[str]:
+    """Where the plan contradicts itself (counts, kilograms, totals), said in words."""
+    found = []
+    num = opt.get("num_batches")
+    if not isinstance(num, int) or isinstance(num, bool):
+        found.append(f"num_batches is missing or not a number ({num!r}).")
+        num = None
+    if num is not None and num != listed:
+        found.append(f"num_batches is {num} but the plan lists {listed} batches.")
+    echoed = opt.get("target_kg")
+    if isinstance(echoed, int | float) and abs(float(echoed) - target_kg) > 1e-6:
+        found.append(f"The plan is for {echoed:g} kg, not the {target_kg:g} kg asked for.")
+    if target_kg > 0 and (num or 0) == 0 and listed == 0:
+        found.append(f"{target_kg:g} kg are planned in 0 batches.")
+    cost = plan.get("total_cost_eur")
+    if isinstance(cost, int | float) and cost > 0 and not (num or listed):
+        found.append(f"A cost of {cost:g} € is given for a plan with no batches.")
+    return found
 
 
 def _span(day: date, batch: dict[str, Any]) -> tuple[datetime, datetime]:
@@ -156,11 +207,18 @@ async def production_plan(
             f"{failure or 'the answer has no optimization block'}."
         )
     plan = obj(opt.get("plan"))
-    timeline: list[PlanHour] = []
+    # The factory plans 24 clock hours (hour 0-23) whatever the day's length: map each real
+    # hour of the Madrid day to its clock hour's entry (local_clock_hours is the one reading).
+    by_hour: dict[int, dict[str, Any]] = {}
     for i, h in enumerate(opt.get("hourly_timeline") or []):
-        if not isinstance(h, dict):
+        if isinstance(h, dict):
+            by_hour.setdefault(_at(day, h.get("time", h.get("hour", i)), i, clock=True).hour, h)
+    real_hours = local_clock_hours(day)
+    timeline: list[PlanHour] = []
+    for start in real_hours:
+        h = by_hour.get(start.hour)
+        if h is None:
             continue
-        start = _at(day, h.get("time", h.get("hour", i)), i)
         timeline.append(
             PlanHour(
                 start=iso(start),
@@ -196,14 +254,19 @@ async def production_plan(
     )
     production_hours = [t for t in timeline if t.process]
     cost = _num(plan, "total_cost_eur")
+    problems = _inconsistencies(opt, plan, len(batches), target_kg)
+    num = opt.get("num_batches")
+    total = num if isinstance(num, int) and not isinstance(num, bool) else len(batches)
     summary = (
-        f"Plan for {day} ({day_kind(day)}): {target_kg:g} kg in {len(batches)} batches, "
+        ("INCONSISTENT PLAN (see inconsistencies): " if problems else "")
+        + f"Plan for {day} ({day_kind(day)}): {target_kg:g} kg in {total} batches, "
         f"{len(production_hours)} production hours, cost {cost} €; "
         f"{savings.absolute_eur} € ({savings.percent} %) cheaper than the fixed 08-16 h baseline."
     )
     notes = [
         "Hours are Madrid local clock hours of the plan's day, shown with their UTC offset.",
         "Missing prices are planned at 0.15 €/kWh, missing weather at 22 °C / 55 % by the factory.",
+        *_dst_notes(day, by_hour, real_hours),
     ]
     recs = [str(r)[:300] for r in (opt.get("recommendations") or [])[:5]]
 
@@ -213,7 +276,9 @@ async def production_plan(
             date=day.isoformat(),
             day_kind=day_kind(day),
             target_kg=target_kg,
-            batches_total=len(batches),
+            batches_total=total,
+            consistent=not problems,
+            inconsistencies=problems,
             energy_kwh=_num(plan, "total_energy_kwh"),
             cost_eur=cost,
             avg_price_eur_kwh=_num(plan, "avg_price_eur_kwh"),
@@ -230,16 +295,38 @@ async def production_plan(
     return fit_page(batches, offset, limit, query, build)
 
 
-async def _current_inputs(deps: Deps) -> tuple[dict[str, Any], dict[str, Any]]:
-    results: dict[str, Any] = {}
+async def _current_inputs(
+    deps: Deps, *, price: bool, weather: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Only the current conditions the caller did not give, each read on its own.
 
-    async def fetch(key: str, path: str) -> None:
-        results[key] = await deps.factory.get(path, ttl_s=min(deps.settings.cache_ttl_s, 60))
+    A missing one is a tool error that says which endpoint failed, why, and which argument to
+    pass instead; a given price is never looked up (a 404 there cannot fail the answer).
+    """
+    ttl = min(deps.settings.cache_ttl_s, 60)
+    wanted = {"price": ("/ree/prices/latest", price), "weather": ("/weather/current", weather)}
+    sources = {
+        key: Source(f"GET {deps.factory.url(path)}", _getter(deps, path, ttl))
+        for key, (path, needed) in wanted.items()
+        if needed
+    }
+    got, failed = await fan_out(sources, deps.settings.source_deadline_s)
+    if failed:
+        instead = {"price": "price_eur_kwh", "weather": "temperature_c and humidity_pct"}
+        raise UpstreamError(
+            " ".join(
+                f"No current {key} to use: {f.message} Pass {instead[key]} to decide without it."
+                for key, f in sorted(failed.items())
+            )
+        )
+    return (
+        need_dict(got["price"], "/ree/prices/latest") if price else None,
+        need_dict(got["weather"], "/weather/current") if weather else None,
+    )
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(fetch, "price", "/ree/prices/latest")
-        group.start_soon(fetch, "weather", "/weather/current")
-    return need_dict(results["price"], "price"), need_dict(results["weather"], "weather")
+
+def _getter(deps: Deps, path: str, ttl: float) -> Callable[[], Awaitable[Any]]:
+    return lambda: deps.factory.get(path, ttl_s=ttl)
 
 
 async def recommendation(
@@ -252,9 +339,12 @@ async def recommendation(
     ]
     age: PriceAge | None = None
     stale_note = ""
-    if price is None or temperature is None or humidity is None:
-        raw_price, raw_weather = await _current_inputs(deps)
-        if price is None:
+    need_weather = temperature is None or humidity is None
+    if price is None or need_weather:
+        raw_price, raw_weather = await _current_inputs(
+            deps, price=price is None, weather=need_weather
+        )
+        if raw_price is not None:
             row = api.parse(api.PriceRow, raw_price, "/ree/prices/latest")
             price = row.price_eur_kwh
             start = hour_start(api_time(row.timestamp))
@@ -267,7 +357,7 @@ async def recommendation(
                     "for an answer about the real current price. "
                 )
                 notes.append(stale_note.strip())
-        if temperature is None or humidity is None:
+        if raw_weather is not None:
             weather = api.parse(api.Weather, raw_weather, "/weather/current")
             if weather.error or weather.temperature is None or weather.humidity is None:
                 raise UpstreamError(
@@ -366,9 +456,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_production_plan",
         annotations=read_only("Production plan"),
         description=(
-            "The optimiser's 24-hour plan for one day: hourly timeline (€/kWh, 2.0TD period, "
-            "process), batches (paged), energy kWh, cost € and savings versus the fixed 08-16 h "
-            "baseline. Use for 'what does making 300 kg on Friday cost?'. "
+            "The optimiser's plan for one day: hourly timeline (€/kWh, 2.0TD period, process), "
+            "batches (paged), kWh, cost €, savings vs the fixed 08-16 h baseline; "
+            "consistent=false flags contradictions. Use for 'what does 300 kg on Friday cost?'. "
             'Example: {"date": "2026-11-26", "target_kg": 200}.'
         ),
     )
@@ -395,7 +485,7 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         annotations=read_only("Production recommendation"),
         description=(
             "Production level (Optimal, Moderate, Reduced or Halt) for a price (€/kWh), "
-            "temperature (°C) and humidity (%); omitted values come from current conditions. Use "
+            "temperature (°C) and humidity (%); omitted ones: current conditions. Use "
             "for 'should we produce now?'. Example: {\"price_eur_kwh\": 0.25}"
         ),
     )
@@ -415,8 +505,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_savings",
         annotations=read_only("Theoretical savings"),
         description=(
-            "The factory's savings (€ per day, week, month, year): THEORETICAL constants from "
-            "machine specs and assumed prices, not measurements; say so when quoting them. Use "
+            "The factory's savings (€/day, week, month, year): THEORETICAL constants from "
+            "machine specs and assumed prices, not measured; say so when quoting them. Use "
             "for 'how much do we save?'. "
             "Example: {}."
         ),

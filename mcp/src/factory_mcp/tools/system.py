@@ -8,16 +8,22 @@ monitor that reports zero nodes (its proxy is down, yet it answers as if all wer
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 
 from factory_mcp.deps import Deps
+from factory_mcp.fanout import Source, describe, fan_out
 from factory_mcp.runner import ToolRunner
 from factory_mcp.timeutil import TimestampError, from_aware, from_naive_local, iso
-from factory_mcp.tools.common import Out, blind_tailnet_monitor, obj, read_only
+from factory_mcp.tools.common import (
+    Out,
+    blind_tailnet_monitor,
+    obj,
+    read_only,
+)
 from factory_mcp.upstream import UpstreamError
 
 PRICE_STALE_HOURS = 6.0
@@ -50,6 +56,7 @@ class SystemHealth(Out):
     weather: Freshness
     forecast_model: ModelStatus
     problems: list[str]
+    complete: bool
     checked_at: str
 
 
@@ -71,6 +78,10 @@ def _freshness(block: Any, limit_h: float) -> Freshness:
     return Freshness(latest=latest, gap_hours=gap, fresh=None if gap is None else gap < limit_h)
 
 
+def _reader(deps: Deps, path: str) -> Callable[[], Awaitable[Any]]:
+    return lambda: deps.factory.get(path)
+
+
 async def system_health(deps: Deps) -> SystemHealth:
     paths = {
         "health": "/health",
@@ -80,21 +91,21 @@ async def system_health(deps: Deps) -> SystemHealth:
         "model": "/predict/prices/models/price-forecast/status",
         "tailnet": "/health-monitoring/summary",
     }
-    got: dict[str, Any] = {}
-    failed: dict[str, str] = {}
-
-    async def read(key: str, path: str) -> None:
-        try:
-            got[key] = await deps.factory.get(path)
-        except UpstreamError as exc:
-            failed[key] = str(exc)
-
-    async with anyio.create_task_group() as group:
-        for key, path in paths.items():
-            group.start_soon(read, key, path)
-    if len(failed) == len(paths):
-        raise UpstreamError(f"The factory API is down or unreachable: {failed['health']}")
-    problems = [f"{paths[k]}: {v[:300]}" for k, v in sorted(failed.items())]
+    got, failures = await fan_out(
+        {
+            key: Source(f"GET {deps.factory.url(path)}", _reader(deps, path))
+            for key, path in paths.items()
+        },
+        deps.settings.source_deadline_s,
+    )
+    if len(failures) == len(paths):
+        raise UpstreamError("The factory API is down or unreachable: " + failures["health"].message)
+    failed = {k: f.message for k, f in failures.items()}
+    # Each unread source leads `problems` as "<endpoint> (<reason>): <message>"; the list of
+    # them is not repeated as objects (tools/list budget), complete=false says there are some.
+    problems = [
+        f"{f.endpoint} ({f.reason}): {f.message[:300]}" for _, f in sorted(failures.items())
+    ]
     health = obj(got.get("health"))
     live = health.get("status") == "healthy"
     if "health" not in failed and not live:
@@ -152,6 +163,8 @@ async def system_health(deps: Deps) -> SystemHealth:
     summary = f"Factory API {overall}" + (
         f": {len(problems)} problem(s)." if problems else ", data fresh, forecast model available."
     )
+    if failures:
+        summary += " INCOMPLETE: could not read " + describe(failures) + "."
     return SystemHealth(
         summary=summary,
         overall=overall,
@@ -164,6 +177,7 @@ async def system_health(deps: Deps) -> SystemHealth:
         weather=weather,
         forecast_model=model,
         problems=problems,
+        complete=not failures,
         checked_at=iso(deps.now()),
     )
 
@@ -173,9 +187,9 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_system_health",
         annotations=read_only("System health"),
         description=(
-            "Factory API health in one report: liveness, readiness (database), version, age of "
-            "the newest prices and weather (hours), forecast model status, and problems with what "
-            "they mean. Use for 'is everything working?' or after stale data. Example: {}"
+            "Factory API health: liveness, readiness (database), version, age of the newest "
+            "prices and weather (h), forecast model, problems and what they mean. Use for 'is "
+            "everything working?' or after stale data. Example: {}"
         ),
     )
     async def get_system_health() -> Annotated[CallToolResult, SystemHealth]:

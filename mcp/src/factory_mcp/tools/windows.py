@@ -16,9 +16,10 @@ from pydantic import Field
 
 from factory_mcp import factory_api as api
 from factory_mcp.deps import Deps
+from factory_mcp.hour_range import HourRangeError, parse_hour_range
 from factory_mcp.runner import ToolRunner
 from factory_mcp.tariff import Period, period_at
-from factory_mcp.timeutil import TimestampError, from_naive_local, iso
+from factory_mcp.timeutil import MADRID, TimestampError, iso, local_instants, localise
 from factory_mcp.tools.common import (
     Out,
     read_only,
@@ -47,17 +48,45 @@ class OptimalWindows(Out):
     notes: list[str]
 
 
-def _window(raw: api.OptimalWindow, start: datetime, *, avoid: bool) -> Window:
+def _clock_hours(raw: api.OptimalWindow, start: datetime) -> int:
+    """How many clock hours a window covers, from its range ("19-21h" is 3) or its count."""
+    if raw.hours:
+        try:
+            span = parse_hour_range(raw.hours)
+        except HourRangeError as exc:
+            raise UpstreamError(f"An optimal window has a bad hour range: {exc}.") from None
+        if span.first != start.hour:
+            raise UpstreamError(
+                f"An optimal window starts at {raw.datetime} but its range is {raw.hours!r}."
+            )
+        if raw.duration_hours is not None and raw.duration_hours != span.hours:
+            raise UpstreamError(
+                f"An optimal window's range {raw.hours!r} covers {span.hours} hours but its "
+                f"duration_hours is {raw.duration_hours}."
+            )
+        return span.hours
+    if raw.duration_hours is None or raw.duration_hours < 1:
+        raise UpstreamError(f"A window at {raw.datetime} has neither an hour range nor a length.")
+    return raw.duration_hours
+
+
+def _window(raw: api.OptimalWindow, wall: datetime, *, avoid: bool) -> Window:
+    """A window of clock hours from its naive local start `wall`, each hour read through the
+    one local-time conversion (a DST day's windows get the offsets really in force)."""
+    hours = _clock_hours(raw, wall)
+    start = localise(wall)
+    end = localise(wall + timedelta(hours=hours))
     periods: list[Period] = []
-    for h in range(max(raw.duration_hours, 1)):
-        p = period_at(start + timedelta(hours=h))
-        if p not in periods:
-            periods.append(p)
+    for h in range(hours):
+        for instant in local_instants(wall + timedelta(hours=h)):
+            p = period_at(instant)
+            if p not in periods:
+                periods.append(p)
     price = raw.avg_price if avoid else raw.avg_price_eur_kwh
     return Window(
         start=iso(start),
-        end=iso(start + timedelta(hours=max(raw.duration_hours, 1))),
-        duration_hours=raw.duration_hours,
+        end=iso(end),
+        duration_hours=hours,
         avg_price_eur_kwh=round4(price),
         quality=raw.quality.lower() if raw.quality else ("avoid" if avoid else None),
         tariff_periods=sorted(periods),
@@ -65,6 +94,15 @@ def _window(raw: api.OptimalWindow, start: datetime, *, avoid: bool) -> Window:
         label_corrected=bool(raw.tariff_period) and [raw.tariff_period] != sorted(periods),
         estimated_savings_eur=raw.estimated_savings_eur,
     )
+
+
+def _wall(text: str) -> datetime:
+    """A window's naive local start as written (no offset is attached yet)."""
+    try:
+        wall = datetime.fromisoformat(text)
+    except ValueError:
+        raise TimestampError(f"unparseable timestamp {text!r}") from None
+    return wall.astimezone(MADRID).replace(tzinfo=None) if wall.tzinfo else wall
 
 
 async def optimal_windows(deps: Deps, days: int) -> OptimalWindows:
@@ -79,10 +117,8 @@ async def optimal_windows(deps: Deps, days: int) -> OptimalWindows:
         raise UpstreamError(f"The factory could not compute optimal windows: {failure}.")
     data = api.parse(api.OptimalWindows, body, "/insights/optimal-windows")
     try:
-        optimal = [
-            _window(w, from_naive_local(w.datetime), avoid=False) for w in data.optimal_windows
-        ]
-        avoid = [_window(w, from_naive_local(w.datetime), avoid=True) for w in data.avoid_windows]
+        optimal = [_window(w, _wall(w.datetime), avoid=False) for w in data.optimal_windows]
+        avoid = [_window(w, _wall(w.datetime), avoid=True) for w in data.avoid_windows]
     except TimestampError as exc:
         raise UpstreamError(f"An optimal window carries a bad timestamp: {exc}") from None
     corrected = sum(w.label_corrected for w in optimal + avoid)
@@ -112,8 +148,8 @@ def register(server: MCPServer, deps: Deps, runner: ToolRunner) -> None:
         name="get_optimal_windows",
         annotations=read_only("Optimal windows"),
         description=(
-            "Cheapest windows for energy-hungry processes (conching, tempering) in the next 1-14 "
-            "days and windows to avoid: start/end, mean forecast €/kWh, quality, correct 2.0TD "
+            "Cheapest windows for energy-hungry work (conching, tempering) in the next 1-14 days, "
+            "and windows to avoid: start/end, mean forecast €/kWh, quality, correct 2.0TD "
             "periods. Use for 'when should we run the conching this week?'. Example: {\"days\": 7}"
         ),
     )
