@@ -21,7 +21,14 @@ from ruamel.yaml.error import MarkedYAMLError
 from reconciler.errors import ConfigError, Diagnostic
 from reconciler.source import SourceLocation
 
-__all__ = ["Document", "load_documents", "parse_documents", "read_utf8", "relative_name"]
+__all__ = [
+    "Document",
+    "load_documents",
+    "parse_documents",
+    "read_documents",
+    "read_utf8",
+    "relative_name",
+]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -163,7 +170,18 @@ def _tab_fix(text: str, line: int, column: int) -> str:
 
 
 def load_documents(gitops_dir: Path) -> list[Document]:
-    """Every non-empty document of every YAML file, in path order; all parse errors at once.
+    """Every non-empty document of every YAML file, in path order; all parse errors at once
+    (raised as one ConfigError). See `read_documents` for the rules."""
+    documents, problems = read_documents(gitops_dir)
+    if problems:
+        raise ConfigError(problems)
+    return documents
+
+
+def read_documents(gitops_dir: Path) -> tuple[list[Document], list[Diagnostic]]:
+    """The documents of every file that could be read, and a problem for each that could
+    not (invalid YAML, not UTF-8, unreadable, empty), so a caller can still check the
+    readable part and show every problem in one run.
 
     A file with no document at all is an error, unless a service delivers it into a
     container (`files: [{source: …}]`): such a data file is not a document at all."""
@@ -197,8 +215,6 @@ def load_documents(gitops_dir: Path) -> list[Document]:
         if not kept:
             empty.append((path, name))
         documents.extend(kept)
-    if problems:
-        raise ConfigError(problems)
     data_files = _referenced_files(documents)
     for path, name in empty:
         if path.resolve() not in data_files:
@@ -210,9 +226,7 @@ def load_documents(gitops_dir: Path) -> list[Document]:
                     "declare something in it, e.g. `kind: Service` and `name:`, or delete it",
                 )
             )
-    if problems:
-        raise ConfigError(problems)
-    return [doc for doc in documents if doc.path.resolve() not in data_files]
+    return [doc for doc in documents if doc.path.resolve() not in data_files], problems
 
 
 def _referenced_files(documents: list[Document]) -> set[Path]:

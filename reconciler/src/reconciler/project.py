@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reconciler.compile import compile_stack
 from reconciler.errors import ConfigError
-from reconciler.load import Document, load_documents
+from reconciler.load import Document, read_documents
 from reconciler.resources import DesiredState
 from reconciler.stack import Stack
 from reconciler.validate import ParsedDocument, check_desired, parse
@@ -29,8 +29,12 @@ class Project:
 
 def load_project(gitops_dir: Path) -> Project:
     gitops_dir = gitops_dir.resolve()
-    documents = load_documents(gitops_dir)
-    stack, parsed, problems, failed = parse(documents)
+    documents, unreadable = read_documents(gitops_dir)
+    stack, parsed, problems, failed = parse(documents, complete=not unreadable)
+    if unreadable:
+        # What an unreadable file declares is unknown, so the cross-file checks would
+        # report its names as missing: show each readable document's own problems only.
+        raise ConfigError(unreadable + problems)
     if stack is None:
         raise ConfigError(problems)
     stack_doc = next(

@@ -90,11 +90,14 @@ def format_path(loc: tuple[str | int, ...]) -> str:
 
 
 def parse(
-    documents: list[Document],
+    documents: list[Document], *, complete: bool = True
 ) -> tuple[Stack | None, list[ParsedDocument], list[Diagnostic], list[Document]]:
     """Validate every document against its kind's model. Returns what validated, every
     problem, and the documents that failed (still known by name, see `Unknowns`), so the
-    caller can run the cross-file checks on the valid part without follow-on errors."""
+    caller can run the cross-file checks on the valid part without follow-on errors.
+
+    `complete=False`: some file could not be read, so a missing Stack may be in it and is
+    not reported."""
     specs = kind_specs()
     problems: list[Diagnostic] = []
     stacks: list[tuple[Document, Stack]] = []
@@ -106,7 +109,7 @@ def parse(
         _parse_one(doc, specs, problems, stacks, parsed, seen)
         if len(problems) > before:
             failed.append(doc)
-    if not stacks and not problems:
+    if complete and not stacks and not problems:
         problems.append(
             Diagnostic(
                 SourceLocation(file="gitops/stack.yaml"),

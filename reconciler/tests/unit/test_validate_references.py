@@ -384,3 +384,46 @@ def test_non_utf8_file_delivered_into_a_container_has_its_line(tmp_path: Path) -
     assert len(found) == 1, found
     assert found[0].startswith("gitops/services/a.conf:2:8: not UTF-8: byte 0xff"), found
     assert "(fix: save the file as UTF-8" in found[0]
+
+
+# --- an unreadable file does not hide the other files' problems --------------------------
+
+
+def test_a_file_that_does_not_parse_hides_no_other_files_problems(tmp_path: Path) -> None:
+    """One run shows every problem: a YAML syntax error, a non-UTF-8 file and an empty file
+    beside a model error in a readable file (the stack's bad publish_ip) are all reported."""
+    found = problems(
+        tmp_path,
+        {
+            "stack.yaml": (
+                "kind: Stack\nproject: demo\nnetwork: net\ndefaults:\n  publish_ip: localhost\n"
+            ),
+            "services/tab.yaml": "kind: Service\nenv:\n\tA: b\n",
+            "services/latin.yaml": b"kind: Service\nname: caf\xe9\n",
+            "services/empty.yaml": "",
+            "services/ok.yaml": "kind: Service\nname: ok\nimage: x:1\nrestart: sometimes\n",
+        },
+    )
+    where = sorted(f.split(": ", 1)[0] for f in found)
+    assert where == [
+        "gitops/services/empty.yaml:1:1",
+        "gitops/services/latin.yaml:2:10",
+        "gitops/services/ok.yaml:4:10",
+        "gitops/services/tab.yaml:3:1",
+        "gitops/stack.yaml:5:15",
+    ], found
+
+
+def test_an_unreadable_file_causes_no_follow_on_errors(tmp_path: Path) -> None:
+    """What the unreadable file declares is unknown: a service depending on it, or a stack
+    file that did not parse, is not also reported as missing."""
+    found = problems(
+        tmp_path,
+        {
+            "stack.yaml": "kind: Stack\nproject: demo\nnetwork: net\n\tbad: tab\n",
+            "services/db.yaml": "kind: Service\nname: db\nimage: x:1\nenv:\n\tA: b\n",
+            "services/app.yaml": "kind: Service\nname: app\nimage: x:1\ndepends_on: [db]\n",
+        },
+    )
+    assert len(found) == 2, found
+    assert all("invalid YAML" in f for f in found), found
