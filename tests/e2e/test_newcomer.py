@@ -85,21 +85,30 @@ def newcomer(engine: docker.DockerClient, tmp_path: Path) -> Iterator[tuple[str,
     _own_ports_and_project(repo)
     sha = git(repo, "rev-parse", "HEAD")
     name = f"pipe2e-newcomer-{uuid.uuid4().hex[:6]}"
-    mounts = ["-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{repo}:/repo"]
-    if HOST_CA.is_file():  # the base trusts the host's CA only when it is mounted
-        mounts += ["-v", f"{HOST_CA}:{HOST_CA}:ro"]
+    # the repository and the CA are copied in, not bind-mounted: this test may itself run in
+    # a CI job container, whose paths the engine's host does not have
+    env = []
+    if HOST_CA.is_file():  # the base trusts the host's CA only when it has it
         # and the tools that do not read the system store (uv, node) are told where it is,
         # as they are on the host
-        mounts += [f"-e{var}" for var in CA_VARIABLES if os.environ.get(var) == str(HOST_CA)]
+        env = [f"--env={var}" for var in CA_VARIABLES if os.environ.get(var) == str(HOST_CA)]
     subprocess.run(
-        ["docker", "run", "-d", "--name", name, "--label", f"{PIPELINE_LABEL}=newcomer",
-         "--network", "host", *mounts, "-w", "/repo", BASE_IMAGE, "sleep", "infinity"],
+        ["docker", "create", "--name", name, "--label", f"{PIPELINE_LABEL}=newcomer",
+         "--network", "host", "-v", "/var/run/docker.sock:/var/run/docker.sock", *env,
+         "-w", "/repo", BASE_IMAGE, "sleep", "infinity"],
         check=True, capture_output=True,
     )  # fmt: skip
     try:
+        subprocess.run(["docker", "cp", f"{repo}/.", f"{name}:/repo"], check=True)
+        if HOST_CA.is_file():
+            # also where update-ca-certificates looks, should an install regenerate the bundle
+            for target in (HOST_CA, "/usr/local/share/ca-certificates/host-bundle.crt"):
+                subprocess.run(["docker", "cp", "-L", str(HOST_CA), f"{name}:{target}"], check=True)
+        subprocess.run(["docker", "start", name], check=True, capture_output=True)
+        # cloned by the machine's user (root here), as a newcomer's checkout would be
+        subprocess.run(["docker", "exec", name, "chown", "-R", "0:0", "/repo"], check=True)
         yield name, sha
     finally:
-        subprocess.run(["docker", "exec", name, "rm", "-rf", "/repo"], capture_output=True)
         _cleanup(engine, name, sha)
 
 
