@@ -45,3 +45,20 @@ def registry_image(engine: docker.DockerClient) -> str:
 def python_bin() -> Path:
     """The directory of the interpreter running the tests (nox's venv: gitops, pre-commit)."""
     return Path(sys.executable).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: minutes of real work; skipped when nested")
+    config.addinivalue_line("markers", "docker: needs a real Docker engine")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Inside the newcomer test's container (FACTORY_E2E_NESTED=1) `just test` skips the
+    slow tests: they ran on the host in the same job, and again there would double CI."""
+
+    if not os.environ.get("FACTORY_E2E_NESTED"):
+        return
+    skip = pytest.mark.skip(reason="FACTORY_E2E_NESTED=1: slow e2e tests run on the host only")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)

@@ -33,6 +33,8 @@ from e2e_support import (
 from reconciler.kinds.registry.htpasswd import render_htpasswd
 from reconciler.registry_api import RegistryClient
 
+pytestmark = pytest.mark.slow  # skipped inside the newcomer container (conftest.py)
+
 PORT = 20550
 ADDRESS = f"127.0.0.1:{PORT}"
 USER = "ci"

@@ -36,6 +36,8 @@ from stack_scratch import (
     scratch_secrets,
 )
 
+pytestmark = pytest.mark.slow  # skipped inside the newcomer container (conftest.py)
+
 RECORD = f"{PROJECT}-pipeline-deployed"  # the guard's record of the deployed commit
 ADDRESS = f"127.0.0.1:{REGISTRY_PORT}"
 BUILD_ENV = {"FACTORY_BASE_IMAGE": BASE_IMAGE, "FACTORY_WHEELHOUSE": "1"}

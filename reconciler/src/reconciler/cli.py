@@ -356,9 +356,10 @@ def _unpullable_hint(console: Console, session: Session, plan: Plan, result: App
     if not runnable:
         return
     only = ",".join(runnable)
+    images = "".join(f" --image {ref}" for ref in session.args.image)
     console.print(
         f"Deploy what can run without them ({', '.join(left)} left out and untouched):\n"
-        f"  just deploy --only {only}      (or: gitops apply --yes --only {only})\n"
+        f"  just deploy --only {only}      (or: gitops apply --yes --only {only}{images})\n"
         "To keep this choice for later plan/drift/deploy runs, write "
         f"`only: [{', '.join(runnable)}]`"
         " (and `images: {SERVICE: REF}` for an image you provide another way) into "

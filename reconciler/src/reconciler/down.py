@@ -21,7 +21,7 @@ import docker
 import docker.errors
 
 from reconciler import labels as L
-from reconciler.errors import PlanError
+from reconciler.errors import GitopsError, PlanError
 
 __all__ = ["DownPlan", "execute_down", "plan_down"]
 
@@ -87,7 +87,18 @@ def plan_down(api: docker.APIClient, project: str, remove_volumes: Iterable[str]
 
 def execute_down(api: docker.APIClient, plan: DownPlan, progress: Callable[[str], None]) -> None:
     """Containers first (stopped, then removed with their anonymous volumes), then networks,
-    then the named volumes. An object already gone is not an error."""
+    then the named volumes. An object already gone is not an error; any other refusal by
+    the engine (a foreign container still on the network) stops, naming the object."""
+    try:
+        _remove_all(api, plan, progress)
+    except docker.errors.APIError as exc:
+        raise GitopsError(
+            f"down stopped: {exc.explanation or exc}; run `gitops down` again once it is "
+            "resolved (what was removed stays removed, volumes are kept)"
+        ) from None
+
+
+def _remove_all(api: docker.APIClient, plan: DownPlan, progress: Callable[[str], None]) -> None:
     for container_id, name in plan.containers:
         progress(f"remove container {name}")
         try:

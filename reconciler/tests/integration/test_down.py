@@ -77,6 +77,23 @@ def test_down_with_a_wrong_volume_name_removes_nothing(
     assert ours(docker_client, stack) == before
 
 
+def test_a_foreign_container_on_the_network_stops_down_with_a_clear_error(
+    stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
+) -> None:
+    foreign = docker_client.containers.run(
+        stack.image, ["sleep", "60"], detach=True, network=f"{stack.project}_net"
+    )
+    try:
+        result = stack.gitops_cli(capsys, "down", "--yes")
+        assert result.code == 1
+        assert "down stopped" in result.out
+        assert f"{stack.project}_net" in result.out or "active endpoints" in result.out
+        assert docker_client.containers.get(foreign.id).status == "running"
+        assert ours(docker_client, stack)[2] == {f"{stack.project}_data"}
+    finally:
+        foreign.remove(force=True, v=True)
+
+
 def test_down_deletes_a_named_volume(
     stack: Stack, capsys: pytest.CaptureFixture[str], docker_client: docker.DockerClient
 ) -> None:
