@@ -18,7 +18,7 @@ nox.options.default_venv_backend = "uv|venv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
-PACKAGES = ("reconciler", "mcp", "analytics")
+PACKAGES = ("common", "reconciler", "mcp", "analytics")
 PYTHON = "3.11"
 # The pipeline's offline builds download wheels with `python -m pip download`, and a uv
 # environment has no pip of its own.
@@ -30,11 +30,20 @@ def _present(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return [p for p in packages if (ROOT / p / "pyproject.toml").exists()]
 
 
+def _editables(packages: list[str], extra: str = "") -> list[str]:
+    """`-e ./pkg[extra]` for each package, plus the test double's distribution with tests
+    (common/testing, never in an image): all in one install, so the packages' dependencies
+    on each other by name are met from the tree, not looked up on an index."""
+    args = [arg for p in packages for arg in ("-e", f"./{p}{extra}")]
+    if extra and (ROOT / "common" / "testing" / "pyproject.toml").exists():
+        args += ["-e", "./common/testing"]
+    return args
+
+
 def _install_reconciler(session: nox.Session) -> None:
     # analytics too (when in the tree): it registers the model `gitops validate` checks its
     # config file with (`config_of: factory-analytics`); without it validate says to install it
-    editable = [arg for p in _present(("reconciler", "analytics")) for arg in ("-e", f"./{p}")]
-    session.install(PIP, *editable)
+    session.install(PIP, *_editables(_present(("common", "reconciler", "analytics"))))
 
 
 def _gitops(session: nox.Session, *args: str) -> None:
@@ -158,9 +167,8 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit and integration tests of every package, against the real Docker engine."""
     packages = _present()
-    session.install(PIP)
-    for package in packages:
-        session.install("-e", f"./{package}[test]")
+    # one install: the local packages depend on each other by name (chocolate-factory-common)
+    session.install(PIP, *_editables(packages, extra="[test]"))
     session.run("bash", "scripts/build-base-image.sh", external=True)
     targets = [f"{p}/tests" for p in packages]
     if any((ROOT / "tests" / "e2e").glob("test_*.py")):
@@ -177,7 +185,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
 def e2e_real_tailscale(session: nox.Session) -> None:
     """Tailscale sidecar with the real image and API (needs TAILSCALE_API_KEY; pulls)."""
-    session.install("-e", "./reconciler[test]")
+    session.install(*_editables(["common", "reconciler"], extra="[test]"))
     session.run("bash", "scripts/build-base-image.sh", external=True)
     session.run(
         "pytest",
@@ -198,7 +206,7 @@ def registry_gc(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
 def e2e_real_kinds(session: nox.Session) -> None:
     """Registry, Forgejo and runners with the real upstream images (pulls them)."""
-    session.install("-e", "./reconciler[test]")
+    session.install(*_editables(["common", "reconciler"], extra="[test]"))
     session.run(
         "pytest",
         "reconciler/tests/kinds/test_registry_e2e.py",
@@ -212,9 +220,7 @@ def e2e_real_kinds(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; writes bench/RESULTS.md sections."""
-    session.install(PIP)
-    for package in _present():
-        session.install("-e", f"./{package}[test]")
+    session.install(PIP, *_editables(_present(), extra="[test]"))
     session.install("-r", "bench/requirements.txt")
     session.run("bash", "scripts/build-base-image.sh", external=True)
     session.run("python", "bench/run.py", *session.posargs)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from factory_common.env_secrets import EnvSecretError, read_env_secret
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,7 +30,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from reconciler.env_secrets import EnvSecretError, read_env_secret
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 

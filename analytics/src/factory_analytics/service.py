@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from reconciler.env_secrets import EnvSecretError
+from factory_common.env_secrets import EnvSecretError
 
 from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
@@ -167,7 +167,7 @@ class Service:
 
 
 def _tailscale_from_env(cfg: AnalyticsConfig) -> object | None:
-    from reconciler.tailscale.api import TailscaleClient, credentials_from_env
+    from factory_common.tailscale.api import TailscaleClient, credentials_from_env
 
     try:
         credentials = credentials_from_env()

@@ -36,11 +36,11 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "mcp").mkdir()
     (tmp_path / "mcp" / "pyproject.toml").write_text(
         '[project]\nname = "chocolate-factory-mcp"\n'
-        'dependencies = ["mcp>=2", "chocolate-factory-reconciler", "httpx>=0.27"]\n'
+        'dependencies = ["mcp>=2", "chocolate-factory-common", "httpx>=0.27"]\n'
     )
-    (tmp_path / "reconciler").mkdir()
-    (tmp_path / "reconciler" / "pyproject.toml").write_text(
-        '[project]\nname = "chocolate-factory-reconciler"\ndependencies = ["pydantic>=2.7"]\n'
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "pyproject.toml").write_text(
+        '[project]\nname = "chocolate-factory-common"\ndependencies = ["pydantic>=2.7"]\n'
     )
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-q", "-m", "init")
@@ -88,7 +88,7 @@ def test_strip_credentials_keeps_plain_urls() -> None:
 def test_requirements_skip_local_packages_and_add_the_build_backend(repo: Path) -> None:
     from reconciler.pipeline.images import ImageSpec
 
-    spec = ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp")
+    spec = ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp", uses=("common",))
     assert requirements(repo, [spec]) == [
         "hatchling>=1.24",
         "httpx>=0.27",

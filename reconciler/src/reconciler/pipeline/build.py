@@ -1,6 +1,6 @@
 """Build the service images from the repository root with the Docker engine.
 
-Why the SDK and one root context: analytics installs the reconciler package too, so every
+Why the SDK and one root context: both images install the shared package (common/), so every
 image is built from the repository root (the allow-list in .dockerignore keeps tests, caches
 and secrets out). Builds never pull (`pull=False`): the base image is whatever BASE_IMAGE
 names, upstream for users, the offline Debian base on machines that cannot pull.
@@ -33,7 +33,12 @@ from reconciler.providers.docker.oneshot import run_once
 
 WHEELHOUSE = Path("build") / "wheelhouse"
 LOCAL_PACKAGES = frozenset(
-    {"chocolate-factory-reconciler", "chocolate-factory-mcp", "chocolate-factory-analytics"}
+    {
+        "chocolate-factory-common",
+        "chocolate-factory-reconciler",
+        "factory-mcp",
+        "chocolate-factory-analytics",
+    }
 )
 BUILD_REQUIREMENTS = ("hatchling>=1.24",)
 Log = Callable[[str], None]
@@ -48,8 +53,9 @@ def _requirement_name(requirement: str) -> str:
 
 
 def requirements(root: Path, specs: Iterable[ImageSpec]) -> list[str]:
-    """Third-party requirements of the packages built (plus the reconciler's), sorted."""
-    dirs = {"reconciler"} | {spec.package_dir for spec in specs}
+    """Third-party requirements of the packages built and the local packages they install,
+    sorted."""
+    dirs = {d for spec in specs for d in (spec.package_dir, *spec.uses)}
     found: set[str] = set(BUILD_REQUIREMENTS)
     for package_dir in sorted(dirs):
         pyproject = root / package_dir / "pyproject.toml"

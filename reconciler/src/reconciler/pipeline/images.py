@@ -47,12 +47,12 @@ def all_inputs(specs: list[ImageSpec]) -> tuple[str, ...]:
 
 
 IMAGES: tuple[ImageSpec, ...] = (
-    ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp"),
+    ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp", uses=("common",)),
     ImageSpec(
         service="analytics",
         package_dir="analytics",
         repository="factory/analytics",
-        uses=("reconciler",),
+        uses=("common",),
     ),
 )
 

@@ -3,19 +3,19 @@
 Facts followed: ../shared/tailscale-api.md §3. Design:
 
 - httpx with an injectable transport: production uses the default HTTPS transport; tests
-  point ``base_url`` at :mod:`reconciler.testing.tailscale_double` (real HTTP on loopback) or
+  point ``base_url`` at :mod:`factory_common_testing.tailscale_double` (real HTTP on loopback) or
   pass ``httpx.MockTransport``. Nothing is built at import time.
 - Credentials are an API access token (bearer) or an OAuth client whose token is cached
-  until it expires (:mod:`reconciler.tailscale.auth`).
+  until it expires (:mod:`factory_common.tailscale.auth`).
 - The tailnet defaults to ``-`` (the token's own tailnet).
-- retries (:mod:`reconciler.tailscale.retry`, the same policy for the OAuth token exchange):
+- retries (:mod:`factory_common.tailscale.retry`, the same policy for the OAuth token exchange):
   429 always, honouring ``Retry-After`` (the API refused the request); 5xx and connection
   failures with exponential backoff, but only for calls that are safe to repeat. Not retried
   on 5xx: minting an auth key (the facts promise for no 5xx that nothing was done, and a
   repeat could leave an extra key nobody knows about) and setting the policy (a repeat after
   a lost success would meet 412 and be reported as a console edit).
 - httpx exceptions and error statuses are translated here and nowhere else, into
-  :mod:`reconciler.tailscale.errors`, carrying Tailscale's own ``message``.
+  :mod:`factory_common.tailscale.errors`, carrying Tailscale's own ``message``.
 
 The client is synchronous: the reconciler is, and the analytics service calls it from a
 worker thread.
@@ -33,15 +33,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from reconciler.env_secrets import read_env_secret
-from reconciler.tailscale.auth import (
+from factory_common.env_secrets import read_env_secret
+from factory_common.tailscale.auth import (
     ApiToken,
     OAuthClient,
     OAuthClientAuth,
     TailscaleCredentials,
     build_auth,
 )
-from reconciler.tailscale.errors import (
+from factory_common.tailscale.errors import (
     TailscaleAPIError,
     TailscaleAuthError,
     TailscaleError,
@@ -50,7 +50,7 @@ from reconciler.tailscale.errors import (
     TailscaleRateLimited,
     TailscaleUnreachable,
 )
-from reconciler.tailscale.models import (
+from factory_common.tailscale.models import (
     AuthKey,
     CreatedAuthKey,
     Device,
@@ -59,7 +59,7 @@ from reconciler.tailscale.models import (
     PolicyFile,
     PolicyValidation,
 )
-from reconciler.tailscale.retry import RetryPolicy
+from factory_common.tailscale.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -366,7 +366,7 @@ def credentials_from_env(
 
     ``TAILSCALE_API_KEY`` (or ``TAILSCALE_API_KEY_FILE``) wins; otherwise
     ``TAILSCALE_OAUTH_CLIENT_ID`` + ``TAILSCALE_OAUTH_CLIENT_SECRET`` (or ``…_SECRET_FILE``).
-    A variable or file that is set but empty raises EnvSecretError (reconciler.env_secrets),
+    A variable or file that is set but empty raises EnvSecretError (factory_common.env_secrets),
     instead of silently meaning "no credentials".
     """
     env = os.environ if environ is None else environ

@@ -61,8 +61,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from reconciler.tailscale import hujson
-from reconciler.testing._policy_checks import policy_problems, run_tests
+from factory_common.tailscale import hujson
+
+from factory_common_testing._policy_checks import policy_problems, run_tests
 
 __all__ = [
     "DEFAULT_POLICY",

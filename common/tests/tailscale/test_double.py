@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from reconciler.tailscale.api import (
+from factory_common.tailscale.api import (
     ApiToken,
     OAuthClient,
     TailscaleAPIError,
     TailscaleAuthError,
     TailscaleClient,
 )
-from reconciler.testing.tailscale_double import RunningDouble
-
-from .conftest import POLICY
+from factory_common_testing.fixtures import POLICY
+from factory_common_testing.tailscale_double import RunningDouble
+from pydantic import SecretStr
 
 COMMENTED = "// a comment makes this HuJSON, not JSON\n" + POLICY
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reconciler.env_secrets import EnvSecretError, read_env_secret
-from reconciler.tailscale.api import ApiToken, credentials_from_env
+from factory_common.env_secrets import EnvSecretError, read_env_secret
+from factory_common.tailscale.api import ApiToken, credentials_from_env
 
 
 def test_value_or_file_or_nothing(tmp_path: Path) -> None:

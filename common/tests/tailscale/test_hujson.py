@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from reconciler.tailscale import hujson
+from factory_common.tailscale import hujson
 
 
 def test_comments_and_trailing_commas_are_accepted():

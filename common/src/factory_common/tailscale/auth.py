@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 import httpx
 from pydantic import BaseModel, SecretStr
 
-from reconciler.tailscale.retry import RetryPolicy
+from factory_common.tailscale.retry import RetryPolicy
 
 __all__ = ["ApiToken", "OAuthClient", "TailscaleCredentials"]
 
@@ -98,7 +98,7 @@ class OAuthClientAuth(httpx.Auth):
         return httpx.Request("POST", self._token_url, data=form)
 
     def _store(self, response: httpx.Response) -> None:
-        from reconciler.tailscale.api import error_from_response  # one translation point
+        from factory_common.tailscale.api import error_from_response  # one translation point
 
         if response.status_code != 200:
             response.read()

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from reconciler.tailscale.api import (
+from factory_common.tailscale.api import (
     ApiToken,
     OAuthClient,
     TailscaleAPIError,
@@ -19,9 +18,9 @@ from reconciler.tailscale.api import (
     TailscaleUnreachable,
     credentials_from_env,
 )
-from reconciler.testing.tailscale_double import RunningDouble
-
-from .conftest import POLICY, Sleeps
+from factory_common_testing.fixtures import POLICY, Sleeps
+from factory_common_testing.tailscale_double import RunningDouble
+from pydantic import SecretStr
 
 
 def test_policy_is_fetched_as_hujson_with_its_etag(client: TailscaleClient, ts: RunningDouble):

@@ -1,0 +1,6 @@
+"""Test doubles for every package's tests; a distribution of its own so no image carries it.
+
+``factory_common_testing.tailscale_double`` is a stand-in for the Tailscale API v2 (which
+cannot be reached from the build machines); the reconciler's, common's and the analytics
+service's tests use it. Nothing imports it at run time.
+"""
