@@ -18,7 +18,7 @@ nox.options.default_venv_backend = "uv|venv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
-PACKAGES = ("common", "reconciler", "mcp", "analytics")
+PACKAGES = ("common", "reconciler", "pipeline", "mcp", "analytics")
 PYTHON = "3.11"
 # The pipeline's offline builds download wheels with `python -m pip download`, and a uv
 # environment has no pip of its own.
@@ -43,7 +43,8 @@ def _editables(packages: list[str], extra: str = "") -> list[str]:
 def _install_reconciler(session: nox.Session) -> None:
     # analytics too (when in the tree): it registers the model `gitops validate` checks its
     # config file with (`config_of: factory-analytics`); without it validate says to install it
-    session.install(PIP, *_editables(_present(("common", "reconciler", "analytics"))))
+    # and the pipeline (`python -m factory_pipeline`, the secrets hook), which imports the engine
+    session.install(PIP, *_editables(_present(("common", "reconciler", "pipeline", "analytics"))))
 
 
 def _gitops(session: nox.Session, *args: str) -> None:
@@ -63,7 +64,7 @@ def _pushed_images(
     """
     args = ["--from-registry"] if from_registry else []
     args += ["--local"] if local else []
-    out = session.run("python", "-m", "reconciler.pipeline", "overrides", *args, silent=True)
+    out = session.run("python", "-m", "factory_pipeline", "overrides", *args, silent=True)
     pairs = [line for line in str(out or "").split() if "=" in line]
     for pair in pairs:
         session.log(f"image: {pair}")
@@ -91,14 +92,14 @@ def _answer(session: nox.Session, *args: str) -> None:
 def build(session: nox.Session) -> None:
     """Build the mcp and analytics images, tagged with the commit SHA and the branch."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "build", *session.posargs)
+    session.run("python", "-m", "factory_pipeline", "build", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["pipeline"], default=False)
 def push(session: nox.Session) -> None:
     """Push the built images to the private registry and verify their digests there."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "push", *session.posargs)
+    session.run("python", "-m", "factory_pipeline", "push", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["gitops"])
@@ -121,7 +122,7 @@ def deploy(session: nox.Session) -> None:
     # A first deploy on a fresh machine has no registry yet to pull mcp and analytics from:
     # build them here (skipped when this commit's images are already on the engine).
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "build", "--if-missing")
+    session.run("python", "-m", "factory_pipeline", "build", "--if-missing")
     images = _pushed_images(session, local=True)
     # One deploy at a time and in commit order, from a laptop or CI alike: the guard takes
     # the deploy lock, refuses a commit older than the one deployed (FACTORY_DEPLOY_FORCE=1
@@ -129,7 +130,7 @@ def deploy(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "reconciler.pipeline",
+        "factory_pipeline",
         "guard",
         "--",
         "gitops",
@@ -200,13 +201,13 @@ def e2e_real_tailscale(session: nox.Session) -> None:
 def registry_gc(session: nox.Session) -> None:
     """Garbage-collect the private registry (stopped for the collection; `-- --dry-run`)."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.kinds.registry.gc", "--dir", "gitops", *session.posargs)
+    session.run("python", "-m", "factory_pipeline.registry_gc", "--dir", "gitops", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
 def e2e_real_kinds(session: nox.Session) -> None:
     """Registry, Forgejo and runners with the real upstream images (pulls them)."""
-    session.install(*_editables(["common", "reconciler"], extra="[test]"))
+    session.install(*_editables(["common", "reconciler", "pipeline"], extra="[test]"))
     session.run(
         "pytest",
         "reconciler/tests/kinds/test_registry_e2e.py",

@@ -52,9 +52,9 @@ from e2e_support import (  # noqa: E402
     has_image,
     run,
 )
+from factory_pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
+from factory_pipeline.images import present_images  # noqa: E402
 from machine import REFERENCE_STEPS, cpu_reference  # noqa: E402
-from reconciler.pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
-from reconciler.pipeline.images import present_images  # noqa: E402
 from stack_scratch import (  # noqa: E402
     PROJECT,
     REGISTRY_PORT,

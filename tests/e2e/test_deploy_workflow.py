@@ -24,7 +24,7 @@ import httpx
 import pytest
 from act_runner import run_act
 from e2e_support import BASE_IMAGE, ROOT, copy_worktree, git
-from reconciler.registry_api import RegistryClient
+from factory_pipeline.registry_api import RegistryClient
 from stack_scratch import (
     PROJECT,
     PROJECT_LABEL,

@@ -19,7 +19,7 @@ from reconciler import labels as L
 
 pytestmark = pytest.mark.docker
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
     project = f"justexit-{uuid.uuid4().hex[:6]}"
     for name in ("justfile", "noxfile.py"):
         shutil.copy(REPO / name, root / name)
-    (root / "reconciler").symlink_to(REPO / "reconciler")
+    for package in ("common", "reconciler", "pipeline"):  # what the gitops sessions install
+        (root / package).symlink_to(REPO / package)
     (root / "gitops").mkdir()
     (root / "gitops" / "stack.yaml").write_text(
         f"kind: Stack\nproject: {project}\nnetwork: net\nvolumes:\n  data: {{}}\n"

@@ -1,8 +1,10 @@
 """The push-to-deploy pipeline behind `nox -s build push deploy` (and .forgejo/workflows/).
 
-Why it lives in the reconciler package: pushing needs the registry credentials resolved
-exactly as `gitops apply` resolves secrets, and verifying a push needs the registry API
-client; both live here, so the pipeline reuses them instead of copying them.
+Why a package of its own beside the engine: pushing needs the registry credentials resolved
+exactly as `gitops apply` resolves secrets, so the pipeline imports the engine (through
+``reconciler``'s public surface, its ``__all__``); it is the only package that does. The
+registry API client, the registry's garbage collection and the secrets pre-commit hook are
+pipeline work too and live here.
 
     build   → images built from mcp/ and analytics/, tagged <commit sha> and <branch>
     push    → registry login, push, digest verified through the registry API

@@ -14,7 +14,7 @@ the registry stopped would start it again, and pushes during the sweep lose blob
 `--dry-run` deletes nothing, so it reads the storage beside the running registry instead of
 stopping it.
 
-    python -m reconciler.kinds.registry.gc [--dir gitops] [--dry-run] [--registry NAME]
+    python -m factory_pipeline.registry_gc [--dir gitops] [--dry-run] [--registry NAME]
 """
 
 from __future__ import annotations
@@ -30,15 +30,17 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from reconciler.clip import tail_lines
-from reconciler.errors import GitopsError
-from reconciler.kinds.registry.compile import registry_env
-from reconciler.kinds.registry.model import Registry
-from reconciler.project import load_project
-from reconciler.providers.docker.client import make_client
-from reconciler.providers.docker.lock import EngineLock
-from reconciler.providers.docker.names import container_name
-from reconciler.providers.docker.oneshot import run_once
+from reconciler import (
+    EngineLock,
+    GitopsError,
+    Registry,
+    container_name,
+    load_project,
+    make_client,
+    registry_env,
+    run_once,
+    tail_lines,
+)
 
 __all__ = ["collect_garbage", "main"]
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.pipeline.declared import declared_forgejo
+from factory_pipeline.declared import declared_forgejo
 
 _TAG_INVALID = re.compile(r"[^A-Za-z0-9_.-]")
 

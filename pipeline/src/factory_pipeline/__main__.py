@@ -1,10 +1,10 @@
-"""`python -m reconciler.pipeline build|push|overrides`: the steps nox's sessions run.
+"""`python -m factory_pipeline build|push|overrides`: the steps nox's sessions run.
 
 `build --if-missing` builds only when this commit's images are not on the engine yet (what
 `just deploy` runs first, so a fresh machine needs no registry); `overrides --local` also
 names images built but not pushed, by their commit tag; `guard -- COMMAND…` runs a deploy
 command under the deploy lock, refusing a commit older than the one deployed
-(reconciler.pipeline.deployed; `--check` only checks, `--force` overrides).
+(factory_pipeline.deployed; `--check` only checks, `--force` overrides).
 
 Each step prints what it does (the job log is the record) and exits 1 with one clear line
 on failure. Configuration comes from the environment, as in a Forgejo Actions job:
@@ -29,8 +29,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
-from reconciler.errors import GitopsError
-from reconciler.pipeline.build import (
+from factory_pipeline.build import (
     PipelineBuildError,
     base_image_of,
     base_python,
@@ -40,9 +39,9 @@ from reconciler.pipeline.build import (
     requirements,
     user_cache,
 )
-from reconciler.pipeline.declared import DeclarationError
-from reconciler.pipeline.gitinfo import Commit, GitError, read_commit
-from reconciler.pipeline.images import (
+from factory_pipeline.declared import DeclarationError
+from factory_pipeline.gitinfo import Commit, GitError, read_commit
+from factory_pipeline.images import (
     Record,
     all_inputs,
     built_for,
@@ -52,6 +51,7 @@ from reconciler.pipeline.images import (
     registry_address,
     write_record,
 )
+from reconciler import GitopsError
 
 
 def _log(message: str) -> None:
@@ -114,7 +114,7 @@ def cmd_build(root: Path, *, if_missing: bool = False) -> int:
 
 
 def cmd_push(root: Path) -> int:
-    from reconciler.pipeline.push import push_all
+    from factory_pipeline.push import push_all
 
     commit = _commit(root)
     record = read_record(root)
@@ -142,7 +142,7 @@ def cmd_overrides(root: Path, *, from_registry: bool, local: bool = False) -> in
     sha = _commit(root).sha
     overrides = image_overrides(root, sha, include_local=local)
     if not overrides and from_registry:
-        from reconciler.pipeline.push import MissingCredentialsError, pushed_digests
+        from factory_pipeline.push import MissingCredentialsError, pushed_digests
 
         log = lambda message: print(message, file=sys.stderr)  # noqa: E731 - stdout is data
         try:
@@ -164,11 +164,11 @@ def cmd_overrides(root: Path, *, from_registry: bool, local: bool = False) -> in
 
 def cmd_guard(root: Path, args: argparse.Namespace) -> int:
     """`guard [--check|--unlock] [--force] [--wait S] -- COMMAND…` (pipeline.deployed)."""
-    from reconciler.pipeline.declared import declared_stack
-    from reconciler.pipeline.deploy_lock import DeployLock
-    from reconciler.pipeline.deployed import check, run_guarded
-    from reconciler.pipeline.gitinfo import head, uncommitted
-    from reconciler.providers.docker.client import make_client
+    from factory_pipeline.declared import declared_stack
+    from factory_pipeline.deploy_lock import DeployLock
+    from factory_pipeline.deployed import check, run_guarded
+    from factory_pipeline.gitinfo import head, uncommitted
+    from reconciler import make_client
 
     stack = declared_stack(root)
     api = make_client(stack.docker.host, os.environ).api
@@ -193,7 +193,7 @@ def cmd_guard(root: Path, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reconciler.pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m factory_pipeline", description=__doc__)
     parser.add_argument("step", choices=("build", "push", "overrides", "guard"))
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     parser.add_argument(

@@ -4,9 +4,9 @@ Why: every push to main starts deploy.yml, and nothing guarantees the runs finis
 order. `gitops apply`'s engine lock serialises applies, not their order, so an older push
 whose job ran late would apply last and roll the stack back. So the deploy step runs as
 
-    python -m reconciler.pipeline guard -- nox -R -s deploy
+    python -m factory_pipeline guard -- nox -R -s deploy
 
-which takes the deploy lock (reconciler.pipeline.deploy_lock), reads the commit the last
+which takes the deploy lock (factory_pipeline.deploy_lock), reads the commit the last
 guarded deploy recorded on the engine, refuses when this checkout's HEAD is an ancestor of
 it (`git merge-base --is-ancestor`; `--force` overrides, to roll back on purpose), runs the
 command, and records HEAD only when the command succeeded. `guard --check` asks the same
@@ -54,15 +54,15 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from reconciler.pipeline.build import PipelineBuildError
-from reconciler.pipeline.deploy_lock import (
+from factory_pipeline.build import PipelineBuildError
+from factory_pipeline.deploy_lock import (
     NAMESPACE,
     PROJECT,
     ROLE,
     DeployLock,
 )
-from reconciler.pipeline.gitinfo import has_commit, is_ancestor, is_shallow, uncommitted
-from reconciler.providers.docker.lock import ensure_lock_image, holder_description
+from factory_pipeline.gitinfo import has_commit, is_ancestor, is_shallow, uncommitted
+from reconciler import ensure_lock_image, holder_description
 
 COMMIT = f"{NAMESPACE}.commit"  # the SHA, suffixed -dirty for uncommitted gitops/ changes
 DIRTY = f"{NAMESPACE}.dirty"  # "true": deployed with uncommitted changes under gitops/

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from reconciler.pipeline.declared import DeclarationError
-from reconciler.pipeline.gitinfo import read_commit, source_url
+from factory_pipeline.declared import DeclarationError
+from factory_pipeline.gitinfo import read_commit, source_url
 
 FORGEJO_YAML = """\
 kind: Forgejo

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif(
     shutil.which("pre-commit", path=str(Path(sys.executable).parent)) is None,
-    reason="pre-commit is part of the reconciler's test extra: pip install -e './reconciler[test]'",
+    reason="pre-commit is part of the pipeline's test extra: pip install -e './pipeline[test]'",
 )
 
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from reconciler.pipeline.gitinfo import inputs_id, inputs_labels, read_commit, source_date
+from factory_pipeline.gitinfo import inputs_id, inputs_labels, read_commit, source_date
 
 INPUTS = (".dockerignore", "mcp/Dockerfile", "mcp/pyproject.toml", "mcp/README.md", "mcp/src")
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from reconciler.pipeline.gitinfo import Commit, inputs_labels
-from reconciler.pipeline.images import BuiltImage, ImageSpec
-from reconciler.providers.docker.oneshot import run_once
+from factory_pipeline.gitinfo import Commit, inputs_labels
+from factory_pipeline.images import BuiltImage, ImageSpec
+from reconciler import run_once
 
 WHEELHOUSE = Path("build") / "wheelhouse"
 LOCAL_PACKAGES = frozenset(

@@ -6,16 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from reconciler.pipeline.build import PipelineBuildError, requirements
-from reconciler.pipeline.gitinfo import _strip_credentials, branch_tag, read_commit
-from reconciler.pipeline.images import (
+from factory_pipeline.build import PipelineBuildError, requirements
+from factory_pipeline.gitinfo import _strip_credentials, branch_tag, read_commit
+from factory_pipeline.images import (
     BuiltImage,
     Record,
     built_for,
     image_overrides,
     write_record,
 )
-from reconciler.pipeline.push import Credentials, registry_credentials
+from factory_pipeline.push import Credentials, registry_credentials
 
 INPUTS = (".dockerignore", "mcp/Dockerfile", "mcp/pyproject.toml", "mcp/src")
 
@@ -86,7 +86,7 @@ def test_strip_credentials_keeps_plain_urls() -> None:
 
 
 def test_requirements_skip_local_packages_and_add_the_build_backend(repo: Path) -> None:
-    from reconciler.pipeline.images import ImageSpec
+    from factory_pipeline.images import ImageSpec
 
     spec = ImageSpec(service="mcp", package_dir="mcp", repository="factory/mcp", uses=("common",))
     assert requirements(repo, [spec]) == [
@@ -160,7 +160,7 @@ users:
 def test_declared_registry_gives_user_password_secret_and_port(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.pipeline.images import registry_address
+    from factory_pipeline.images import registry_address
 
     (repo / "gitops" / "registry").mkdir(parents=True)
     (repo / "gitops" / "registry" / "registry.yaml").write_text(REGISTRY_YAML)

@@ -60,7 +60,7 @@ IMAGES: tuple[ImageSpec, ...] = (
 def registry_address(root: Path) -> str:
     """`host:port` of the private registry: env REGISTRY_ADDRESS, else the declared registry's
     host port on loopback, else 127.0.0.1:5000."""
-    from reconciler.pipeline.declared import declared_registry
+    from factory_pipeline.declared import declared_registry
 
     declared = declared_registry(root)
     default = f"127.0.0.1:{declared.port}" if declared and declared.port else DEFAULT_REGISTRY

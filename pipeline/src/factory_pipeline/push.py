@@ -2,7 +2,7 @@
 
 Why verify: a push's own report is not proof that the registry serves that manifest under
 the tag (a concurrent push, a proxy, a converted manifest). After pushing, every tag is
-resolved through the registry API (`reconciler.registry_api`, HEAD with the full Accept
+resolved through the registry API (`factory_pipeline.registry_api`, HEAD with the full Accept
 list) and must name the digest the push reported; only then is the digest recorded for
 `gitops apply --image SERVICE=REPO@sha256:…`.
 
@@ -23,14 +23,11 @@ import docker
 from docker.errors import APIError, DockerException
 from ruamel.yaml import YAML
 
-from reconciler.errors import SecretsError
-from reconciler.pipeline.build import PipelineBuildError
-from reconciler.pipeline.declared import declared_registry, pipeline_user
-from reconciler.pipeline.images import BuiltImage, Record, present_images, registry_address
-from reconciler.registry_api import RegistryClient, RegistryError
-from reconciler.resources import SecretRequirement
-from reconciler.secrets import SecretStore
-from reconciler.stack import SecretsConfig
+from factory_pipeline.build import PipelineBuildError
+from factory_pipeline.declared import declared_registry, pipeline_user
+from factory_pipeline.images import BuiltImage, Record, present_images, registry_address
+from factory_pipeline.registry_api import RegistryClient, RegistryError
+from reconciler import SecretRequirement, SecretsConfig, SecretsError, SecretStore
 
 Log = Callable[[str], None]
 USERNAME, PASSWORD = "registry_username", "registry_password"

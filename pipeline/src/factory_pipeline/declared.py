@@ -15,11 +15,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import ConfigError
-from reconciler.kinds.forgejo.model import Forgejo
-from reconciler.kinds.registry.model import Registry, RegistryUser
-from reconciler.load import load_documents
-from reconciler.stack import Stack
+from reconciler import ConfigError, Forgejo, Registry, RegistryUser, Stack, load_documents
 
 Model = TypeVar("Model", bound=BaseModel)
 

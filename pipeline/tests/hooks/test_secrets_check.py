@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reconciler.hooks.secrets_check import check_file, is_secret_key, main
+from factory_pipeline.hooks.secrets_check import check_file, is_secret_key, main
 
 REFUSED_YAML = """\
 kind: registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from reconciler.registry_api import (
+from factory_pipeline.registry_api import (
     MANIFEST_MEDIA_TYPES,
     DigestMismatch,
     RegistryAuthError,

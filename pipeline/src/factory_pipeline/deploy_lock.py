@@ -2,7 +2,7 @@
 
 Why another lock beside `gitops apply`'s engine lock: that one is held only while an apply
 runs, so it serialises applies but not the check that decides whether a commit may be
-applied at all (reconciler.pipeline.deployed). This one is held from that check through the
+applied at all (factory_pipeline.deployed). This one is held from that check through the
 apply to the record of what was deployed.
 
 Like the engine lock it is an object on the engine, a created, never-started container
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import docker
 
-from reconciler.pipeline.build import PipelineBuildError
-from reconciler.providers.docker.lock import (
+from factory_pipeline.build import PipelineBuildError
+from reconciler import (
     EngineMutex,
     LockKeys,
     engine_container,
@@ -87,7 +87,7 @@ def _held(project: str) -> Callable[[str], Exception]:
         return DeployLockHeldError(
             f"another deploy of {project} holds the deploy lock: {who}. It is waited for up "
             "to --wait seconds; if that deploy is gone, run "
-            "`python -m reconciler.pipeline guard --unlock`"
+            "`python -m factory_pipeline guard --unlock`"
         )
 
     return error

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from reconciler.pipeline.__main__ import main
-from reconciler.pipeline.push import MissingCredentialsError, registry_credentials
+from factory_pipeline.__main__ import main
+from factory_pipeline.push import MissingCredentialsError, registry_credentials
 
 REGISTRY_YAML = """\
 kind: Registry

@@ -14,8 +14,8 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
-from reconciler.pipeline.__main__ import main
-from reconciler.pipeline.deploy_lock import (
+from factory_pipeline.__main__ import main
+from factory_pipeline.deploy_lock import (
     CONTAINER,
     HOST,
     PID,
@@ -27,7 +27,7 @@ from reconciler.pipeline.deploy_lock import (
     lock_name,
     own_container,
 )
-from reconciler.pipeline.deployed import (
+from factory_pipeline.deployed import (
     Deployed,
     Order,
     OrderError,
@@ -36,7 +36,8 @@ from reconciler.pipeline.deployed import (
     record_deployed,
     record_name,
 )
-from reconciler.providers.docker.lock import ensure_lock_image
+
+from reconciler import ensure_lock_image
 
 pytestmark = pytest.mark.docker
 

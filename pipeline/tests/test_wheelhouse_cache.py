@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from reconciler.pipeline.build import WHEELHOUSE, PipelineBuildError, prepare_wheelhouse
+from factory_pipeline.build import WHEELHOUSE, PipelineBuildError, prepare_wheelhouse
 
 # a name no index has: any attempt to download it fails, which proves the cache was used
 REQS = ["chocolate-factory-no-such-package-zz9==0.0.1"]
