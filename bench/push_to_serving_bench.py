@@ -55,6 +55,7 @@ from e2e_support import (  # noqa: E402
 from factory_pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
 from factory_pipeline.images import present_images  # noqa: E402
 from machine import REFERENCE_STEPS, cpu_reference  # noqa: E402
+from results import write_section  # noqa: E402
 from stack_scratch import (  # noqa: E402
     PROJECT,
     REGISTRY_PORT,
@@ -65,7 +66,6 @@ from stack_scratch import (  # noqa: E402
     scratch_secrets,
 )
 
-RESULTS = BENCH / "RESULTS.md"
 ACT_LOG = REPO / "build" / "bench" / "push-to-serving-act.log"
 START = "<!-- bench:push-to-serving:start -->"
 END = "<!-- bench:push-to-serving:end -->"
@@ -281,14 +281,7 @@ container, installs nox and creates its environments (cold: the warm-up run abov
 {END}"""
     print(section)
     if write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if START in text and END in text:
-            before, _, rest = text.partition(START)
-            _, _, after = rest.partition(END)
-            text = before + section + after
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        RESULTS.write_text(text)
+        write_section(section, START, END)
 
 
 if __name__ == "__main__":
