@@ -48,7 +48,7 @@ from factory_analytics.store import queries, writes
 from factory_analytics.store.db import open_database
 from factory_analytics.window import make_window
 from machine import cpu_reference
-from results import write_section
+from results import report
 
 NOW = 1795603327.0  # 2026-11-25T10:42:07Z, fixed so runs are comparable
 DAYS = 30
@@ -407,9 +407,7 @@ def main() -> int:
         END,
     ]
     section = "\n".join(lines)
-    print(section)
-    if args.write:
-        write_section(section, START, END)
+    report(section, START, END, write=args.write)
     return 0
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
-from results import write_section
+from results import report
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
@@ -298,9 +298,7 @@ def main() -> int:
             END,
         ]
     )
-    print(section)
-    if args.write:
-        write_section(section, START, END)
+    report(section, START, END, write=args.write)
     return 0
 
 

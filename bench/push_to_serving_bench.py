@@ -55,7 +55,7 @@ from e2e_support import (  # noqa: E402
 from factory_pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
 from factory_pipeline.images import present_images  # noqa: E402
 from machine import REFERENCE_STEPS, cpu_reference  # noqa: E402
-from results import write_section  # noqa: E402
+from results import report  # noqa: E402
 from stack_scratch import (  # noqa: E402
     PROJECT,
     REGISTRY_PORT,
@@ -279,9 +279,7 @@ average, before its deploy starts; push-triggered Actions add none. On a real Fo
 the job also waits for the runner to fetch it (`fetch_interval` 2 s) and, in a fresh job
 container, installs nox and creates its environments (cold: the warm-up run above).
 {END}"""
-    print(section)
-    if write:
-        write_section(section, START, END)
+    report(section, START, END, write=write)
 
 
 if __name__ == "__main__":

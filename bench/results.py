@@ -30,3 +30,10 @@ def write_section(section: str, start: str, end: str, path: Path = RESULTS) -> N
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def report(section: str, start: str, end: str, *, write: bool) -> None:
+    """Print a benchmark's section, and with `write` (`--write`) put it in RESULTS.md."""
+    print(section)
+    if write:
+        write_section(section, start, end)
