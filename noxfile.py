@@ -15,7 +15,7 @@ nox.options.reuse_existing_virtualenvs = True
 # uv when it is installed (`pip install uv`): environments in seconds instead of minutes,
 # which is most of a fresh CI job's time; plain venv otherwise.
 nox.options.default_venv_backend = "uv|venv"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
 
 ROOT = Path(__file__).parent
 PACKAGES = ("common", "reconciler", "pipeline", "mcp", "analytics")
@@ -164,23 +164,64 @@ def lint(session: nox.Session) -> None:
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
 
 
-@nox.session(python=PYTHON)
-def tests(session: nox.Session) -> None:
-    """Unit and integration tests of every package, against the real Docker engine."""
-    packages = _present()
+# The local packages each package's tests install: its own and what it depends on, plus
+# analytics where a test uses it (the config model `gitops validate` checks with; the MCP
+# server's contract test against the real analytics app). A package whose tests pass here
+# declares its dependencies right: analytics' tests run without the engine installed.
+TEST_INSTALLS = {
+    "common": ("common",),
+    "reconciler": ("common", "reconciler", "analytics"),
+    "pipeline": ("common", "reconciler", "pipeline", "analytics"),
+    "mcp": ("common", "mcp", "analytics"),
+    "analytics": ("common", "analytics"),
+}
+
+
+def _pytest(session: nox.Session, packages: list[str], target: str) -> None:
+    """pytest on `target` against the real Docker engine, failing on a leaked volume."""
     # one install: the local packages depend on each other by name (chocolate-factory-common)
     session.install(PIP, *_editables(packages, extra="[test]"))
     session.run("bash", "scripts/build-base-image.sh", external=True)
-    targets = [f"{p}/tests" for p in packages]
-    if any((ROOT / "tests" / "e2e").glob("test_*.py")):
-        targets.append("tests/e2e")
     # every run used to leave an anonymous volume behind: fail naming any new one
     snapshot = str(Path(session.create_tmp()) / "volumes-before.json")
     session.run("python", "scripts/leaked_volumes.py", "snapshot", snapshot)
-    for target in targets:
-        session.log(f"pytest {target}")
-        session.run("pytest", target, *session.posargs)
+    session.run("pytest", target, *session.posargs)
     session.run("python", "scripts/leaked_volumes.py", "check", snapshot)
+
+
+@nox.session(python=[PYTHON])
+@nox.parametrize("package", list(TEST_INSTALLS))
+def tests(session: nox.Session, package: str) -> None:
+    """A package's tests (`nox -s "tests-3.11(package='mcp')"`; `-s tests`: every package)."""
+    if not (ROOT / package / "tests").is_dir():
+        session.skip(f"{package}/tests is not in this tree")
+    _pytest(session, _present(TEST_INSTALLS[package]), f"{package}/tests")
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """The end-to-end tests (tests/e2e): the pipeline, the workflows under act, the stack."""
+    if not any((ROOT / "tests" / "e2e").glob("test_*.py")):
+        session.skip("no tests/e2e")
+    _pytest(session, _present(), "tests/e2e")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package at once (mypy.ini), so cross-package imports are checked."""
+    session.install(PIP, "mypy>=1.11", *_editables(_present()))
+    modules = {
+        "common": ["factory_common"],
+        "reconciler": ["reconciler"],
+        "pipeline": ["factory_pipeline"],
+        "mcp": ["factory_mcp"],
+        "analytics": ["factory_analytics"],
+    }
+    args = [arg for p in _present() for module in modules[p] for arg in ("-p", module)]
+    if (ROOT / "common" / "testing" / "pyproject.toml").exists():
+        session.install("-e", "./common/testing")
+        args += ["-p", "factory_common_testing"]
+    session.run("mypy", *args, *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
