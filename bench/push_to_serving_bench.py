@@ -13,7 +13,7 @@ images, push, verify digests, plan, apply by digest), then poll until
 http://127.0.0.1:20561/healthz answers 200 from a container whose image is the new digest.
 
 Peer, same run, same change: the hand-run pipeline this repository replaces
-(../shared/factory-infra-history.md): `docker build --no-cache` of the image, push, then the
+(the factory's deploys before it): `docker build --no-cache` of the image, push, then the
 same `gitops apply` by digest. A GitOps controller that polls every 3 minutes adds 0-180 s
 (90 s on average) of waiting before either starts; that is stated, not measured.
 

@@ -1,7 +1,7 @@
 """The OCI `source` label names the repository by Forgejo's public ROOT_URL.
 
 In a Forgejo job GITHUB_SERVER_URL is the address the runner registered with (an internal
-name on the stack network), not ROOT_URL (../shared/forgejo-notes.md §3), so it must never
+name on the stack network), not ROOT_URL (a documented Forgejo difference), so it must never
 reach a label people follow.
 """
 

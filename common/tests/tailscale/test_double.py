@@ -1,4 +1,4 @@
-"""The Tailscale API test double follows ../shared/tailscale-api.md where a lenient double
+"""The Tailscale API test double follows Tailscale's API v2 reference where a lenient double
 would hide a client bug: OAuth scopes and token lifetime, body formats, key listing and
 validity, malformed tests. Driven over real HTTP, through the client where it has a call."""
 

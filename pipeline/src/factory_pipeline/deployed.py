@@ -30,12 +30,13 @@ is an ancestor of HEAD → newer, allowed; HEAD is an ancestor of it → older, 
 proven either way. A shallow clone cannot answer, so it is refused unless the commit is the
 recorded one: deploy.yml checks out with `fetch-depth: 0`.
 
-Forgejo facts relied on (../shared/forgejo-notes.md §2, §3): jobs run as root in the label's
-image; on the `engine` label they get the host's Docker socket (runner `docker_host`), so
-every deploy job talks to the engine the stack runs on; `uses: actions/checkout@v4` resolves
-through DEFAULT_ACTIONS_URL and takes the action's own inputs (`fetch-depth`).
+Forgejo facts relied on (forgejo-runner's and Forgejo Actions' docs): jobs run as root in the
+label's image; on the `engine` label they get the host's Docker socket (runner
+`docker_host`), so every deploy job talks to the engine the stack runs on; `uses:
+actions/checkout@v4` resolves through DEFAULT_ACTIONS_URL and takes the action's own inputs
+(`fetch-depth`).
 Not verified (no Forgejo or forgejo-runner runs here; act, which the runner is built on,
-stands in for it in tests/e2e): whether Forgejo honours `concurrency:` (§3 does not list it;
+stands in for it in tests/e2e): whether Forgejo honours `concurrency:` (its docs do not list it;
 act ignores it), the order in which it starts queued runs, and that a cancelled job's
 container stops running (the lock's holder check relies on that, or on its 3 h expiry).
 """

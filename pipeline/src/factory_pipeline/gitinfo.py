@@ -100,7 +100,7 @@ def source_url(root: Path) -> str:
     the declared Forgejo's `root_url` plus `owner/repo`; the origin remote without
     credentials; "unknown". Never GITHUB_SERVER_URL: in a Forgejo job that is the address
     the runner registered with (`http://forgejo:3000` on the stack network), not ROOT_URL
-    (../shared/forgejo-notes.md §3). Deterministic for a checkout, so it never changes a
+    (a documented Forgejo difference). Deterministic for a checkout, so it never changes a
     digest by itself.
     """
     explicit = os.environ.get("FACTORY_SOURCE_URL", "").strip()

@@ -2,7 +2,7 @@
 (`factory_common.tailscale.api`, never a copy) and store one sample per device per poll, so
 uptime per node is measured history rather than a guess from the current state.
 
-`online` is derived because the API has no such field (shared/tailscale-api.md §3):
+`online` is derived because the API has no such field (Tailscale API v2, devices):
 `connectedToControl` when present; otherwise a device whose `lastSeen` is absent is
 connected, and one seen within two poll intervals counts as online.
 """

@@ -1,6 +1,6 @@
 """The one Tailscale API v2 client, shared by the reconciler and the analytics service.
 
-Facts followed: ../shared/tailscale-api.md §3. Design:
+Facts followed: Tailscale's API v2 reference (paths, bodies, statuses, headers). Design:
 
 - httpx with an injectable transport: production uses the default HTTPS transport; tests
   point ``base_url`` at :mod:`factory_common_testing.tailscale_double` (real HTTP on loopback) or

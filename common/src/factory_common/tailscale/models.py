@@ -1,4 +1,4 @@
-"""Typed views of what the Tailscale API v2 returns (facts: ../shared/tailscale-api.md §3).
+"""Typed views of what the Tailscale API v2 returns (facts: Tailscale's API v2 reference).
 
 Everything read from the API goes through these pydantic models so a renamed or missing
 field fails loudly in one place instead of as a ``KeyError`` deep in the planner. Unknown
@@ -37,8 +37,8 @@ class _ApiModel(BaseModel):
 class Device(_ApiModel):
     """One node of the tailnet (``GET /tailnet/{t}/devices``).
 
-    The API has no ``online`` field (../shared/tailscale-api.md: "derive it from
-    ``connectedToControl`` / ``lastSeen``"), so :meth:`is_online` uses only those two:
+    The API has no ``online`` field (Tailscale's advice: derive it from
+    ``connectedToControl`` / ``lastSeen``), so :meth:`is_online` uses only those two:
     ``connectedToControl`` when present, else ``lastSeen`` (absent or null while the node is
     connected; otherwise online if seen within :data:`ONLINE_WINDOW`). A body that does carry
     an ``online`` key (a proxy, an old fixture) keeps it in ``model_extra``, never trusted.

@@ -6,7 +6,7 @@ client's own retry loop cannot see it).
   sent again, after ``Retry-After`` (delta-seconds or an HTTP date, capped) when given, else
   after the exponential backoff;
 - 5xx: retried with backoff (or ``Retry-After``) only when the request is safe to repeat. A
-  5xx says nothing about whether the API acted: ../shared/tailscale-api.md promises no
+  5xx says nothing about whether the API acted: Tailscale's API documentation promises no
   "nothing was done" for any 5xx, so a non-idempotent call (minting an auth key: a repeat
   could leave an extra key nobody knows about) gets the error instead.
 

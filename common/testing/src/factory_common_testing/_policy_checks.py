@@ -1,7 +1,7 @@
 """What the Tailscale test double checks in a policy file before it accepts it.
 
 Part of the *test double* (not used by the reconciler): it lets tests see the API refuse a
-policy the way the real control plane does, as far as ../shared/tailscale-api.md describes:
+policy the way the real control plane does, as far as Tailscale's policy documentation describes:
 
 - every ``tag:…`` used in ``acls``, ``grants``, ``tests`` and ``autoApprovers`` must be
   declared in ``tagOwners``; every ``group:…`` used must be declared in ``groups``;

@@ -2,7 +2,7 @@
 
 The real API cannot be reached from the build machines, so the reconciler's and the analytics
 service's tests talk to this instead, through the very same :class:`TailscaleClient` and
-httpx transport they use in production. It follows ../shared/tailscale-api.md §3 in paths,
+httpx transport they use in production. It follows Tailscale's API v2 reference in paths,
 methods, bodies, status codes and headers:
 
 - auth: ``Authorization: Bearer`` or HTTP Basic (token as user, empty password) with an API
