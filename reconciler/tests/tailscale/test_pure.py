@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from factory_common.tailscale import hujson
 from factory_common.tailscale.models import Device, PolicyFile
-from factory_common_testing._policy_checks import policy_problems, run_tests
+from factory_common_testing import policy_problems, run_tests
 from reconciler.errors import PlanError
 from reconciler.resources import ContainerSpec, DesiredState, Healthcheck, PortSpec
 from reconciler.source import SourceLocation

@@ -48,6 +48,32 @@ def test_other_packages_use_only_the_public_surface(package: str) -> None:
     assert wrong == []
 
 
+def test_no_package_imports_another_packages_private_module() -> None:
+    """A module named `_x` is its package's own business, whichever package it is in."""
+    owners = {
+        "common": {"factory_common", "factory_common_testing"},
+        "reconciler": {"reconciler"},
+        "pipeline": {"factory_pipeline"},
+        "mcp": {"factory_mcp"},
+        "analytics": {"factory_analytics"},
+    }
+    tops = set().union(*owners.values())
+    wrong = []
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if {".venv", ".nox", "build"} & set(relative.parts):
+            continue
+        own = owners.get(relative.parts[0], set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+                continue
+            parts = node.module.split(".")
+            private = any(p.startswith("_") and not p.startswith("__") for p in parts)
+            if parts[0] in tops and parts[0] not in own and private:
+                wrong.append(f"{relative}:{node.lineno}: {node.module}")
+    assert wrong == []
+
+
 def test_names_imported_from_the_engine_are_public() -> None:
     unknown = []
     for path in sorted((ROOT / "pipeline").rglob("*.py")) + sorted((ROOT / "tests").rglob("*.py")):

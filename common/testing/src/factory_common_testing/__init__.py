@@ -4,3 +4,7 @@
 cannot be reached from the build machines); the reconciler's, common's and the analytics
 service's tests use it. Nothing imports it at run time.
 """
+
+from factory_common_testing._policy_checks import policy_problems, run_tests
+
+__all__ = ["policy_problems", "run_tests"]
