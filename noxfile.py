@@ -7,6 +7,7 @@ install goes through `session.install`, so a second run installs nothing.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import nox
@@ -166,11 +167,13 @@ def lint(session: nox.Session) -> None:
 
 # The local packages each package's tests install: its own and what it depends on, plus
 # analytics where a test uses it (the config model `gitops validate` checks with; the MCP
-# server's contract test against the real analytics app). A package whose tests pass here
+# server's contract test against the real analytics app), and the pipeline for the engine's
+# registry test (reconciler/tests/kinds/test_registry_e2e.py pushes through its registry
+# client and runs its GC against the registry the engine deployed). A package whose tests pass here
 # declares its dependencies right: analytics' tests run without the engine installed.
 TEST_INSTALLS = {
     "common": ("common",),
-    "reconciler": ("common", "reconciler", "analytics"),
+    "reconciler": ("common", "reconciler", "pipeline", "analytics"),
     "pipeline": ("common", "reconciler", "pipeline", "analytics"),
     "mcp": ("common", "mcp", "analytics"),
     "analytics": ("common", "analytics"),
@@ -185,7 +188,10 @@ def _pytest(session: nox.Session, packages: list[str], target: str) -> None:
     # every run used to leave an anonymous volume behind: fail naming any new one
     snapshot = str(Path(session.create_tmp()) / "volumes-before.json")
     session.run("python", "scripts/leaked_volumes.py", "snapshot", snapshot)
-    session.run("pytest", target, *session.posargs)
+    # pytest's temporary directories under the system's, not the session's (nox points TMPDIR
+    # at .nox/<session>/tmp): tests bind Unix sockets there, and a socket path longer than
+    # 107 bytes cannot be bound, which a long session name and checkout path reach
+    session.run("pytest", target, *session.posargs, env={"TMPDIR": tempfile.gettempdir()})
     session.run("python", "scripts/leaked_volumes.py", "check", snapshot)
 
 
