@@ -39,9 +39,13 @@ push:
 lint:
     nox -s lint
 
-# Run the whole test suite (needs a Docker engine)
+# Run the whole test suite: mypy, every package's tests, e2e (needs a Docker engine; fails if any fails)
 test *ARGS:
-    nox -s tests -- {{ARGS}}
+    status=0; nox -s typecheck || status=$?; nox -s tests e2e -- {{ARGS}} || status=$?; exit $status
+
+# Run one package's tests (common, reconciler, pipeline, mcp, analytics) or e2e
+test-package PACKAGE *ARGS:
+    if [ "{{PACKAGE}}" = e2e ]; then nox -s e2e -- {{ARGS}}; else nox -s "tests-3.11(package='{{PACKAGE}}')" -- {{ARGS}}; fi
 
 # Run the benchmarks and update bench/RESULTS.md
 bench *ARGS:

@@ -7,6 +7,7 @@ install goes through `session.install`, so a second run installs nothing.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import nox
@@ -15,10 +16,10 @@ nox.options.reuse_existing_virtualenvs = True
 # uv when it is installed (`pip install uv`): environments in seconds instead of minutes,
 # which is most of a fresh CI job's time; plain venv otherwise.
 nox.options.default_venv_backend = "uv|venv"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
 
 ROOT = Path(__file__).parent
-PACKAGES = ("reconciler", "mcp", "analytics")
+PACKAGES = ("common", "reconciler", "pipeline", "mcp", "analytics")
 PYTHON = "3.11"
 # The pipeline's offline builds download wheels with `python -m pip download`, and a uv
 # environment has no pip of its own.
@@ -30,11 +31,21 @@ def _present(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return [p for p in packages if (ROOT / p / "pyproject.toml").exists()]
 
 
+def _editables(packages: list[str], extra: str = "") -> list[str]:
+    """`-e ./pkg[extra]` for each package, plus the test double's distribution with tests
+    (common/testing, never in an image): all in one install, so the packages' dependencies
+    on each other by name are met from the tree, not looked up on an index."""
+    args = [arg for p in packages for arg in ("-e", f"./{p}{extra}")]
+    if extra and (ROOT / "common" / "testing" / "pyproject.toml").exists():
+        args += ["-e", "./common/testing"]
+    return args
+
+
 def _install_reconciler(session: nox.Session) -> None:
     # analytics too (when in the tree): it registers the model `gitops validate` checks its
     # config file with (`config_of: factory-analytics`); without it validate says to install it
-    editable = [arg for p in _present(("reconciler", "analytics")) for arg in ("-e", f"./{p}")]
-    session.install(PIP, *editable)
+    # and the pipeline (`python -m factory_pipeline`, the secrets hook), which imports the engine
+    session.install(PIP, *_editables(_present(("common", "reconciler", "pipeline", "analytics"))))
 
 
 def _gitops(session: nox.Session, *args: str) -> None:
@@ -54,7 +65,7 @@ def _pushed_images(
     """
     args = ["--from-registry"] if from_registry else []
     args += ["--local"] if local else []
-    out = session.run("python", "-m", "reconciler.pipeline", "overrides", *args, silent=True)
+    out = session.run("python", "-m", "factory_pipeline", "overrides", *args, silent=True)
     pairs = [line for line in str(out or "").split() if "=" in line]
     for pair in pairs:
         session.log(f"image: {pair}")
@@ -82,14 +93,14 @@ def _answer(session: nox.Session, *args: str) -> None:
 def build(session: nox.Session) -> None:
     """Build the mcp and analytics images, tagged with the commit SHA and the branch."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "build", *session.posargs)
+    session.run("python", "-m", "factory_pipeline", "build", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["pipeline"], default=False)
 def push(session: nox.Session) -> None:
     """Push the built images to the private registry and verify their digests there."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "push", *session.posargs)
+    session.run("python", "-m", "factory_pipeline", "push", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["gitops"])
@@ -112,7 +123,7 @@ def deploy(session: nox.Session) -> None:
     # A first deploy on a fresh machine has no registry yet to pull mcp and analytics from:
     # build them here (skipped when this commit's images are already on the engine).
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.pipeline", "build", "--if-missing")
+    session.run("python", "-m", "factory_pipeline", "build", "--if-missing")
     images = _pushed_images(session, local=True)
     # One deploy at a time and in commit order, from a laptop or CI alike: the guard takes
     # the deploy lock, refuses a commit older than the one deployed (FACTORY_DEPLOY_FORCE=1
@@ -120,7 +131,7 @@ def deploy(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "reconciler.pipeline",
+        "factory_pipeline",
         "guard",
         "--",
         "gitops",
@@ -154,30 +165,75 @@ def lint(session: nox.Session) -> None:
     session.run("pre-commit", "run", "--all-files", "--show-diff-on-failure", *session.posargs)
 
 
-@nox.session(python=PYTHON)
-def tests(session: nox.Session) -> None:
-    """Unit and integration tests of every package, against the real Docker engine."""
-    packages = _present()
-    session.install(PIP)
-    for package in packages:
-        session.install("-e", f"./{package}[test]")
+# The local packages each package's tests install: its own and what it depends on, plus
+# analytics where a test uses it (the config model `gitops validate` checks with; the MCP
+# server's contract test against the real analytics app), and the pipeline for the engine's
+# registry test (reconciler/tests/kinds/test_registry_e2e.py pushes through its registry
+# client and runs its GC against the registry the engine deployed). A package whose tests pass here
+# declares its dependencies right: analytics' tests run without the engine installed.
+TEST_INSTALLS = {
+    "common": ("common",),
+    "reconciler": ("common", "reconciler", "pipeline", "analytics"),
+    "pipeline": ("common", "reconciler", "pipeline", "analytics"),
+    "mcp": ("common", "mcp", "analytics"),
+    "analytics": ("common", "analytics"),
+}
+
+
+def _pytest(session: nox.Session, packages: list[str], target: str) -> None:
+    """pytest on `target` against the real Docker engine, failing on a leaked volume."""
+    # one install: the local packages depend on each other by name (chocolate-factory-common)
+    session.install(PIP, *_editables(packages, extra="[test]"))
     session.run("bash", "scripts/build-base-image.sh", external=True)
-    targets = [f"{p}/tests" for p in packages]
-    if any((ROOT / "tests" / "e2e").glob("test_*.py")):
-        targets.append("tests/e2e")
     # every run used to leave an anonymous volume behind: fail naming any new one
     snapshot = str(Path(session.create_tmp()) / "volumes-before.json")
     session.run("python", "scripts/leaked_volumes.py", "snapshot", snapshot)
-    for target in targets:
-        session.log(f"pytest {target}")
-        session.run("pytest", target, *session.posargs)
+    # pytest's temporary directories under the system's, not the session's (nox points TMPDIR
+    # at .nox/<session>/tmp): tests bind Unix sockets there, and a socket path longer than
+    # 107 bytes cannot be bound, which a long session name and checkout path reach
+    session.run("pytest", target, *session.posargs, env={"TMPDIR": tempfile.gettempdir()})
     session.run("python", "scripts/leaked_volumes.py", "check", snapshot)
+
+
+@nox.session(python=[PYTHON])
+@nox.parametrize("package", list(TEST_INSTALLS))
+def tests(session: nox.Session, package: str) -> None:
+    """A package's tests (`nox -s "tests-3.11(package='mcp')"`; `-s tests`: every package)."""
+    if not (ROOT / package / "tests").is_dir():
+        session.skip(f"{package}/tests is not in this tree")
+    _pytest(session, _present(TEST_INSTALLS[package]), f"{package}/tests")
+
+
+@nox.session(python=PYTHON)
+def e2e(session: nox.Session) -> None:
+    """The end-to-end tests (tests/e2e): the pipeline, the workflows under act, the stack."""
+    if not any((ROOT / "tests" / "e2e").glob("test_*.py")):
+        session.skip("no tests/e2e")
+    _pytest(session, _present(), "tests/e2e")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package at once (mypy.ini), so cross-package imports are checked."""
+    session.install(PIP, "mypy>=1.11", *_editables(_present()))
+    modules = {
+        "common": ["factory_common"],
+        "reconciler": ["reconciler"],
+        "pipeline": ["factory_pipeline"],
+        "mcp": ["factory_mcp"],
+        "analytics": ["factory_analytics"],
+    }
+    args = [arg for p in _present() for module in modules[p] for arg in ("-p", module)]
+    if (ROOT / "common" / "testing" / "pyproject.toml").exists():
+        session.install("-e", "./common/testing")
+        args += ["-p", "factory_common_testing"]
+    session.run("mypy", *args, *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
 def e2e_real_tailscale(session: nox.Session) -> None:
     """Tailscale sidecar with the real image and API (needs TAILSCALE_API_KEY; pulls)."""
-    session.install("-e", "./reconciler[test]")
+    session.install(*_editables(["common", "reconciler"], extra="[test]"))
     session.run("bash", "scripts/build-base-image.sh", external=True)
     session.run(
         "pytest",
@@ -192,13 +248,13 @@ def e2e_real_tailscale(session: nox.Session) -> None:
 def registry_gc(session: nox.Session) -> None:
     """Garbage-collect the private registry (stopped for the collection; `-- --dry-run`)."""
     _install_reconciler(session)
-    session.run("python", "-m", "reconciler.kinds.registry.gc", "--dir", "gitops", *session.posargs)
+    session.run("python", "-m", "factory_pipeline.registry_gc", "--dir", "gitops", *session.posargs)
 
 
 @nox.session(python=PYTHON, default=False, tags=["e2e-real"])
 def e2e_real_kinds(session: nox.Session) -> None:
     """Registry, Forgejo and runners with the real upstream images (pulls them)."""
-    session.install("-e", "./reconciler[test]")
+    session.install(*_editables(["common", "reconciler", "pipeline"], extra="[test]"))
     session.run(
         "pytest",
         "reconciler/tests/kinds/test_registry_e2e.py",
@@ -212,9 +268,7 @@ def e2e_real_kinds(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks side by side with their peers; writes bench/RESULTS.md sections."""
-    session.install(PIP)
-    for package in _present():
-        session.install("-e", f"./{package}[test]")
+    session.install(PIP, *_editables(_present(), extra="[test]"))
     session.install("-r", "bench/requirements.txt")
     session.run("bash", "scripts/build-base-image.sh", external=True)
     session.run("python", "bench/run.py", *session.posargs)

@@ -48,11 +48,10 @@ from factory_analytics.store import queries, writes
 from factory_analytics.store.db import open_database
 from factory_analytics.window import make_window
 from machine import cpu_reference
+from results import report
 
 NOW = 1795603327.0  # 2026-11-25T10:42:07Z, fixed so runs are comparable
 DAYS = 30
-ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "RESULTS.md"
 START, END = "<!-- analytics-bench:start -->", "<!-- analytics-bench:end -->"
 
 PATHS = [
@@ -433,23 +432,7 @@ def main() -> int:
         END,
     ]
     section = "\n".join(lines)
-    print(section)
-    if args.write:
-        text = (
-            RESULTS.read_text(encoding="utf-8")
-            if RESULTS.exists()
-            else (
-                "# Benchmark results\n\nEach section: what was measured, side by side with a peer "
-                "in the same run, and the exact command that produced it.\n"
-            )
-        )
-        if START in text and END in text:
-            head, _, rest = text.partition(START)
-            _, _, tail = rest.partition(END)
-            text = head + section + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        RESULTS.write_text(text, encoding="utf-8")
+    report(section, START, END, write=args.write)
     return 0
 
 

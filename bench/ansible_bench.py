@@ -35,10 +35,10 @@ from pathlib import Path
 
 import docker
 import docker.errors
+from results import report
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
-RESULTS = ROOT / "RESULTS.md"
 START = "<!-- bench:ansible:start -->"
 END = "<!-- bench:ansible:end -->"
 IMAGE_DIR = REPO / "reconciler" / "tests" / "integration" / "image"
@@ -298,23 +298,7 @@ def main() -> int:
             END,
         ]
     )
-    print(section)
-    if args.write:
-        text = (
-            RESULTS.read_text(encoding="utf-8")
-            if RESULTS.exists()
-            else (
-                "# Benchmark results\n\nEach section: what was measured, side by side with a peer "
-                "in the same run, and the exact command that produced it.\n"
-            )
-        )
-        if START in text and END in text:
-            head, _, rest = text.partition(START)
-            _, _, tail = rest.partition(END)
-            text = head + section + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        RESULTS.write_text(text, encoding="utf-8")
+    report(section, START, END, write=args.write)
     return 0
 
 

@@ -34,11 +34,11 @@ import httpx2
 from factory_mcp.testing.serve import free_port as serve_free_port
 from machine import REFERENCE_STEPS, cpu_reference
 from mcp.client.streamable_http import streamable_http_client
+from results import RESULTS, write_section
 
 from mcp import Client
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
 START, END = "<!-- mcp_latency:start -->", "<!-- mcp_latency:end -->"
 TOKEN = "bench-token-" + os.urandom(8).hex()
 PORTS = (19900, 19999)
@@ -207,24 +207,6 @@ async def concurrent(
     return clients * calls_each, errors, time.perf_counter() - started, latencies
 
 
-def write_section(text: str) -> None:
-    current = (
-        RESULTS.read_text()
-        if RESULTS.exists()
-        else (
-            "# Benchmark results\n\nEach section is written by its benchmark, with the "
-            "command that produced it. Numbers are from the machine named in the section.\n"
-        )
-    )
-    section = f"{START}\n{text.rstrip()}\n{END}\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        current = head + section + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(current)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400, help="sequential calls per side")
@@ -362,7 +344,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        write_section(text)
+        write_section(f"{START}\n{text.rstrip()}\n{END}", START, END)
         print(shlex.join(["wrote", str(RESULTS)]), file=sys.stderr)
     return 0 if ok else 1
 

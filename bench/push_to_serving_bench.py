@@ -13,7 +13,7 @@ images, push, verify digests, plan, apply by digest), then poll until
 http://127.0.0.1:20561/healthz answers 200 from a container whose image is the new digest.
 
 Peer, same run, same change: the hand-run pipeline this repository replaces
-(../shared/factory-infra-history.md): `docker build --no-cache` of the image, push, then the
+(the factory's deploys before it): `docker build --no-cache` of the image, push, then the
 same `gitops apply` by digest. A GitOps controller that polls every 3 minutes adds 0-180 s
 (90 s on average) of waiting before either starts; that is stated, not measured.
 
@@ -52,9 +52,10 @@ from e2e_support import (  # noqa: E402
     has_image,
     run,
 )
+from factory_pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
+from factory_pipeline.images import present_images  # noqa: E402
 from machine import REFERENCE_STEPS, cpu_reference  # noqa: E402
-from reconciler.pipeline.build import base_python, prepare_wheelhouse, requirements  # noqa: E402
-from reconciler.pipeline.images import present_images  # noqa: E402
+from results import report  # noqa: E402
 from stack_scratch import (  # noqa: E402
     PROJECT,
     REGISTRY_PORT,
@@ -65,7 +66,6 @@ from stack_scratch import (  # noqa: E402
     scratch_secrets,
 )
 
-RESULTS = BENCH / "RESULTS.md"
 ACT_LOG = REPO / "build" / "bench" / "push-to-serving-act.log"
 START = "<!-- bench:push-to-serving:start -->"
 END = "<!-- bench:push-to-serving:end -->"
@@ -279,16 +279,7 @@ average, before its deploy starts; push-triggered Actions add none. On a real Fo
 the job also waits for the runner to fetch it (`fetch_interval` 2 s) and, in a fresh job
 container, installs nox and creates its environments (cold: the warm-up run above).
 {END}"""
-    print(section)
-    if write:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if START in text and END in text:
-            before, _, rest = text.partition(START)
-            _, _, after = rest.partition(END)
-            text = before + section + after
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        RESULTS.write_text(text)
+    report(section, START, END, write=write)
 
 
 if __name__ == "__main__":

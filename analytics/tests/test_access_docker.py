@@ -28,7 +28,7 @@ pytestmark = pytest.mark.docker
 # the test environment's packages; its editable installs point at these source trees
 SITE_PACKAGES = next(p for p in site.getsitepackages() if Path(p, "pydantic").is_dir())
 SOURCES = [
-    str(Path(__file__).resolve().parents[2] / pkg / "src") for pkg in ("analytics", "reconciler")
+    str(Path(__file__).resolve().parents[2] / pkg / "src") for pkg in ("analytics", "common")
 ]
 BOOT = (
     "import site, sys\n"

@@ -4,7 +4,7 @@ tailnet address decides; `$remote_user` (HTTP Basic, set by any client) never do
 before the tailnet is first polled are attributed once the poll lands.
 
 Everything goes through a real log file, the real ingester, SQLite and the HTTP API; the
-tailnet is TAILNET's Tailscale API test double (reconciler.testing.tailscale_double)."""
+tailnet is TAILNET's Tailscale API test double (factory_common_testing.tailscale_double)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from factory_analytics.collectors.tailnet import TailnetCollector
 from factory_analytics.config import AnalyticsConfig, ConfigError, load_config
 from factory_analytics.store.db import open_database
 from factory_analytics.web.app import create_app
-from reconciler.tailscale.api import ApiToken, TailscaleClient
-from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
+from factory_common.tailscale.api import ApiToken, TailscaleClient
+from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from tests.conftest import serve
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reconciler.testing.tailscale_double import serve_tailscale_double
+from factory_common_testing.tailscale_double import serve_tailscale_double
 
 from tests.conftest import free_port
 from tests.dockerenv import (

@@ -16,9 +16,9 @@ from factory_analytics.collectors.tailnet import TailnetCollector
 from factory_analytics.config import AnalyticsConfig
 from factory_analytics.store.db import open_database
 from factory_analytics.web.app import create_app
-from reconciler.tailscale.api import ApiToken, TailscaleClient
-from reconciler.tailscale.errors import TailscaleError
-from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
+from factory_common.tailscale.api import ApiToken, TailscaleClient
+from factory_common.tailscale.errors import TailscaleError
+from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from tests.conftest import serve
 

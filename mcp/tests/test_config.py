@@ -39,8 +39,8 @@ def test_defaults() -> None:
             },
             "one source must fit",
         ),
-        ({"MCP_AUTH_TOKEN": "a", "MCP_AUTH_TOKEN_FILE": "/x"}, "not both"),
-        ({"MCP_AUTH_TOKEN_FILE": "/nonexistent/token"}, "cannot be read"),
+        ({"MCP_AUTH_TOKEN": "a", "MCP_AUTH_TOKEN_FILE": "/x"}, "both set"),
+        ({"MCP_AUTH_TOKEN_FILE": "/nonexistent/token"}, "cannot read it"),
         ({"FACTORY_MCP_LOG_LEVEL": "LOUD"}, "FACTORY_MCP_LOG_LEVEL"),
     ],
 )
@@ -57,6 +57,23 @@ def test_token_file_is_read_and_never_shown(tmp_path) -> None:
     assert settings.auth_token is not None
     assert settings.auth_token.get_secret_value() == "s3cret-token"
     assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize("name", ["MCP_AUTH_TOKEN", "ANALYTICS_TOKEN"])
+@pytest.mark.parametrize("how", ["empty", "blank", "empty _FILE", "empty file"])
+def test_a_secret_set_but_empty_is_an_error_not_no_secret(tmp_path, name: str, how: str) -> None:
+    """The same rule as the reconciler and analytics (factory_common.env_secrets): an empty
+    MCP_AUTH_TOKEN used to turn authentication off without a word."""
+    empty_file = tmp_path / "token"
+    empty_file.write_text("\n")
+    env = {
+        "empty": {name: ""},
+        "blank": {name: "  "},
+        "empty _FILE": {f"{name}_FILE": ""},
+        "empty file": {f"{name}_FILE": str(empty_file)},
+    }[how]
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
 
 
 def test_non_loopback_without_token_is_refused() -> None:

@@ -30,8 +30,9 @@ from e2e_support import (
     run,
     wait_http,
 )
-from reconciler.kinds.registry.htpasswd import render_htpasswd
-from reconciler.registry_api import RegistryClient
+from factory_pipeline.registry_api import RegistryClient
+
+from reconciler import render_htpasswd
 
 pytestmark = pytest.mark.slow  # skipped inside the newcomer container (conftest.py)
 
@@ -84,7 +85,7 @@ def _pipeline(repo: Path, step: str, password: str) -> str:
         "FACTORY_WHEELHOUSE": "1",
     }
     env.pop("GITHUB_REF_NAME", None)
-    return run([sys.executable, "-m", "reconciler.pipeline", step], cwd=repo, env=env).stdout
+    return run([sys.executable, "-m", "factory_pipeline", step], cwd=repo, env=env).stdout
 
 
 def test_build_push_verify_and_rebuild_from_cache(
@@ -189,9 +190,9 @@ def test_push_refuses_bad_credentials_without_printing_them(registry: str, tmp_p
         "FACTORY_WHEELHOUSE": "1",
     }
     git(repo, "commit", "-q", "--allow-empty", "-am", "scratch")
-    run([sys.executable, "-m", "reconciler.pipeline", "build"], cwd=repo, env=env)
+    run([sys.executable, "-m", "factory_pipeline", "build"], cwd=repo, env=env)
     done = subprocess.run(
-        [sys.executable, "-m", "reconciler.pipeline", "push"],
+        [sys.executable, "-m", "factory_pipeline", "push"],
         cwd=repo, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 1

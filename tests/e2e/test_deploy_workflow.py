@@ -24,7 +24,7 @@ import httpx
 import pytest
 from act_runner import run_act
 from e2e_support import BASE_IMAGE, ROOT, copy_worktree, git
-from reconciler.registry_api import RegistryClient
+from factory_pipeline.registry_api import RegistryClient
 from stack_scratch import (
     PROJECT,
     PROJECT_LABEL,
@@ -172,11 +172,14 @@ def _recorded(engine: docker.DockerClient) -> str | None:
 
 
 def _ci_repo(repo: Path) -> Path:
-    """What ci.yml needs of this repository (provision, nox, lint, the reconciler), plus
-    one test that passes and one that fails."""
+    """What ci.yml needs of this repository (provision, nox, lint, typecheck, the engine
+    and what it installs with: common, the pipeline's secrets hook), plus one test that
+    passes and one that fails."""
     repo.mkdir()
     keep = [".forgejo", ".ci", ".pre-commit-config.yaml", "noxfile.py", "ruff.toml",
-            ".gitignore", "scripts", "reconciler/pyproject.toml", "reconciler/src",
+            ".gitignore", "scripts", "mypy.ini", "reconciler/pyproject.toml", "reconciler/src",
+            "common/pyproject.toml", "common/src", "common/testing/pyproject.toml",
+            "common/testing/src", "pipeline/pyproject.toml", "pipeline/src",
             "mcp/scripts/provision-conformance.sh",
             # .ci/provision fetches their .debs (git-ignored; copied when the host has them)
             "images/registry", "images/standins/forgejo-runner"]  # fmt: skip

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from factory_common.env_secrets import EnvSecretError, read_env_secret
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,7 +30,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from reconciler.env_secrets import EnvSecretError, read_env_secret
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -305,8 +305,8 @@ def read_token(environ: Mapping[str, str] | None = None) -> SecretStr | None:
 def read_secret(name: str, environ: Mapping[str, str]) -> str | None:
     """`NAME`, or the content of the file named by `NAME_FILE`; None when neither is set.
 
-    The reconciler's reader (one for every process of the stack): set but empty, both set,
-    or an unreadable file is a ConfigError naming the variable."""
+    The shared reader (factory_common.env_secrets, one for every process of the stack): set
+    but empty, both set, or an unreadable file is a ConfigError naming the variable."""
     try:
         return read_env_secret(name, environ)
     except EnvSecretError as exc:

@@ -58,7 +58,7 @@ class ProbeTraffic:
     request is a probe when it comes from one of this service's own non-loopback addresses and
     asks for a declared probe's method and target: the service sends nothing else to those
     URLs. Loopback is left out on purpose, because the factory API calls its own endpoints over
-    localhost (shared/factory-api.md), and those calls are the API's, not ours.
+    localhost (its health checks and redirects), and those calls are the API's, not ours.
 
     `addresses` is a fixed list or a function returning the current ones (`own_addresses`),
     asked again after `refresh_seconds`: interfaces come and go (a network connected to the

@@ -1,7 +1,7 @@
 """Route templates: group raw request paths so `/health-monitoring/uptime/git` and
 `/health-monitoring/uptime/chocolate-factory` count as one endpoint.
 
-The built-in list is the factory API's routes at HEAD (shared/factory-api.md §1: 12 routers,
+The built-in list is the factory API's routes at HEAD (12 routers,
 50 routes, 3 app-level redirects) plus the paths of the services this repository deploys.
 Paths that match no template are normalised (ids become `{id}`); unknown paths answered with
 404 collapse into `(not found)`, so a scanner cannot grow the route table without bound.

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from reconciler.env_secrets import EnvSecretError
+from factory_common.env_secrets import EnvSecretError
+from factory_common.tailscale.api import TailscaleClient, credentials_from_env
 
 from factory_analytics.collectors.dockerlogs import DockerConnector, DockerLines
 from factory_analytics.collectors.ingest import LineSource, LogIngester
@@ -53,7 +54,7 @@ class Service:
         config: AnalyticsConfig,
         *,
         docker_client: docker.DockerClient | None = None,
-        tailscale_client: object | None = None,
+        tailscale_client: TailscaleClient | None = None,
     ) -> None:
         self.config = config
         self._stop = threading.Event()
@@ -166,9 +167,7 @@ class Service:
             task.last_error = None
 
 
-def _tailscale_from_env(cfg: AnalyticsConfig) -> object | None:
-    from reconciler.tailscale.api import TailscaleClient, credentials_from_env
-
+def _tailscale_from_env(cfg: AnalyticsConfig) -> TailscaleClient | None:
     try:
         credentials = credentials_from_env()
     except EnvSecretError as exc:  # e.g. an empty TAILSCALE_API_KEY_FILE: say so, not "none"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """STAND-IN for forgejo-runner: records every command, emulates `daemon`'s start-up.
 
-This is NOT the runner and never runs a job. Following /work/shared/forgejo-notes.md §2:
+This is NOT the runner and never runs a job. Following the real image and forgejo-runner's docs:
 - no subcommand: prints help and exits 0 (the image's CMD only prints help);
 - `daemon -c|--config FILE`: reads the YAML config; credentials come from
   `server.connections` (Forgejo 15+) or else from `runner.file` (`.runner` JSON, relative to

@@ -2,7 +2,7 @@
 """STAND-IN for Forgejo (rootless image): records every command, emulates the calls we make.
 
 This is NOT Forgejo. It exists because Forgejo cannot be installed or pulled on the machines
-that run the tests; it follows /work/shared/forgejo-notes.md exactly for what the reconciler
+that run the tests; it follows Forgejo's documented behaviour exactly for what the reconciler
 uses, and refuses everything else loudly (exit 2, "stand-in: unsupported"):
 
 - entrypoint (docker-entrypoint.sh): on first start fill app.ini from the plain env (INSTALL_LOCK
@@ -11,7 +11,7 @@ uses, and refuses everything else loudly (exit 2, "stand-in: unsupported"):
 - web on [server] HTTP_PORT (3000): runs the "migrations" (creates the database), then answers
   GET /api/healthz (200 pass; 424 fail in a build with FORGEJO_STANDIN_BROKEN, a test knob),
   GET /api/v1/version (`X+gitea-1.22.0`) and, with Basic auth
-  only, DELETE /api/v1/users/{u}/tokens/{name} (forgejo-notes §5); refuses to start on a
+  only, DELETE /api/v1/users/{u}/tokens/{name} (Forgejo API docs); refuses to start on a
   database migrated by a newer version; generates INTERNAL_TOKEN into app.ini when it is empty
   and INSTALL_LOCK is true. The runner protocol is reduced to one call, Declare, checking the
   runner's uuid/token headers ("unregistered runner" otherwise).
@@ -172,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/api/healthz" and BROKEN:
-            # forgejo-notes §1: a failing check answers 424 with status fail
+            # Forgejo's health check: a failing check answers 424 with status fail
             self.reply(424, {"status": "fail", "description": "stand-in: broken release"})
         elif self.path == "/api/healthz":
             self.reply(200, {"status": "pass", "description": "Forgejo stand-in", "checks": {}})

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """STAND-IN for tailscale/tailscale's containerboot (see the Dockerfile beside it).
 
-Follows /work/shared/tailscale-api.md §4 for the settings the reconciler renders and writes
+Follows Tailscale's containerboot docs for the settings the reconciler renders and writes
 what it did to /run/containerboot-standin/status.json (never the auth key itself):
 
 - state: with TS_STATE_DIR, `<dir>/tailscaled.state` holds the node, in tailscaled's file
-  store format (tailscale/tailscale `ipn/store`, not in ../shared: a JSON object of state
+  store format (tailscale/tailscale `ipn/store`, not in the docs: a JSON object of state
   key → base64 bytes). Like tailscaled it writes `_machinekey` at start, before any login, so
   a failed first run leaves a non-empty file that is *not* a logged-in node; a login adds
   `profile-<id>`, `_profiles` and `_current-profile` (whose value names the profile key).

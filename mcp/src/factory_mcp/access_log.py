@@ -9,7 +9,7 @@ the first three, so they are never counted as requests.
 
 What is written, and what never is: the path without its query string (a query can carry
 anything), the peer address of the connection, and of all headers only `Tailscale-User-Login`
-(the identity Tailscale serve sets after clearing any client copy, shared/tailscale-api.md).
+(the identity Tailscale serve sets after clearing any client copy).
 Never the bearer token, cookies, forwarded-for addresses or any other header value.
 The line is written when the response has been sent (or the request failed), so refused
 requests (401, 421, 403) are counted too: this middleware wraps the bearer check.

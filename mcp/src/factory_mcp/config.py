@@ -8,9 +8,9 @@ names the variable and says how to fix it, not surface later as a confusing tool
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from factory_common.env_secrets import EnvSecretError, read_env_secret
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 DEFAULT_FACTORY_API_URL = "http://127.0.0.1:8000"
@@ -57,24 +57,13 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
 
 
 def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
-    """Read NAME, or the file named by NAME_FILE (surrounding whitespace stripped)."""
-    direct = env.get(name, "").strip()
-    file_name = env.get(f"{name}_FILE", "").strip()
-    if direct and file_name:
-        raise ConfigError(f"set either {name} or {name}_FILE, not both")
-    if file_name:
-        path = Path(file_name)
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{name}_FILE={file_name!r} cannot be read ({exc.strerror}); "
-                "point it at a readable file that holds only the token"
-            ) from None
-        if not value:
-            raise ConfigError(f"{name}_FILE={file_name!r} is empty; write the token into it")
-        return SecretStr(value)
-    return SecretStr(direct) if direct else None
+    """NAME, or the file named by NAME_FILE: the factory's one reader
+    (factory_common.env_secrets), so set-but-empty is an error here as everywhere else."""
+    try:
+        value = read_env_secret(name, env)
+    except EnvSecretError as exc:
+        raise ConfigError(str(exc)) from None
+    return SecretStr(value) if value is not None else None
 
 
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

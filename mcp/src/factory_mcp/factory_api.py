@@ -1,6 +1,6 @@
 """The factory API's answers as pydantic models, and the checks its 200s need.
 
-Why: the API is outside this repository; its shapes are documented in shared/factory-api.md,
+Why: the API is outside this repository; its shapes are documented outside it,
 and several endpoints report failure inside an HTTP 200 body (an `error` key, `status:
 "error"`, `prediction.error`, `ready: false`). Parsing through these models turns a changed or
 failed answer into a clear `UpstreamError` instead of fake data. Unknown keys are ignored (the

@@ -1,7 +1,7 @@
 """Spain's 2.0TD access-tariff periods, computed from the calendar in Europe/Madrid.
 
 Why the server does this itself: the factory labels hours P1/P2 on weekends and holidays and
-its config table contradicts its classifier (shared/factory-api.md §3). The rule implemented
+its config table contradicts its classifier. The rule implemented
 here is CNMC Circular 3/2020 (RD 148/2021), local clock hours, start hour inclusive:
 
 - Monday to Friday: P1 punta 10-14 h and 18-22 h; P2 llano 08-10 h, 14-18 h, 22-24 h;

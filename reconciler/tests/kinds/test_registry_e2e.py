@@ -19,10 +19,10 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+from factory_pipeline.registry_api import RegistryAuthError, RegistryClient
 from kinds_images import registry_image
 from kinds_stack import GitopsStack, docker_health
 from reconciler.providers.docker.lock import EngineLock
-from reconciler.registry_api import RegistryAuthError, RegistryClient
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -178,7 +178,7 @@ def test_gc_reclaims_a_deleted_image(stack: GitopsStack, client, ci_auth) -> Non
     started = registry.attrs["State"]["StartedAt"]
 
     def gc(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "reconciler.kinds.registry.gc", "--dir", str(stack.gitops)]
+        command = [sys.executable, "-m", "factory_pipeline.registry_gc", "--dir", str(stack.gitops)]
         return subprocess.run(
             [*command, *args], capture_output=True, text=True, check=False, timeout=300
         )

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory_common.tailscale.api import TailscaleClient
+from factory_common_testing.tailscale_double import RunningDouble
 from reconciler.actions import Plan
 from reconciler.apply import ApplyResult, execute_plan
 from reconciler.planner import build_plan
 from reconciler.project import Project, load_project
 from reconciler.providers.base import ExecContext, PlanContext
 from reconciler.secrets import SecretStore
-from reconciler.tailscale.api import TailscaleClient
 from reconciler.tailscale.provider import TailscaleProvider
-from reconciler.testing.tailscale_double import RunningDouble
 
 POLICY = """// test tailnet policy
 {

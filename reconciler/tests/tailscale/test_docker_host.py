@@ -14,9 +14,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 from reconciler.cli import run
 from reconciler.labels import project_filter
-from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import Tree
 from .standin import standin_image

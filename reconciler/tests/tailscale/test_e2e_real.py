@@ -24,9 +24,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from factory_common.tailscale.api import TailscaleClient, credentials_from_env
 from reconciler.cli import run
 from reconciler.labels import project_filter
-from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 from reconciler.tailscale.config import DEFAULT_SIDECAR_IMAGE
 from reconciler.tailscale.node_state import node_logged_in
 

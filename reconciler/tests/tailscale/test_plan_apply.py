@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factory_common.tailscale import hujson
+from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 from reconciler.cli import run
 from reconciler.errors import SecretsError
 from reconciler.labels import project_filter
 from reconciler.render import unified_diff
-from reconciler.tailscale import hujson
 from reconciler.tailscale.policy import read_marker
-from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import POLICY, Engine, Tree
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from factory_common.tailscale.api import TailscaleClient
 from reconciler.project import load_project
-from reconciler.tailscale.api import TailscaleClient
 from reconciler.tailscale.planning import desired_items
 
 GITOPS = Path(__file__).resolve().parents[3] / "gitops"

@@ -3,7 +3,7 @@ API test double: compiled specs, namespace sharing, serve config, state, and key
 
 The whole path is the real one: `gitops apply` (reconciler.cli.run) with the Docker provider
 and the Tailscale provider; only the tailscale/tailscale image is replaced by its stand-in
-(images/standins/tailscale) and the API by reconciler.testing.tailscale_double.
+(images/standins/tailscale) and the API by factory_common_testing.tailscale_double.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
+from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 from reconciler.cli import run
 from reconciler.labels import project_filter
 from reconciler.providers.base import PlanContext
 from reconciler.tailscale.node_state import PROBE_LABEL
-from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import Tree
 from .standin import standin_image

@@ -1,8 +1,8 @@
 """Tailnet presence: poll the devices list through the shared client
-(`reconciler.tailscale.api`, never a copy) and store one sample per device per poll, so
+(`factory_common.tailscale.api`, never a copy) and store one sample per device per poll, so
 uptime per node is measured history rather than a guess from the current state.
 
-`online` is derived because the API has no such field (shared/tailscale-api.md §3):
+`online` is derived because the API has no such field (Tailscale API v2, devices):
 `connectedToControl` when present; otherwise a device whose `lastSeen` is absent is
 connected, and one seen within two poll intervals counts as online.
 """
@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from reconciler.tailscale.api import Device, TailscaleClient
+from factory_common.tailscale.api import Device, TailscaleClient
 
 from factory_analytics.identity import IdentityResolver
 from factory_analytics.store import writes

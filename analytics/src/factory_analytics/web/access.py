@@ -5,7 +5,7 @@ The client is the TCP peer, except when the peer is one of `auth.trusted_proxies
 is not one of them is the client (what nginx's `real_ip_recursive` and Tailscale Serve's
 forwarding produce). Any other peer's forwarding headers are client input and are ignored:
 that is exactly how the factory's own middleware could be fooled
-(shared/factory-infra-history.md, "Auth weaknesses").
+(it trusted X-Forwarded-For from anyone, one of its known auth weaknesses).
 
 The client may read without a token when it is in `auth.trusted_networks`. The keyword
 `docker-gateway` stands for this container's default IPv4 gateway, read from /proc/net/route

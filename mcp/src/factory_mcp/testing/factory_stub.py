@@ -1,6 +1,6 @@
 """A stand-in of the factory API (FastAPI 0.41.0) for tests and the bench.
 
-It reproduces the documented shapes and traps of shared/factory-api.md, not the factory's
+It reproduces the documented shapes and traps of the factory API, not the factory's
 logic: UTC-aware REE rows cut at UTC midnight, naive-local Prophet timestamps, naive-UTC health
 timestamps, tariff labels that ignore weekends (as the factory's classifier does), the plan
 endpoint reading *query* parameters and ignoring a JSON body, failures inside HTTP 200 bodies,
@@ -70,7 +70,7 @@ class Scenario:
     # Spanish messages (the API puts no bound on either).
     alert_flood: int = 0
     # The factory's socat proxy to tailscaled is down: /health-monitoring/* swallows the error
-    # and reports zero nodes and no alerts (shared/factory-api.md, pitfall 6).
+    # and reports zero nodes and no alerts (a known pitfall of the API).
     tailscale_proxy_down: bool = False
     # /insights/alerts failing the other documented way: status "success", no alerts, a message.
     alerts_quiet_failure: bool = False
@@ -82,7 +82,7 @@ class Scenario:
     # uvicorn/Starlette's plain-text 500 "Internal Server Error".
     unhandled: set[str] = field(default_factory=set)
     # The factory's Tailscale middleware refuses this client (401 or 403) on every path that
-    # is not public, with its own {"error", "message"} shape (factory-api.md §2.20, §4.7).
+    # is not public, with its own {"error", "message"} shape (as the API documents it).
     tailscale_refusal: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)

@@ -1,9 +1,9 @@
 """The factory stand-in's alert endpoints: predictive, current conditions, Tailscale monitoring.
 
-Split from factory_stub.py (same conventions): the shapes of shared/factory-api.md §2.6, §2.11
-and §2.17, the failures the API reports inside a 200 (pitfall 6: a Tailscale monitor whose
-proxy is down reports zero nodes and no alerts), and a flood of long alerts for the context
-budget's worst case.
+Split from factory_stub.py (same conventions): the documented shapes of the alert endpoints,
+the failures the API reports inside a 200 (a known pitfall: a Tailscale monitor whose proxy is
+down reports zero nodes and no alerts), and a flood of long alerts for the context budget's
+worst case.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def blind_tailnet_monitor(summary: Any) -> str | None:
     """Why the factory's Tailscale monitor cannot be trusted, if it reports no nodes at all.
 
     /health-monitoring/* answers zero nodes instead of an error when the socat proxy to
-    tailscaled is down (shared/factory-api.md, pitfall 6): /alerts then lists nothing and
+    tailscaled is down (a known pitfall of the API): /alerts then lists nothing and
     /critical reports 100 % healthy for the empty list. A tailnet with no nodes cannot be
     serving this API, so `total_nodes == 0` means the monitor is blind, not that all is well.
     """

@@ -151,12 +151,13 @@ def _predictive(body: Any) -> list[Alert]:
 def _current(body: Any) -> list[Alert]:
     """Current-condition alerts from /dashboard/alerts; their `at` is always null.
 
-    The payload's `timestamp` is a naive ISO string whose clock is unverified: shared/
-    factory-api.md §2 names three styles (REE/Influx UTC-aware, Prophet naive local, health
-    endpoints naive UTC) and places the dashboard in none of them; §2.6 elides the value and
-    §2.5 shows a bare naive time for /dashboard/summary. Reading it as UTC or as Madrid time
-    would give an offset we cannot know (an hour or two wrong), so it is not read. Nothing is
-    lost: these alerts describe conditions at the moment of the call.
+    The payload's `timestamp` is a naive ISO string whose clock is unverified: the factory
+    API's documentation names three styles (REE/Influx UTC-aware, Prophet naive local, health
+    endpoints naive UTC) and places the dashboard in none of them; its alerts example elides
+    the value and its summary example shows a bare naive time for /dashboard/summary.
+    Reading it as UTC or as Madrid time would give an offset we cannot know (an hour or two
+    wrong), so it is not read. Nothing is lost: these alerts describe conditions at the moment
+    of the call.
     """
     body = need_dict(body, "/dashboard/alerts")
     failure = api.failed_in_body(body)

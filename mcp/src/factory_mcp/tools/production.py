@@ -190,7 +190,7 @@ async def production_plan(
     day = day or to_local(deps.now()).date() + timedelta(days=1)
     query = fingerprint("plan", day, target_kg)
     offset = decode_cursor(cursor, query)
-    # Query parameters, not a JSON body: the endpoint ignores a body (shared/factory-api.md §1.5).
+    # Query parameters, not a JSON body: the endpoint ignores a body.
     body = need_dict(
         await deps.factory.post(
             "/optimize/production/daily",

@@ -8,12 +8,12 @@ observes the tailnet: `gitops validate` never resolves secrets, so it cannot be 
 
 from __future__ import annotations
 
+from factory_common.tailscale.api import ApiToken, OAuthClient, TailscaleCredentials
 from pydantic import SecretStr
 
 from reconciler.errors import GitopsError, MissingSecret, SecretsError
 from reconciler.providers import SecretValues
 from reconciler.secrets import env_name
-from reconciler.tailscale.api import ApiToken, OAuthClient, TailscaleCredentials
 from reconciler.tailscale.desired import TailnetSettings
 
 __all__ = ["MissingCredentials", "resolve_credentials"]

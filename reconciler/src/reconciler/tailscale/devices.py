@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.tailscale.models import Device
+from factory_common.tailscale.models import Device
 
 __all__ = ["DeviceDecision", "decide_devices", "human_age"]
 

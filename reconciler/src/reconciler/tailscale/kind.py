@@ -13,6 +13,7 @@ secret, by design); without `required` the tailnet part is skipped with a note.
 
 from __future__ import annotations
 
+from factory_common.tailscale import hujson
 from pydantic import BaseModel
 
 from reconciler.errors import Diagnostic
@@ -21,7 +22,6 @@ from reconciler.kinds.base import CompileContext, KindSpec, ServiceExtension
 from reconciler.providers import register_provider
 from reconciler.resources import Compiled, ProvidedSecret, SecretRequirement
 from reconciler.source import SourceLocation
-from reconciler.tailscale import hujson
 from reconciler.tailscale.config import TailnetDoc, TailscaleSidecar, parse_age
 from reconciler.tailscale.desired import TailnetSettings
 from reconciler.tailscale.policy import DesiredPolicy, local_problems

@@ -34,10 +34,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from factory_common.tailscale import hujson
+from factory_common.tailscale.models import PolicyFile
 from pydantic import BaseModel, ConfigDict
-
-from reconciler.tailscale import hujson
-from reconciler.tailscale.models import PolicyFile
 
 __all__ = [
     "MARKER_PREFIX",

@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler import labels
-from reconciler.actions import Action
-from reconciler.errors import ApplyError, ObservationError
-from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
-from reconciler.resources import DesiredState
-from reconciler.tailscale.api import (
+from factory_common.tailscale.api import (
     TailscaleClient,
     TailscaleCredentials,
     TailscaleError,
     TailscalePreconditionFailed,
 )
+
+from reconciler import labels
+from reconciler.actions import Action
+from reconciler.errors import ApplyError, ObservationError
+from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
+from reconciler.resources import DesiredState
 from reconciler.tailscale.credentials import MissingCredentials, resolve_credentials
 from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.tailscale.node_state import node_logged_in

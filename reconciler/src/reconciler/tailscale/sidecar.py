@@ -30,6 +30,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from factory_common.tailscale import hujson
+
 from reconciler.kinds.base import CompileContext
 from reconciler.resources import (
     Compiled,
@@ -40,7 +42,6 @@ from reconciler.resources import (
     SecretFile,
     SecretRequirement,
 )
-from reconciler.tailscale import hujson
 from reconciler.tailscale.config import TailscaleSidecar, parse_age
 from reconciler.tailscale.desired import SidecarNode
 from reconciler.tailscale.loopback import bind_loopback

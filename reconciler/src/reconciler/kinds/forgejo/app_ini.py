@@ -1,7 +1,7 @@
 """app.ini as nested YAML → Forgejo's `FORGEJO__section__KEY` environment (pure).
 
 Why environment and not a mounted app.ini: the image's environment-to-ini rewrites app.ini
-on every start from these variables (forgejo-notes §1), so the declared keys win at each
+on every start from these variables, so the declared keys win at each
 start and Forgejo keeps writing its own keys (e.g. generated JWT secrets) into the file on
 its volume. Secret values become `FORGEJO__section__KEY__FILE=/run/secrets/<name>` with the
 secret mounted as a file, so they never sit in the container's environment (`docker inspect`).

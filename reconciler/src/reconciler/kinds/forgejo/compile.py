@@ -1,6 +1,6 @@
 """Forgejo document → container, volumes, secrets and bootstrap steps. Pure.
 
-What it encodes (forgejo-notes §1, rootless image):
+What it encodes (Forgejo's docs, rootless image):
 - Environment: the always-pinned settings, then `app_ini`, as FORGEJO__section__KEY; the
   SECRET_KEY and INTERNAL_TOKEN (generated secrets, never empty: an empty SECRET_KEY
   silently falls back to a public default key) and any `{secret: …}` value as `__FILE`.

@@ -1,6 +1,6 @@
 """What Forgejo remembers about the runners gitops registered, and how they are revoked.
 
-Forgejo ≤ 14 has no API or CLI that lists or deletes runners (forgejo-notes §2), so every
+Forgejo ≤ 14 has no API or CLI that lists or deletes runners (forgejo-runner docs), so every
 registration leaves a marker in Forgejo's own data volume (it lives and dies with the
 registrations themselves): `MARKER_DIR/<pool>/<runner>` with three lines: the state digest
 the probe compares, the runner's public 16-character secret prefix (which fixes its UUID),

@@ -2,7 +2,7 @@
 
 Why a module: three decisions hang on the version and must agree everywhere: the image tag
 (`<version>[-rootless]`), which runner registration flow applies (`.runner` file up to 14,
-`server.connections` in the runner config from 15, forgejo-notes §2 C), and whether a change
+`server.connections` in the runner config from 15), and whether a change
 is an upgrade (backup, then recreate) or a downgrade (refused: a database migrated by a newer
 Forgejo cannot be opened by an older one). Pure.
 """
@@ -16,7 +16,7 @@ from reconciler.resources import is_downgrade
 
 __all__ = ["LTS_DEFAULT", "ForgejoVersion", "parse_version"]
 
-# The current LTS (forgejo-notes §1 "Supported versions": 15.0 LTS from 2026-04-16 to 2027-07-15).
+# The current LTS (Forgejo's "Supported versions": 15.0 LTS from 2026-04-16 to 2027-07-15).
 LTS_DEFAULT = "15"
 _VERSION = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
 

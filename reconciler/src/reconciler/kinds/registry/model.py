@@ -72,7 +72,7 @@ class Registry(KindModel):
 
     @property
     def config_path(self) -> str:
-        """Where the image keeps its config (registry:3 moved it, reconcile-notes §5)."""
+        """Where the image keeps its config (registry:3 moved it)."""
         if self.major >= 3:
             return "/etc/distribution/config.yml"
         return "/etc/docker/registry/config.yml"

@@ -86,7 +86,7 @@ def _docker_access(pool: RunnerPool, ctx: CompileContext) -> tuple[dict, list[Co
     name) and a client certificate whose key it makes world-readable for sharing; the
     daemon then listens on 2376 with `--tlsverify` only. The certificates live in a volume
     that only this pool's runners mount, read-only, so nothing else on the stack network
-    can drive the daemon (forgejo-notes §7: jobs reaching an unauthenticated :2375 is a
+    can drive the daemon (jobs reaching an unauthenticated :2375 is a
     known failure). Jobs are created by that daemon and share its network namespace
     (`container.network: host` inside DinD), which is on the stack network, so they resolve
     `forgejo`, the registry and the runner's cache by name; with `jobs_get_docker` they get

@@ -1,6 +1,6 @@
 """Pure renderers for a runner: identity, config.yml, `.runner`, start script, exec commands.
 
-The offline shared-secret flow (forgejo-notes §2 B) splits a runner's 40-hex secret: the first
+The offline shared-secret flow of forgejo-runner splits a runner's 40-hex secret: the first
 16 characters identify the runner (its UUID is `uuid.UUID(bytes=secret[:16].encode())`) and the
 last 24 authenticate it. Here the 16 are derived from the runner's name (public, so compile can
 write the UUID into `.runner` or `server.connections` without any secret) and the 24 are a

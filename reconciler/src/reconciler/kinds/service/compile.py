@@ -131,7 +131,9 @@ def secrets_of(
 ) -> tuple[SecretRequirement, ...]:
     """One requirement per reference to a secret (env or secret file), at its node, so a
     secret nobody declares is reported where it is named."""
-    refs = [(v.secret, ("env", k)) for k, v in spec.env.items() if isinstance(v, SecretRef)]
+    refs: list[tuple[str, tuple[str | int, ...]]] = [
+        (v.secret, ("env", k)) for k, v in spec.env.items() if isinstance(v, SecretRef)
+    ]
     refs += [(f.secret, ("secret_files", i, "secret")) for i, f in enumerate(spec.secret_files)]
     return tuple(
         SecretRequirement(
