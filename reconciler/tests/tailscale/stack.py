@@ -15,7 +15,7 @@ from reconciler.project import Project, load_project
 from reconciler.providers.base import ExecContext, PlanContext
 from reconciler.secrets import SecretStore
 from reconciler.tailscale.api import TailscaleClient
-from reconciler.tailscale.provider import TailscaleProvider
+from reconciler.providers.tailscale.provider import TailscaleProvider
 from reconciler.testing.tailscale_double import RunningDouble
 
 POLICY = """// test tailnet policy

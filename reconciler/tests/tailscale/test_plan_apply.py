@@ -13,7 +13,7 @@ from reconciler.errors import SecretsError
 from reconciler.labels import project_filter
 from reconciler.render import unified_diff
 from reconciler.tailscale import hujson
-from reconciler.tailscale.policy import read_marker
+from reconciler.providers.tailscale.policy import read_marker
 from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import POLICY, Engine, Tree

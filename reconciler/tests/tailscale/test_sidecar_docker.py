@@ -23,7 +23,7 @@ import pytest
 from reconciler.cli import run
 from reconciler.labels import project_filter
 from reconciler.providers.base import PlanContext
-from reconciler.tailscale.node_state import PROBE_LABEL
+from reconciler.providers.docker.node_state import PROBE_LABEL
 from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import Tree

@@ -32,7 +32,7 @@ BUILTIN_KIND_MODULES: tuple[str, ...] = (
     "reconciler.kinds.forgejo",  # Forgejo (KINDS)
     "reconciler.kinds.runners",  # RunnerPool (KINDS)
     "reconciler.kinds.registry",  # Registry (KINDS)
-    "reconciler.tailscale.kind",  # Tailnet kind + `tailscale:` service extension (TAILNET)
+    "reconciler.providers.tailscale.kind",  # Tailnet kind + `tailscale:` service extension (TAILNET)
 )
 
 _KINDS: dict[str, KindSpec[Any]] = {}

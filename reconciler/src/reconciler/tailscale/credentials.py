@@ -14,7 +14,7 @@ from reconciler.errors import GitopsError, MissingSecret, SecretsError
 from reconciler.providers import SecretValues
 from reconciler.secrets import env_name
 from reconciler.tailscale.api import ApiToken, OAuthClient, TailscaleCredentials
-from reconciler.tailscale.desired import TailnetSettings
+from reconciler.providers.tailscale.desired import TailnetSettings
 
 __all__ = ["MissingCredentials", "resolve_credentials"]
 

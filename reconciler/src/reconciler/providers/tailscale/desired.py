@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from reconciler.source import SourceLocation
-from reconciler.tailscale.policy import DesiredPolicy
+from reconciler.providers.tailscale.policy import DesiredPolicy
 
 __all__ = ["DesiredPolicy", "SidecarNode", "TailnetSettings"]
 

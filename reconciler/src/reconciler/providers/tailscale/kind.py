@@ -22,11 +22,11 @@ from reconciler.providers import register_provider
 from reconciler.resources import Compiled, ProvidedSecret, SecretRequirement
 from reconciler.source import SourceLocation
 from reconciler.tailscale import hujson
-from reconciler.tailscale.config import TailnetDoc, TailscaleSidecar, parse_age
-from reconciler.tailscale.desired import TailnetSettings
-from reconciler.tailscale.policy import DesiredPolicy, local_problems
-from reconciler.tailscale.provider import build_provider
-from reconciler.tailscale.sidecar import compile_sidecar
+from reconciler.providers.tailscale.config import TailnetDoc, TailscaleSidecar, parse_age
+from reconciler.providers.tailscale.desired import TailnetSettings
+from reconciler.providers.tailscale.policy import DesiredPolicy, local_problems
+from reconciler.providers.tailscale.provider import build_provider
+from reconciler.providers.tailscale.sidecar import compile_sidecar
 
 __all__ = ["SIDECAR_EXTENSION", "TAILNET_KIND", "compile_tailnet"]
 

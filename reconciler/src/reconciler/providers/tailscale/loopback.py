@@ -33,7 +33,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from reconciler.resources import ContainerSpec, EnvValue
-from reconciler.tailscale.config import TailscaleSidecar
+from reconciler.providers.tailscale.config import TailscaleSidecar
 
 __all__ = ["HOST_ENV", "HOST_FLAGS", "LoopbackResult", "bind_loopback", "loopback_address"]
 

@@ -31,10 +31,10 @@ from reconciler.actions import Action, FieldChange
 from reconciler.errors import PlanError
 from reconciler.resources import DesiredState
 from reconciler.source import SourceLocation
-from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
-from reconciler.tailscale.devices import decide_devices
+from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.providers.tailscale.devices import decide_devices
 from reconciler.tailscale.models import Device, PolicyFile
-from reconciler.tailscale.policy import decide_policy
+from reconciler.providers.tailscale.policy import decide_policy
 
 __all__ = ["NO_CREDENTIALS", "TailnetObserved", "desired_items", "plan_tailnet"]
 

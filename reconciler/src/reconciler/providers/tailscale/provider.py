@@ -2,9 +2,9 @@
 
 - observe (read-only): the policy with its ETag, the devices, DNS when declared, and for each
   sidecar whether its node is logged in (``tailscaled.state`` in its state volume, read
-  through the Docker API: :mod:`reconciler.tailscale.node_state`) and whether the sidecar
+  through the Docker API: :mod:`reconciler.providers.docker.node_state`) and whether the sidecar
   container exists;
-- plan (pure, :mod:`reconciler.tailscale.planning`): typed actions with causes;
+- plan (pure, :mod:`reconciler.providers.tailscale.planning`): typed actions with causes;
 - execute (no decisions): one API call sequence per action; Tailscale errors become
   ``ApplyError`` carrying Tailscale's message, and nothing is half-applied.
 
@@ -33,15 +33,15 @@ from reconciler.tailscale.api import (
     TailscalePreconditionFailed,
 )
 from reconciler.tailscale.credentials import MissingCredentials, resolve_credentials
-from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
-from reconciler.tailscale.node_state import node_logged_in
-from reconciler.tailscale.planning import (
+from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.providers.docker.node_state import node_logged_in
+from reconciler.providers.tailscale.planning import (
     NO_CREDENTIALS,
     TailnetObserved,
     desired_items,
     plan_tailnet,
 )
-from reconciler.tailscale.policy import marked_text
+from reconciler.providers.tailscale.policy import marked_text
 
 __all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
 

@@ -17,7 +17,7 @@ What it produces, and why (facts: ../shared/tailscale-api.md §4, failures in
 - the service itself listening on loopback (`listen: loopback`, the default): every listen
   address in its command, entrypoint and env is rewritten to 127.0.0.1, a service whose
   listen address cannot be found is refused, and publishing a served port is refused
-  (:mod:`reconciler.tailscale.loopback`). Only then can the service trust the
+  (:mod:`reconciler.providers.tailscale.loopback`). Only then can the service trust the
   `Tailscale-User-*` headers, because every request reaching it came through Serve, which
   clears and sets them. A service that must also be reachable by other containers on the
   stack network sets `listen: all` and must not trust those headers.
@@ -41,9 +41,9 @@ from reconciler.resources import (
     SecretRequirement,
 )
 from reconciler.tailscale import hujson
-from reconciler.tailscale.config import TailscaleSidecar, parse_age
-from reconciler.tailscale.desired import SidecarNode
-from reconciler.tailscale.loopback import bind_loopback
+from reconciler.providers.tailscale.config import TailscaleSidecar, parse_age
+from reconciler.providers.tailscale.desired import SidecarNode
+from reconciler.providers.tailscale.loopback import bind_loopback
 
 __all__ = [
     "AUTHKEY_PATH",
