@@ -25,7 +25,7 @@ from reconciler.apply import ApplyResult, execute_plan
 from reconciler.errors import ConfigError, GitopsError, SecretsError
 from reconciler.planner import SecretsProvider, build_plan
 from reconciler.project import Project, load_project
-from reconciler.providers import ProviderSetup, provider_factories
+from reconciler.providers import ProviderSetup
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.render import plan_document, render_plan
 from reconciler.resources import GeneratedSecret
@@ -179,23 +179,18 @@ class Session:
             self.client.close()
 
     def providers(self) -> dict[str, Provider]:
-        from reconciler.providers.docker import DockerProvider
+        from reconciler.builtin import PROVIDERS
 
-        providers: dict[str, Provider] = {
-            "secrets": SecretsProvider(self.secrets),
-            "docker": DockerProvider(
-                self.client, self.secrets, socket_gid=self.project.stack.docker.socket_gid
-            ),
-        }
+        providers: dict[str, Provider] = {"secrets": SecretsProvider(self.secrets)}
         setup = ProviderSetup(
             stack=self.project.stack,
             gitops_dir=self.project.gitops_dir,
             environ=self.environ,
             secrets=self.secrets,
-            options=self.options,
             docker_client=self.client,  # the one engine, for every provider
+            options=self.options,
         )
-        for name, factory in provider_factories().items():
+        for name, factory in PROVIDERS.items():
             provider = factory(setup)
             if provider is not None:
                 providers[name] = provider

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.source import SourceLocation
 from reconciler.providers.tailscale.policy import DesiredPolicy
+from reconciler.source import SourceLocation
 
 __all__ = ["DesiredPolicy", "SidecarNode", "TailnetSettings"]
 

@@ -32,8 +32,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from reconciler.resources import ContainerSpec, EnvValue
 from reconciler.providers.tailscale.config import TailscaleSidecar
+from reconciler.resources import ContainerSpec, EnvValue
 
 __all__ = ["HOST_ENV", "HOST_FLAGS", "LoopbackResult", "bind_loopback", "loopback_address"]
 

@@ -29,12 +29,12 @@ from typing import Any
 
 from reconciler.actions import Action, FieldChange
 from reconciler.errors import PlanError
-from reconciler.resources import DesiredState
-from reconciler.source import SourceLocation
 from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.providers.tailscale.devices import decide_devices
-from reconciler.tailscale.models import Device, PolicyFile
 from reconciler.providers.tailscale.policy import decide_policy
+from reconciler.resources import DesiredState
+from reconciler.source import SourceLocation
+from reconciler.tailscale.models import Device, PolicyFile
 
 __all__ = ["NO_CREDENTIALS", "TailnetObserved", "desired_items", "plan_tailnet"]
 

@@ -25,6 +25,15 @@ from reconciler import labels
 from reconciler.actions import Action
 from reconciler.errors import ApplyError, ObservationError
 from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
+from reconciler.providers.docker.node_state import node_logged_in
+from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.providers.tailscale.planning import (
+    NO_CREDENTIALS,
+    TailnetObserved,
+    desired_items,
+    plan_tailnet,
+)
+from reconciler.providers.tailscale.policy import marked_text
 from reconciler.resources import DesiredState
 from reconciler.tailscale.api import (
     TailscaleClient,
@@ -33,15 +42,6 @@ from reconciler.tailscale.api import (
     TailscalePreconditionFailed,
 )
 from reconciler.tailscale.credentials import MissingCredentials, resolve_credentials
-from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
-from reconciler.providers.docker.node_state import node_logged_in
-from reconciler.providers.tailscale.planning import (
-    NO_CREDENTIALS,
-    TailnetObserved,
-    desired_items,
-    plan_tailnet,
-)
-from reconciler.providers.tailscale.policy import marked_text
 
 __all__ = ["NO_CREDENTIALS", "TailscaleProvider", "build_provider", "resolve_credentials"]
 
@@ -61,7 +61,6 @@ class TailscaleProvider:
     project: str
     secrets: SecretValues
     docker_client: Any = None  # docker.DockerClient, to read sidecar state
-    docker_factory: Callable[[], Any] | None = None  # builds docker_client on first use
     client_factory: ClientFactory = _default_client
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     name: str = "tailscale"
@@ -121,16 +120,11 @@ class TailscaleProvider:
             now=self.now(),
         )
 
-    def _docker(self) -> Any:
-        if self.docker_client is None and self.docker_factory is not None:
-            self.docker_client = self.docker_factory()
-        return self.docker_client
-
     def _sidecars(
         self, desired: DesiredState, nodes: list[SidecarNode]
     ) -> tuple[dict[str, bool], frozenset[str]]:
         """Per sidecar: is its node logged in (from the volume), and does it exist?"""
-        client = self._docker()
+        client = self.docker_client
         if client is None or not nodes:
             return {}, frozenset()
         import docker.errors
@@ -235,23 +229,12 @@ class TailscaleProvider:
 
 
 def build_provider(setup: ProviderSetup) -> TailscaleProvider:
-    """The factory registered with the engine; tests inject clients through `options`.
-
-    The Docker client (only needed to read sidecar state) is the engine's own, which the
-    CLI passes as `setup.docker_client` (tests may inject one in `options`); only a caller
-    without one gets a client made on first use, from DOCKER_HOST or the stack's endpoint."""
-    docker_client = setup.docker_client or setup.options.get("docker_client")
+    """The factory listed in `reconciler.builtin.PROVIDERS`; tests inject the API client
+    factory through `options`."""
     factory = setup.options.get("tailscale_client_factory") or _default_client
-
-    def docker_factory() -> Any:
-        from reconciler.providers.docker.client import make_client
-
-        return make_client(setup.stack.docker.host, setup.environ)
-
     return TailscaleProvider(
         project=setup.stack.project,
         secrets=setup.secrets,
-        docker_client=docker_client,
-        docker_factory=None if docker_client is not None else docker_factory,
+        docker_client=setup.docker_client,
         client_factory=factory,  # type: ignore[arg-type]
     )

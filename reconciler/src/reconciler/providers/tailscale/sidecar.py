@@ -31,6 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from reconciler.kinds.base import CompileContext
+from reconciler.providers.tailscale.config import TailscaleSidecar, parse_age
+from reconciler.providers.tailscale.desired import SidecarNode
+from reconciler.providers.tailscale.loopback import bind_loopback
 from reconciler.resources import (
     Compiled,
     ContainerSpec,
@@ -41,9 +44,6 @@ from reconciler.resources import (
     SecretRequirement,
 )
 from reconciler.tailscale import hujson
-from reconciler.providers.tailscale.config import TailscaleSidecar, parse_age
-from reconciler.providers.tailscale.desired import SidecarNode
-from reconciler.providers.tailscale.loopback import bind_loopback
 
 __all__ = [
     "AUTHKEY_PATH",
