@@ -160,6 +160,7 @@ def build_plan(
     ctx: PlanContext,
 ) -> Plan:
     observed = {name: provider.observe(desired) for name, provider in providers.items()}
+    ctx = dataclasses.replace(ctx, observed=observed)
     # said in every plan, changed or not: a port beyond loopback is a decision to see
     exposure = [f"exposure: {line}" for line in exposed_ports(desired)]
     while True:

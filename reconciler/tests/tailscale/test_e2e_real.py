@@ -26,9 +26,9 @@ import docker
 import pytest
 from reconciler.cli import run
 from reconciler.labels import project_filter
-from reconciler.tailscale.api import TailscaleClient, credentials_from_env
-from reconciler.providers.tailscale.config import DEFAULT_SIDECAR_IMAGE
 from reconciler.providers.docker.node_state import node_logged_in
+from reconciler.providers.tailscale.config import DEFAULT_SIDECAR_IMAGE
+from reconciler.tailscale.api import TailscaleClient, credentials_from_env
 
 pytestmark = [
     pytest.mark.docker,

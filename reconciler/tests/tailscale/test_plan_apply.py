@@ -11,9 +11,9 @@ import pytest
 from reconciler.cli import run
 from reconciler.errors import SecretsError
 from reconciler.labels import project_filter
+from reconciler.providers.tailscale.policy import read_marker
 from reconciler.render import unified_diff
 from reconciler.tailscale import hujson
-from reconciler.providers.tailscale.policy import read_marker
 from reconciler.testing.tailscale_double import RunningDouble, serve_tailscale_double
 
 from .stack import POLICY, Engine, Tree

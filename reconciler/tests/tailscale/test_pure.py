@@ -9,16 +9,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from reconciler.errors import PlanError
+from reconciler.providers.docker.node_state import logged_in
+from reconciler.providers.tailscale.desired import SidecarNode, TailnetSettings
+from reconciler.providers.tailscale.devices import decide_devices
+from reconciler.providers.tailscale.planning import (
+    TailnetObserved,
+    desired_device_tags,
+    plan_tailnet,
+)
+from reconciler.providers.tailscale.policy import DesiredPolicy, decide_policy, marked_text
+from reconciler.providers.tailscale.sidecar import listened_ports, serve_config
 from reconciler.resources import ContainerSpec, DesiredState, Healthcheck, PortSpec
 from reconciler.source import SourceLocation
 from reconciler.tailscale import hujson
-from reconciler.providers.tailscale.desired import SidecarNode, TailnetSettings
-from reconciler.providers.tailscale.devices import decide_devices
 from reconciler.tailscale.models import Device, PolicyFile
-from reconciler.providers.docker.node_state import logged_in
-from reconciler.providers.tailscale.planning import TailnetObserved, desired_device_tags, plan_tailnet
-from reconciler.providers.tailscale.policy import DesiredPolicy, decide_policy, marked_text
-from reconciler.providers.tailscale.sidecar import listened_ports, serve_config
 from reconciler.testing._policy_checks import policy_problems, run_tests
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

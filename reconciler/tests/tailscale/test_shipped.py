@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from reconciler.project import load_project
-from reconciler.tailscale.api import TailscaleClient
 from reconciler.providers.tailscale.planning import desired_items
+from reconciler.tailscale.api import TailscaleClient
 
 GITOPS = Path(__file__).resolve().parents[3] / "gitops"
 SHIPPED_POLICY = GITOPS / "tailscale" / "policy.hujson"

@@ -7,7 +7,7 @@ back to the provider named in `action.provider` for execution.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,6 +53,9 @@ class PlanContext:
     # `--only`: declared resources (logical names) outside the selection; never orphans,
     # their containers, networks and volumes are left exactly as they are
     left_out: frozenset[str] = frozenset()
+    # every provider's snapshot by provider name, set by the planner after observe: a plan may
+    # read another provider's facts (Tailscale reads the sidecars' logins from Docker's)
+    observed: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

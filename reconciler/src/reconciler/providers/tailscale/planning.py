@@ -22,6 +22,7 @@ cannot get a key without credentials) becomes a note.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +57,20 @@ class TailnetObserved:
     search_paths: tuple[str, ...] | None = None
     node_state: dict[str, bool] = field(default_factory=dict)  # sidecar → node logged in
     sidecars_present: frozenset[str] = frozenset()  # sidecar containers that exist
+
+
+def with_sidecar_facts(
+    observed: TailnetObserved, desired: DesiredState, docker: Any
+) -> TailnetObserved:
+    """The sidecar facts of the Docker snapshot (`docker`: a DockerObserved, or None when the
+    engine was not observed): which node is logged in, which sidecar container exists."""
+    _settings, _policy, nodes = desired_items(desired)
+    if docker is None or not nodes:
+        return observed
+    names = {n.container for n in nodes}
+    present = frozenset(c.resource for c in docker.containers if c.resource in names)
+    logins = {n: docker.node_logins[n] for n in sorted(names) if n in docker.node_logins}
+    return dataclasses.replace(observed, node_state=logins, sidecars_present=present)
 
 
 def desired_items(

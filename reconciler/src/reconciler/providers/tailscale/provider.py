@@ -1,10 +1,10 @@
 """The Tailscale provider: observe the tailnet, plan policy/devices/DNS/keys, execute exactly that.
 
-- observe (read-only): the policy with its ETag, the devices, DNS when declared, and for each
-  sidecar whether its node is logged in (``tailscaled.state`` in its state volume, read
-  through the Docker API: :mod:`reconciler.providers.docker.node_state`) and whether the sidecar
-  container exists;
-- plan (pure, :mod:`reconciler.providers.tailscale.planning`): typed actions with causes;
+- observe (read-only): the policy with its ETag, the devices, DNS when declared;
+- plan (pure, :mod:`reconciler.providers.tailscale.planning`): typed actions with causes; for
+  each sidecar, whether its node is logged in and whether its container exists are facts of
+  the Docker snapshot (``DockerObserved.node_logins``, ``containers``), so this provider
+  never talks to the engine (and does not import docker);
 - execute (no decisions): one API call sequence per action; Tailscale errors become
   ``ApplyError`` carrying Tailscale's message, and nothing is half-applied.
 
@@ -19,19 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from reconciler import labels
 from reconciler.actions import Action
 from reconciler.errors import ApplyError, ObservationError
 from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
-from reconciler.providers.docker.node_state import node_logged_in
 from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.providers.tailscale.planning import (
     NO_CREDENTIALS,
     TailnetObserved,
     desired_items,
     plan_tailnet,
+    with_sidecar_facts,
 )
 from reconciler.providers.tailscale.policy import marked_text
 from reconciler.resources import DesiredState
@@ -60,7 +58,6 @@ class TailscaleProvider:
 
     project: str
     secrets: SecretValues
-    docker_client: Any = None  # docker.DockerClient, to read sidecar state
     client_factory: ClientFactory = _default_client
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     name: str = "tailscale"
@@ -83,21 +80,14 @@ class TailscaleProvider:
         return self._client
 
     def observe(self, desired: DesiredState) -> TailnetObserved:
-        settings, policy, nodes = desired_items(desired)
+        settings, policy, _nodes = desired_items(desired)
         if settings is None:
             return TailnetObserved(declared=False, now=self.now())
         client = self._client_for(settings)
         if client is None and settings.required:
             raise MissingCredentials(settings, self.secrets)
-        node_state, present = self._sidecars(desired, nodes)
         if client is None:
-            return TailnetObserved(
-                declared=True,
-                credentials=False,
-                node_state=node_state,
-                sidecars_present=present,
-                now=self.now(),
-            )
+            return TailnetObserved(declared=True, credentials=False, now=self.now())
         try:
             observed_policy = client.get_policy() if policy is not None else None
             devices = client.list_devices()
@@ -115,42 +105,12 @@ class TailscaleProvider:
             nameservers=tuple(dns.dns) if dns is not None else None,
             magic_dns=dns.magic_dns if dns is not None else None,
             search_paths=tuple(search_paths) if search_paths is not None else None,
-            node_state=node_state,
-            sidecars_present=present,
             now=self.now(),
         )
 
-    def _sidecars(
-        self, desired: DesiredState, nodes: list[SidecarNode]
-    ) -> tuple[dict[str, bool], frozenset[str]]:
-        """Per sidecar: is its node logged in (from the volume), and does it exist?"""
-        client = self.docker_client
-        if client is None or not nodes:
-            return {}, frozenset()
-        import docker.errors
-
-        try:
-            found = client.containers.list(
-                all=True, filters={"label": labels.project_filter(self.project)}
-            )
-        except docker.errors.DockerException as exc:
-            raise ObservationError(f"tailscale: cannot list the sidecars: {exc}") from None
-        present = {c.labels.get(labels.RESOURCE) for c in found}
-        declared = {c.name: c.image for c in desired.containers}
-        state = {
-            n.container: node_logged_in(
-                client,
-                self.project,
-                n.state_volume,
-                [declared.get(n.container, ""), declared.get(n.service, "")],
-            )
-            for n in nodes
-            if n.state_volume
-        }
-        return state, frozenset(n.container for n in nodes if n.container in present)
-
     # -- plan -----------------------------------------------------------------------------
     def plan(self, observed: TailnetObserved, ctx: PlanContext) -> list[Action]:
+        observed = with_sidecar_facts(observed, ctx.desired, ctx.observed.get("docker"))
         # The core recreates an existing container for a secret provided in the same plan
         # once its planner passes `secrets_provided` (two-pass planning); until then a key
         # for an existing sidecar could not reach it, and the plan says so instead.
@@ -235,6 +195,5 @@ def build_provider(setup: ProviderSetup) -> TailscaleProvider:
     return TailscaleProvider(
         project=setup.stack.project,
         secrets=setup.secrets,
-        docker_client=setup.docker_client,
         client_factory=factory,  # type: ignore[arg-type]
     )

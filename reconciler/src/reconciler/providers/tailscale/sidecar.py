@@ -30,6 +30,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from reconciler.kinds.base import CompileContext
 from reconciler.providers.tailscale.config import TailscaleSidecar, parse_age
 from reconciler.providers.tailscale.desired import SidecarNode
@@ -39,6 +41,7 @@ from reconciler.resources import (
     ContainerSpec,
     FileSpec,
     Mount,
+    NodeLoginProbe,
     ProvidedSecret,
     SecretFile,
     SecretRequirement,
@@ -243,4 +246,10 @@ def compile_sidecar(
         owner=ctx.document,
         source=ctx.here("tailscale"),
     )
-    return main, Compiled(containers=(spec,), secrets=(requirement,), extra={"tailscale": (node,)})
+    extra: dict[str, tuple[BaseModel, ...]] = {"tailscale": (node,)}
+    if sidecar.state_volume:
+        probe = NodeLoginProbe(
+            container=name, volume=sidecar.state_volume, images_of=(name, main.name)
+        )
+        extra["docker"] = (probe,)
+    return main, Compiled(containers=(spec,), secrets=(requirement,), extra=extra)
