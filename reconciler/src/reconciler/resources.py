@@ -263,8 +263,8 @@ class ProvidedSecret(_Frozen):
 
 
 class ComputedSecret(_Frozen):
-    """A value computed from other secrets by a function a kind registered with
-    `reconciler.kinds.register_secret_function` (e.g. "htpasswd": the registry's bcrypt
+    """A value computed from other secrets by a function listed in
+    `reconciler.builtin.SECRET_FUNCTIONS` (e.g. "htpasswd": the registry's bcrypt
     file from its users' passwords). `inputs` maps the function's argument names to secret
     names; `params` is plain data. Never stored; its digest changes when any input does.
     The function must be deterministic, or every plan would see a change."""

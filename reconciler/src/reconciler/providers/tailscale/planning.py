@@ -12,9 +12,7 @@ Action ids and verbs (all `provider="tailscale"`):
   its volume; it `provides` the key secret the Docker create (or recreate) of that sidecar
   `needs`. A key is minted only when it will be delivered: the sidecar is created anyway when
   it is missing, and an existing one is recreated by the Docker plan for a secret provided
-  anew in the same plan (`PlanContext.secrets_provided`). Where the core cannot do that
-  (`delivers_to_existing=False`), an existing sidecar without a login gets a note instead
-  of a key that would go nowhere (and be minted again by every apply).
+  anew in the same plan (`PlanContext.secrets_provided`).
 
 Everything that is only reported (duplicates and stale nodes not opted in, a sidecar that
 cannot get a key without credentials) becomes a note.
@@ -271,12 +269,9 @@ def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[A
 
 
 def _key_actions(
-    project: str,
-    nodes: list[SidecarNode],
-    observed: TailnetObserved,
-    delivers_to_existing: bool,
+    nodes: list[SidecarNode], observed: TailnetObserved
 ) -> tuple[list[Action], list[str]]:
-    """Mint a key for each node without a login that will receive it; note the rest."""
+    """Mint a key for each node without a login; note a logged-in node the tailnet lost."""
     actions: list[Action] = []
     notes: list[str] = []
     hosts = {d.hostname for d in observed.devices}
@@ -290,14 +285,6 @@ def _key_actions(
                 )
             continue
         exists = node.container in observed.sidecars_present
-        if exists and not delivers_to_existing:
-            notes.append(
-                f"sidecar {node.container} exists but its node never logged in (no login in "
-                f"volume {node.state_volume}); no key is minted, as this gitops cannot hand "
-                f"one to an existing container: remove it (docker rm -f {project}-"
-                f"{node.container}; the volume is kept) and apply again"
-            )
-            continue
         cause = f"node has no login in volume {node.state_volume}"
         if exists:
             cause += "; the sidecar is recreated to receive the key"
@@ -329,12 +316,9 @@ def _key_actions(
 
 
 def plan_tailnet(
-    desired: DesiredState, observed: TailnetObserved, *, delivers_to_existing: bool = True
+    desired: DesiredState, observed: TailnetObserved
 ) -> tuple[list[Action], list[str]]:
-    """All tailnet actions (sorted by id) and the notes to print beside them.
-
-    `delivers_to_existing`: the Docker plan recreates an existing container for a secret
-    this plan provides anew (see the module docstring)."""
+    """All tailnet actions (sorted by id) and the notes to print beside them."""
     settings, policy, nodes = desired_items(desired)
     if settings is None:
         if nodes:
@@ -360,7 +344,7 @@ def plan_tailnet(
     device_actions, notes = _device_actions(settings, nodes, observed)
     actions += device_actions
     actions += _dns_actions(settings, observed)
-    key_actions, key_notes = _key_actions(desired.project, nodes, observed, delivers_to_existing)
+    key_actions, key_notes = _key_actions(nodes, observed)
     actions += key_actions
     notes += key_notes
     policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")

@@ -111,11 +111,7 @@ class TailscaleProvider:
     # -- plan -----------------------------------------------------------------------------
     def plan(self, observed: TailnetObserved, ctx: PlanContext) -> list[Action]:
         observed = with_sidecar_facts(observed, ctx.desired, ctx.observed.get("docker"))
-        # The core recreates an existing container for a secret provided in the same plan
-        # once its planner passes `secrets_provided` (two-pass planning); until then a key
-        # for an existing sidecar could not reach it, and the plan says so instead.
-        delivers = hasattr(ctx, "secrets_provided")
-        actions, notes = plan_tailnet(ctx.desired, observed, delivers_to_existing=delivers)
+        actions, notes = plan_tailnet(ctx.desired, observed)
         self.notes = list(notes)
         return actions
 
