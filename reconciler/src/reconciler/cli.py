@@ -337,13 +337,13 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
 
 def _unpullable_hint(console: Console, session: Session, plan: Plan, result: ApplyResult) -> None:
     """After images could not be pulled: the exact command that deploys what can run."""
-    from reconciler.actions import CoreVerb
+    from reconciler.providers.docker.payloads import PullImage
     from reconciler.selection import without_images
 
     refs = [
-        a.params["ref"]
+        a.payload.ref
         for a in plan.actions
-        if a.verb == CoreVerb.PULL_IMAGE and a.id not in result.completed
+        if isinstance(a.payload, PullImage) and a.id not in result.completed
     ]
     if not refs or result.failed is None or not result.failed.action_id.startswith("docker:image"):
         return

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.base import ExecContext, PlanContext, Provider, SecretValues
+from reconciler.providers.base import ExecContext, PlanContext, Planned, Provider, SecretValues
 
 if TYPE_CHECKING:
     from reconciler.secrets import SecretStore
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ExecContext",
     "PlanContext",
+    "Planned",
     "Provider",
     "ProviderFactory",
     "ProviderSetup",

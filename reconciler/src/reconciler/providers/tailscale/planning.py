@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.actions import Action, FieldChange
+from reconciler.actions import Action, FieldChange, Payload
 from reconciler.errors import PlanError
+from reconciler.providers.tailscale import payloads as ts
 from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.providers.tailscale.devices import decide_devices
 from reconciler.providers.tailscale.policy import decide_policy
@@ -99,7 +100,7 @@ def _policy_action(
     return Action(
         id="tailscale:policy",
         provider=PROVIDER,
-        verb="set-policy",
+        verb=ts.SetPolicy.verb,
         resource=f"tailnet policy ({policy.origin})",
         causes=decision.causes,
         changes=(
@@ -110,7 +111,7 @@ def _policy_action(
             ),
         ),
         source=settings.policy_source,
-        params={"etag": decision.etag, "diff": decision.diff, "digest": policy.digest},
+        payload=ts.SetPolicy(etag=decision.etag, digest=policy.digest),
     )
 
 
@@ -162,32 +163,32 @@ def _device_actions(
     notes: list[str] = []
     for d in decisions:
         if d.kind == "set-tags":
-            actions.append(
-                Action(
-                    id=f"tailscale:device:{d.hostname}",
-                    provider=PROVIDER,
-                    verb="set-device-tags",
-                    resource=f"device {d.hostname}",
-                    causes=(d.cause,),
-                    changes=(
-                        FieldChange(
-                            field="tags", before=list(d.tags_before), after=list(d.tags_after)
-                        ),
-                    ),
-                    source=sources.get(d.hostname),
-                    params={"node_id": d.node_id, "tags": list(d.tags_after)},
-                )
+            before, after = list(d.tags_before), list(d.tags_after)
+            tags = ts.SetDeviceTags(node_id=d.node_id, tags=d.tags_after)
+            action = Action(
+                id=f"tailscale:device:{d.hostname}",
+                provider=PROVIDER,
+                verb=tags.verb,
+                resource=f"device {d.hostname}",
+                causes=(d.cause,),
+                changes=(FieldChange(field="tags", before=before, after=after),),
+                source=sources.get(d.hostname),
+                payload=tags,
             )
+            actions.append(action)
         elif d.kind == "delete":
+            delete = ts.DeleteDevice(node_id=d.node_id)
+            resource = f"device {d.hostname} ({d.node_id})"
+            action_id = f"tailscale:device-delete:{d.node_id}"
             actions.append(
                 Action(
-                    id=f"tailscale:device-delete:{d.node_id}",
+                    id=action_id,
                     provider=PROVIDER,
-                    verb="delete-device",
-                    resource=f"device {d.hostname} ({d.node_id})",
+                    verb=delete.verb,
+                    resource=resource,
                     causes=(d.cause,),
                     source=settings.source,
-                    params={"node_id": d.node_id},
+                    payload=delete,
                 )
             )
         else:
@@ -207,64 +208,40 @@ def _device_actions(
 
 
 def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[Action]:
+    def action(payload: Payload, what: str, change: FieldChange, cause: str) -> Action:
+        return Action(
+            id=f"tailscale:dns:{payload.verb.removeprefix('set-dns-')}",
+            provider=PROVIDER,
+            verb=payload.verb,
+            resource=f"tailnet {what}",
+            causes=(cause,),
+            changes=(change,),
+            source=settings.dns_source,
+            payload=payload,
+        )
+
     actions: list[Action] = []
-    ns_id = "tailscale:dns:nameservers"
     if settings.nameservers is not None and tuple(settings.nameservers) != observed.nameservers:
-        actions.append(
-            Action(
-                id=ns_id,
-                provider=PROVIDER,
-                verb="set-dns-nameservers",
-                resource="tailnet DNS nameservers",
-                causes=("nameservers differ",),
-                changes=(
-                    FieldChange(
-                        field="nameservers",
-                        before=list(observed.nameservers or ()),
-                        after=list(settings.nameservers),
-                    ),
-                ),
-                source=settings.dns_source,
-                params={"nameservers": list(settings.nameservers)},
-            )
-        )
+        before = list(observed.nameservers or ())
+        change = FieldChange(field="nameservers", before=before, after=list(settings.nameservers))
+        servers = ts.SetDnsNameservers(nameservers=settings.nameservers)
+        actions.append(action(servers, "DNS nameservers", change, "nameservers differ"))
     if settings.magic_dns is not None and settings.magic_dns != observed.magic_dns:
-        actions.append(
-            Action(
-                id="tailscale:dns:preferences",
-                provider=PROVIDER,
-                verb="set-dns-preferences",
-                resource="tailnet MagicDNS",
-                causes=("magicDNS differs",),
-                changes=(
-                    FieldChange(
-                        field="magicDNS", before=observed.magic_dns, after=settings.magic_dns
-                    ),
-                ),
-                depends_on=(ns_id,) if any(a.id == ns_id for a in actions) else (),
-                source=settings.dns_source,
-                params={"magic_dns": settings.magic_dns},
-            )
+        change = FieldChange(field="magicDNS", before=observed.magic_dns, after=settings.magic_dns)
+        preferences = action(
+            ts.SetDnsPreferences(magic_dns=settings.magic_dns),
+            "MagicDNS",
+            change,
+            "magicDNS differs",
         )
+        # ordered after the nameservers when both change
+        depends = tuple(a.id for a in actions)
+        actions.append(preferences.model_copy(update={"depends_on": depends}))
     if settings.search_paths is not None and tuple(settings.search_paths) != observed.search_paths:
-        actions.append(
-            Action(
-                id="tailscale:dns:searchpaths",
-                provider=PROVIDER,
-                verb="set-dns-searchpaths",
-                resource="tailnet DNS search paths",
-                causes=("search paths differ",),
-                changes=(
-                    FieldChange(
-                        field="searchPaths",
-                        before=list(observed.search_paths or ()),
-                        after=list(settings.search_paths),
-                    ),
-                ),
-                source=settings.dns_source,
-                params={"search_paths": list(settings.search_paths)},
-            )
-        )
+        before = list(observed.search_paths or ())
+        change = FieldChange(field="searchPaths", before=before, after=list(settings.search_paths))
+        paths = ts.SetDnsSearchPaths(search_paths=settings.search_paths)
+        actions.append(action(paths, "DNS search paths", change, "search paths differ"))
     return actions
 
 
@@ -297,19 +274,17 @@ def _key_actions(
             Action(
                 id=f"tailscale:authkey:{node.container}",
                 provider=PROVIDER,
-                verb="mint-auth-key",
+                verb=ts.MintAuthKey.verb,
                 resource=f"auth key for node {node.hostname}",
                 causes=(cause,),
                 changes=(FieldChange(field="tags", before=None, after=list(node.tags)),),
                 provides=(f"secret:{node.secret}",),
                 source=node.source,
-                params={
-                    "container": node.container,
-                    "hostname": node.hostname,
-                    "expiry_seconds": node.key_expiry_seconds,
-                    "single_use": True,
-                    "preauthorized": True,
-                },
+                payload=ts.MintAuthKey(
+                    container=node.container,
+                    hostname=node.hostname,
+                    expiry_seconds=node.key_expiry_seconds,
+                ),
             )
         )
     return actions, notes
@@ -347,11 +322,11 @@ def plan_tailnet(
     key_actions, key_notes = _key_actions(nodes, observed)
     actions += key_actions
     notes += key_notes
-    policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")
+    policy_ids = tuple(a.id for a in actions if isinstance(a.payload, ts.SetPolicy))
     # New tags must exist in tagOwners before devices or keys use them: policy first.
     ordered = [
         a.model_copy(update={"depends_on": tuple(sorted({*a.depends_on, *policy_ids}))})
-        if a.verb in ("set-device-tags", "mint-auth-key") and policy_ids
+        if isinstance(a.payload, ts.SetDeviceTags | ts.MintAuthKey) and policy_ids
         else a
         for a in actions
     ]

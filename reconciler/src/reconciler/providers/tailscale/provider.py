@@ -17,12 +17,13 @@ before anything is changed, naming the variables and the line of tailnet.yaml).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.actions import Action
 from reconciler.errors import ApplyError, ObservationError
-from reconciler.providers import ExecContext, PlanContext, ProviderSetup, SecretValues
+from reconciler.providers import ExecContext, PlanContext, Planned, ProviderSetup, SecretValues
+from reconciler.providers.tailscale import payloads as ts
 from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
 from reconciler.providers.tailscale.planning import (
     NO_CREDENTIALS,
@@ -61,7 +62,6 @@ class TailscaleProvider:
     client_factory: ClientFactory = _default_client
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     name: str = "tailscale"
-    notes: list[str] = field(default_factory=list)
     _client: TailscaleClient | None = None
 
     def close(self) -> None:
@@ -109,11 +109,9 @@ class TailscaleProvider:
         )
 
     # -- plan -----------------------------------------------------------------------------
-    def plan(self, observed: TailnetObserved, ctx: PlanContext) -> list[Action]:
+    def plan(self, observed: TailnetObserved, ctx: PlanContext) -> Planned:
         observed = with_sidecar_facts(observed, ctx.desired, ctx.observed.get("docker"))
-        actions, notes = plan_tailnet(ctx.desired, observed)
-        self.notes = list(notes)
-        return actions
+        return Planned(*plan_tailnet(ctx.desired, observed))
 
     # -- execute ----------------------------------------------------------------------------
     def execute(self, action: Action, ctx: ExecContext) -> None:
@@ -146,42 +144,56 @@ class TailscaleProvider:
         policy: DesiredPolicy | None,
         nodes: list[SidecarNode],
     ) -> None:
-        params = action.params
-        if action.verb == "set-policy":
-            assert policy is not None
-            ctx.progress("validating the policy and running its tests through the API")
-            verdict = client.validate_policy(policy.text)
-            if not verdict.ok:
-                raise ApplyError(
-                    action.id,
-                    f"the tailnet refused {policy.origin}: {verdict.message}",
-                    tuple(ctx.completed),
-                    tuple(verdict.describe().splitlines()[1:]),
-                )
-            client.set_policy(marked_text(policy), if_match=params["etag"])
-        elif action.verb == "set-device-tags":
-            client.set_device_tags(params["node_id"], list(params["tags"]))
-        elif action.verb == "delete-device":
-            client.delete_device(params["node_id"])
-        elif action.verb == "set-dns-nameservers":
-            client.set_nameservers(list(params["nameservers"]))
-        elif action.verb == "set-dns-preferences":
-            client.set_dns_preferences(magic_dns=bool(params["magic_dns"]))
-        elif action.verb == "set-dns-searchpaths":
-            client.set_search_paths(list(params["search_paths"]))
-        elif action.verb == "mint-auth-key":
-            node = next(n for n in nodes if n.container == params["container"])
-            key = client.create_auth_key(
-                tags=list(node.tags),
-                reusable=False,
-                ephemeral=False,
-                preauthorized=True,
-                expiry_seconds=node.key_expiry_seconds,
-                description=f"gitops {self.project} {node.hostname}"[:50],
+        match action.payload:
+            case ts.SetPolicy() as payload:
+                assert policy is not None  # planned only when one is declared
+                self._set_policy(client, action, payload, policy, ctx)
+            case ts.SetDeviceTags(node_id=node_id, tags=tags):
+                client.set_device_tags(node_id, list(tags))
+            case ts.DeleteDevice(node_id=node_id):
+                client.delete_device(node_id)
+            case ts.SetDnsNameservers(nameservers=nameservers):
+                client.set_nameservers(list(nameservers))
+            case ts.SetDnsPreferences(magic_dns=magic_dns):
+                client.set_dns_preferences(magic_dns=magic_dns)
+            case ts.SetDnsSearchPaths(search_paths=search_paths):
+                client.set_search_paths(list(search_paths))
+            case ts.MintAuthKey(container=container):
+                self._mint_auth_key(client, next(n for n in nodes if n.container == container), ctx)
+            case _:  # pragma: no cover - plan and execute are written together
+                raise ApplyError(action.id, f"unknown tailscale verb {action.verb!r}")
+
+    def _set_policy(
+        self,
+        client: TailscaleClient,
+        action: Action,
+        payload: ts.SetPolicy,
+        policy: DesiredPolicy,
+        ctx: ExecContext,
+    ) -> None:
+        """Validate (and run the policy's tests) first; write only over the observed ETag."""
+        ctx.progress("validating the policy and running its tests through the API")
+        verdict = client.validate_policy(policy.text)
+        if not verdict.ok:
+            raise ApplyError(
+                action.id,
+                f"the tailnet refused {policy.origin}: {verdict.message}",
+                tuple(ctx.completed),
+                tuple(verdict.describe().splitlines()[1:]),
             )
-            ctx.secrets.put(node.secret, key.key.get_secret_value(), persist=False)
-        else:  # pragma: no cover - plan and execute are written together
-            raise ApplyError(action.id, f"unknown tailscale verb {action.verb!r}")
+        client.set_policy(marked_text(policy), if_match=payload.etag)
+
+    def _mint_auth_key(self, client: TailscaleClient, node: SidecarNode, ctx: ExecContext) -> None:
+        """A single-use key, kept in memory only, for the sidecar's create to deliver."""
+        key = client.create_auth_key(
+            tags=list(node.tags),
+            reusable=False,
+            ephemeral=False,
+            preauthorized=True,
+            expiry_seconds=node.key_expiry_seconds,
+            description=f"gitops {self.project} {node.hostname}"[:50],
+        )
+        ctx.secrets.put(node.secret, key.key.get_secret_value(), persist=False)
 
 
 def build_provider(setup: ProviderSetup) -> TailscaleProvider:
