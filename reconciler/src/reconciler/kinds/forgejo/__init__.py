@@ -17,10 +17,5 @@ __all__ = [
     "parse_version",
 ]
 
-FORGEJO: KindSpec[Forgejo] = KindSpec(
-    kind="Forgejo",
-    model=Forgejo,
-    compile=compile_forgejo,
-    folder="forgejo",
-    accepts_service_extensions=True,  # `tailscale:`
-)
+# accepts_service_extensions: `tailscale:`
+FORGEJO = KindSpec("Forgejo", Forgejo, compile_forgejo, "forgejo", accepts_service_extensions=True)

@@ -9,10 +9,7 @@ from .model import Registry
 
 __all__ = ["HTPASSWD_FUNCTION", "REGISTRY", "Registry", "compile_registry", "htpasswd_function"]
 
-REGISTRY: KindSpec[Registry] = KindSpec(
-    kind="Registry",
-    model=Registry,
-    compile=compile_registry,
-    folder="registry",
-    accepts_service_extensions=True,  # `tailscale:`
+# accepts_service_extensions: `tailscale:`
+REGISTRY = KindSpec(
+    "Registry", Registry, compile_registry, "registry", accepts_service_extensions=True
 )

@@ -71,6 +71,10 @@ class _Planned:
     leftovers: dict[str, str] = field(default_factory=dict)  # engine name → removal id
     containers: dict[str, str] = field(default_factory=dict)  # logical name → action id
     recreated: set[str] = field(default_factory=set)  # containers created anew
+    # the project's containers by logical name, and the rollback target of each service
+    # that never proved healthy (plan_interrupted)
+    by_resource: dict[str, list[ObservedContainer]] = field(default_factory=dict)
+    targets: dict[str, ObservedContainer] = field(default_factory=dict)
 
 
 def plan_docker(observed: DockerObserved, ctx: PlanContext) -> tuple[list[Action], list[str]]:
@@ -82,17 +86,14 @@ def plan_docker(observed: DockerObserved, ctx: PlanContext) -> tuple[list[Action
     _require_external_networks(desired, observed, out.notes)
     _create_networks_and_volumes(desired, observed, out)
     refuse_regenerating_used_secrets(observed.containers, ctx)
-    by_resource: dict[str, list[ObservedContainer]] = {}
     for obs in observed.containers:
-        by_resource.setdefault(obs.resource, []).append(obs)
-    # the containers a service that never proved healthy rolls back to (plan_interrupted)
-    targets = {
-        spec.name: target
-        for spec in desired.containers
-        if (target := rollback_target(desired.project, spec, by_resource.get(spec.name, [])))
-    }
-    _remove_leftovers(desired, observed, {t.id for t in targets.values()}, out)
-    _plan_containers(observed, ctx, by_resource, targets, out)
+        out.by_resource.setdefault(obs.resource, []).append(obs)
+    for spec in desired.containers:
+        own = out.by_resource.get(spec.name, [])
+        if target := rollback_target(desired.project, spec, own):
+            out.targets[spec.name] = target
+    _remove_leftovers(desired, observed, out)
+    _plan_containers(observed, ctx, out)
     own_runner_removed = bool(ctx.runner_name) and any(
         obs.resource == ctx.runner_name and obs.resource not in _declared(desired)
         for obs in observed.containers
@@ -182,12 +183,11 @@ def _create_networks_and_volumes(
         )
 
 
-def _remove_leftovers(
-    desired: DesiredState, observed: DockerObserved, kept: set[str], out: _Planned
-) -> None:
+def _remove_leftovers(desired: DesiredState, observed: DockerObserved, out: _Planned) -> None:
     """Leftovers of an interrupted swap (<name>--old / --next) go before their container,
     except the rollback targets (`kept`)."""
     declared = _declared(desired)
+    kept = {t.id for t in out.targets.values()}
     for obs in observed.containers:
         if obs.id in kept:
             continue
@@ -209,21 +209,15 @@ def _removal(obs: ObservedContainer, action_id: str, cause: str) -> Action:
     )
 
 
-def _plan_containers(
-    observed: DockerObserved,
-    ctx: PlanContext,
-    by_resource: dict[str, list[ObservedContainer]],
-    targets: dict[str, ObservedContainer],
-    out: _Planned,
-) -> None:
+def _plan_containers(observed: DockerObserved, ctx: PlanContext, out: _Planned) -> None:
     """Each declared container, dependencies first (plan_container.py decides)."""
     desired = ctx.desired
     ephemeral = ephemeral_secrets(desired)
     unresolved: list[ContainerSpec] = []
     for spec in _dependency_order(desired.containers):
         engine = container_name(desired.project, spec.name)
-        current = next((o for o in by_resource.get(spec.name, []) if o.name == engine), None)
-        target = targets.get(spec.name)
+        current = next((o for o in out.by_resource.get(spec.name, []) if o.name == engine), None)
+        target = out.targets.get(spec.name)
         if target is not None:
             if current is not None and current.status != "created":
                 # it ran: its version may have migrated the data, as if it had been deployed
@@ -240,7 +234,7 @@ def _plan_containers(
         action = action.model_copy(
             update={
                 "depends_on": tuple(
-                    sorted(_container_dependencies(spec, by_resource, out) | set(action.depends_on))
+                    sorted(_container_dependencies(spec, out) | set(action.depends_on))
                 ),
                 "needs": tuple(
                     f"secret:{name}"
@@ -260,9 +254,7 @@ def _plan_containers(
         raise missing_gid_error(unresolved, observed.socket_group.origin)
 
 
-def _container_dependencies(
-    spec: ContainerSpec, by_resource: dict[str, list[ObservedContainer]], out: _Planned
-) -> set[str]:
+def _container_dependencies(spec: ContainerSpec, out: _Planned) -> set[str]:
     """Its networks, volumes and image first, its leftovers removed, its parents done."""
     deps = {out.created[f"network:{n}"] for n in spec.networks if f"network:{n}" in out.created}
     deps |= {
@@ -273,7 +265,7 @@ def _container_dependencies(
     if spec.image in out.pulls:
         deps.add(out.pulls[spec.image])
     deps |= {
-        out.leftovers[o.name] for o in by_resource.get(spec.name, []) if o.name in out.leftovers
+        out.leftovers[o.name] for o in out.by_resource.get(spec.name, []) if o.name in out.leftovers
     }
     parents = list(spec.depends_on)
     if spec.network_mode and spec.network_mode.startswith("container:"):
@@ -346,17 +338,26 @@ def _remove_networks(
     for existing in observed.networks:
         if existing.name in wanted or existing.resource in ctx.left_out:
             continue
+        name = existing.resource or existing.name
+        payload = RemoveNetwork(network_id=existing.id, name=existing.name)
         out.actions.append(
-            Action(
-                id=f"docker:network:{existing.resource or existing.name}:remove",
-                provider=PROVIDER,
-                verb=CoreVerb.REMOVE_NETWORK,
-                resource=f"network {existing.resource or existing.name}",
-                causes=("no longer declared",),
-                depends_on=tuple(sorted(orphan_ids)),
-                payload=RemoveNetwork(network_id=existing.id, name=existing.name),
-            )
+            _after_orphans(f"network {name}", "no longer declared", payload, orphan_ids)
         )
+
+
+def _after_orphans(
+    resource: str, cause: str, payload: RemoveNetwork | RemoveVolume, orphan_ids: list[str]
+) -> Action:
+    """A network or volume removal, once the containers that may use it are gone."""
+    return Action(
+        id=f"docker:{resource.replace(' ', ':')}:remove",
+        provider=PROVIDER,
+        verb=payload.verb,
+        resource=resource,
+        causes=(cause,),
+        depends_on=tuple(sorted(orphan_ids)),
+        payload=payload,
+    )
 
 
 def _volume_removals(
@@ -397,17 +398,9 @@ def _volume_removals(
                 f"volume {name!r} is used by containers gitops does not manage: {users}"
             )
             continue
-        actions.append(
-            Action(
-                id=f"docker:volume:{name}:remove",
-                provider=PROVIDER,
-                verb=CoreVerb.REMOVE_VOLUME,
-                resource=f"volume {name}",
-                causes=("named by --remove-volume (its data is deleted)",),
-                depends_on=tuple(sorted(orphan_ids)),
-                payload=RemoveVolume(name=vol.name),
-            )
-        )
+        cause = "named by --remove-volume (its data is deleted)"
+        payload = RemoveVolume(name=vol.name)
+        actions.append(_after_orphans(f"volume {name}", cause, payload, orphan_ids))
     if problems:
         raise PlanError("; ".join(problems))
     return actions
