@@ -83,7 +83,7 @@ def plan_docker(observed: DockerObserved, ctx: PlanContext) -> tuple[list[Action
     _refuse_foreign_names(desired, observed)
     out = _Planned(notes=kept_volume_notes(observed, ctx))
     _pull_images(desired, observed, out)
-    _require_external_networks(desired, observed, out.notes)
+    out.notes += _require_external_networks(desired, observed)
     _create_networks_and_volumes(desired, observed, out)
     refuse_regenerating_used_secrets(observed.containers, ctx)
     for obs in observed.containers:
@@ -406,12 +406,11 @@ def _volume_removals(
     return actions
 
 
-def _require_external_networks(
-    desired: DesiredState, observed: DockerObserved, notes: list[str]
-) -> None:
+def _require_external_networks(desired: DesiredState, observed: DockerObserved) -> list[str]:
     """A container may only join an external network that exists: gitops cannot create it
     (another project owns it), so the plan stops naming it, its users and the fix, unless
-    it is optional: then the plan says who is deployed without it."""
+    it is optional: then the plan says (the notes returned) who is deployed without it."""
+    notes: list[str] = []
     problems = []
     for net in desired.networks:
         if not net.external or net.external in observed.external_networks:
@@ -433,6 +432,7 @@ def _require_external_networks(
             + ". Start the project that owns it first (`docker network ls` lists what exists), "
             "or remove it from stack.yaml external_networks and from those services' networks."
         )
+    return notes
 
 
 def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSpec]:
