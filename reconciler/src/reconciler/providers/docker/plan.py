@@ -4,7 +4,8 @@ Order: conflicts with foreign objects, images, networks and volumes, then each c
 (dependencies first; the decision per container is plan_container.py), then bootstrap steps
 (plan_bootstrap.py), project containers nobody declares (remove-orphan), leftovers of an
 interrupted swap (except a rollback target: plan_interrupted.py), undeclared networks, and
-volumes only when named by --remove-volume.
+volumes only when named by --remove-volume (plan_removals.py). Each step is one function
+below; they hand each other ids and notes through `_Planned`, and the notes are returned.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from reconciler.providers.docker.payloads import (
     CreateVolume,
     PullImage,
     Recreate,
-    RemoveNetwork,
     RemoveOrphan,
-    RemoveVolume,
     RunJob,
 )
 from reconciler.providers.docker.plan_bootstrap import bootstrap_actions
@@ -41,6 +40,11 @@ from reconciler.providers.docker.plan_container import (
     updatable_changes,
 )
 from reconciler.providers.docker.plan_interrupted import resume_action, rollback_target
+from reconciler.providers.docker.plan_removals import (
+    kept_volume_notes,
+    network_removals,
+    volume_removals,
+)
 from reconciler.providers.docker.regenerate import refuse_regenerating_used_secrets
 from reconciler.providers.docker.socket_group import (
     missing_gid_error,
@@ -52,7 +56,6 @@ from reconciler.source import SourceLocation
 
 __all__ = [
     "container_action_id",
-    "kept_volume_notes",
     "plan_docker",
     "spec_changes",
     "updatable_changes",
@@ -100,8 +103,8 @@ def plan_docker(observed: DockerObserved, ctx: PlanContext) -> tuple[list[Action
     )
     _plan_bootstrap(observed, ctx, own_runner_removed, out)
     orphan_ids = [*out.leftovers.values(), *_remove_orphans(observed, ctx, own_runner_removed, out)]
-    _remove_networks(observed, ctx, orphan_ids, out)
-    out.actions.extend(_volume_removals(desired, observed, ctx, orphan_ids))
+    out.actions.extend(network_removals(observed, ctx, orphan_ids))
+    out.actions.extend(volume_removals(desired, observed, ctx, orphan_ids))
     return out.actions, out.notes
 
 
@@ -330,82 +333,6 @@ def _remove_orphans(
     return removed
 
 
-def _remove_networks(
-    observed: DockerObserved, ctx: PlanContext, orphan_ids: list[str], out: _Planned
-) -> None:
-    desired = ctx.desired
-    wanted = {network_name(desired.project, n.name) for n in desired.networks if not n.external}
-    for existing in observed.networks:
-        if existing.name in wanted or existing.resource in ctx.left_out:
-            continue
-        name = existing.resource or existing.name
-        payload = RemoveNetwork(network_id=existing.id, name=existing.name)
-        out.actions.append(
-            _after_orphans(f"network {name}", "no longer declared", payload, orphan_ids)
-        )
-
-
-def _after_orphans(
-    resource: str, cause: str, payload: RemoveNetwork | RemoveVolume, orphan_ids: list[str]
-) -> Action:
-    """A network or volume removal, once the containers that may use it are gone."""
-    return Action(
-        id=f"docker:{resource.replace(' ', ':')}:remove",
-        provider=PROVIDER,
-        verb=payload.verb,
-        resource=resource,
-        causes=(cause,),
-        depends_on=tuple(sorted(orphan_ids)),
-        payload=payload,
-    )
-
-
-def _volume_removals(
-    desired: DesiredState, observed: DockerObserved, ctx: PlanContext, orphan_ids: list[str]
-) -> list[Action]:
-    project = desired.project
-    declared = {v.name: v for v in desired.volumes}
-    existing = {v.resource: v for v in observed.volumes}
-    actions = []
-    problems = []
-    for name in sorted(ctx.remove_volumes):
-        if name in ctx.left_out:
-            problems.append(
-                f"volume {name!r} is declared (left out of this run by --only); remove it "
-                "from gitops/ first: gitops only deletes volumes nobody declares"
-            )
-            continue
-        if name in declared:
-            problems.append(
-                f"volume {name!r} is still declared ({declared[name].source}); remove it from "
-                "gitops/ first: gitops only deletes volumes nobody declares"
-            )
-            continue
-        vol = existing.get(name)
-        if vol is None:
-            problems.append(
-                f"volume {name!r} is not a volume of project {project!r} "
-                f"(known: {', '.join(sorted(existing)) or 'none'})"
-            )
-            continue
-        users = [
-            u
-            for u in observed.volume_users.get(vol.name, ())
-            if not any(u == o.name for o in observed.containers)
-        ]
-        if users:
-            problems.append(
-                f"volume {name!r} is used by containers gitops does not manage: {users}"
-            )
-            continue
-        cause = "named by --remove-volume (its data is deleted)"
-        payload = RemoveVolume(name=vol.name)
-        actions.append(_after_orphans(f"volume {name}", cause, payload, orphan_ids))
-    if problems:
-        raise PlanError("; ".join(problems))
-    return actions
-
-
 def _require_external_networks(desired: DesiredState, observed: DockerObserved) -> list[str]:
     """A container may only join an external network that exists: gitops cannot create it
     (another project owns it), so the plan stops naming it, its users and the fix, unless
@@ -455,16 +382,3 @@ def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSp
     for spec in sorted(containers, key=lambda c: c.name):
         visit(spec)
     return done
-
-
-def kept_volume_notes(observed: DockerObserved, ctx: PlanContext) -> list[str]:
-    """Undeclared project volumes are kept; say so (they are not changes)."""
-    declared = {v.name for v in ctx.desired.volumes}
-    return [
-        f"volume {v.resource} is no longer declared and is kept "
-        f"(delete it with `gitops apply --remove-volume {v.resource}`)"
-        for v in observed.volumes
-        if v.resource not in declared
-        and v.resource not in ctx.remove_volumes
-        and v.resource not in ctx.left_out
-    ]
