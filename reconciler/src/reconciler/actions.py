@@ -8,13 +8,21 @@ Tailscale provider's "set-policy"); the core ones are listed in `CoreVerb`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, SerializeAsAny, model_validator
 
 from reconciler.source import SourceLocation
 
-__all__ = ["PLAN_FORMAT_VERSION", "Action", "CoreVerb", "FieldChange", "Plan"]
+__all__ = [
+    "PLAN_FORMAT_VERSION",
+    "Action",
+    "CoreVerb",
+    "FieldChange",
+    "GenerateSecret",
+    "Payload",
+    "Plan",
+]
 
 PLAN_FORMAT_VERSION = 1
 
@@ -47,6 +55,28 @@ class FieldChange(BaseModel):
     after: Any = None
 
 
+class Payload(BaseModel):
+    """What the executor needs to carry out one verb: one subclass per verb (its `verb`),
+    plain data only (ids, names, flags; never a secret value). Executors switch on the
+    payload's class, so a verb's fields are typed where they are planned and used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verb: ClassVar[str]
+
+    def __init_subclass__(cls, verb: str | None = None, **kwargs: Any) -> None:
+        """`class PullImage(Payload, verb="pull-image")`: the verb it is the payload of."""
+        super().__init_subclass__(**kwargs)
+        if verb is not None:
+            cls.verb = verb
+
+
+class GenerateSecret(Payload, verb=CoreVerb.GENERATE_SECRET):
+    """Write the secret generated in memory for this plan to the secrets dir."""
+
+    name: str
+
+
 class Action(BaseModel):
     """One step. `id` is unique in the plan and what `depends_on` refers to.
 
@@ -67,8 +97,17 @@ class Action(BaseModel):
     provides: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
     source: SourceLocation | None = None
-    # Executor parameters that are plain data (no secrets): e.g. the spec hash to stamp.
-    params: dict[str, Any] = Field(default_factory=dict)
+    # what the executor needs for this verb (a Payload subclass whose `verb` is `verb`)
+    payload: SerializeAsAny[Payload]
+
+    @model_validator(mode="after")
+    def _payload_fits_the_verb(self) -> Action:
+        if self.payload.verb != self.verb:
+            raise ValueError(
+                f"action {self.id}: a {type(self.payload).__name__} payload is for verb "
+                f"{str(self.payload.verb)!r}, not {str(self.verb)!r}"
+            )
+        return self
 
 
 class Plan(BaseModel):

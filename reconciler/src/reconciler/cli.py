@@ -25,7 +25,7 @@ from reconciler.apply import ApplyResult, execute_plan
 from reconciler.errors import ConfigError, GitopsError, SecretsError
 from reconciler.planner import SecretsProvider, build_plan
 from reconciler.project import Project, load_project
-from reconciler.providers import ProviderSetup, provider_factories
+from reconciler.providers import ProviderSetup
 from reconciler.providers.base import ExecContext, PlanContext, Provider
 from reconciler.render import plan_document, render_plan
 from reconciler.resources import GeneratedSecret
@@ -179,23 +179,18 @@ class Session:
             self.client.close()
 
     def providers(self) -> dict[str, Provider]:
-        from reconciler.providers.docker import DockerProvider
+        from reconciler.builtin import PROVIDERS
 
-        providers: dict[str, Provider] = {
-            "secrets": SecretsProvider(self.secrets),
-            "docker": DockerProvider(
-                self.client, self.secrets, socket_gid=self.project.stack.docker.socket_gid
-            ),
-        }
+        providers: dict[str, Provider] = {"secrets": SecretsProvider(self.secrets)}
         setup = ProviderSetup(
             stack=self.project.stack,
             gitops_dir=self.project.gitops_dir,
             environ=self.environ,
             secrets=self.secrets,
-            options=self.options,
             docker_client=self.client,  # the one engine, for every provider
+            options=self.options,
         )
-        for name, factory in provider_factories().items():
+        for name, factory in PROVIDERS.items():
             provider = factory(setup)
             if provider is not None:
                 providers[name] = provider
@@ -342,13 +337,13 @@ def _summary(console: Console, plan: Plan, result: ApplyResult) -> None:
 
 def _unpullable_hint(console: Console, session: Session, plan: Plan, result: ApplyResult) -> None:
     """After images could not be pulled: the exact command that deploys what can run."""
-    from reconciler.actions import CoreVerb
+    from reconciler.providers.docker.payloads import PullImage
     from reconciler.selection import without_images
 
     refs = [
-        a.params["ref"]
+        a.payload.ref
         for a in plan.actions
-        if a.verb == CoreVerb.PULL_IMAGE and a.id not in result.completed
+        if isinstance(a.payload, PullImage) and a.id not in result.completed
     ]
     if not refs or result.failed is None or not result.failed.action_id.startswith("docker:image"):
         return

@@ -9,7 +9,8 @@
     └── ApplyError             an action failed (carries the action id and what completed)
 
 Providers translate their library's exceptions into this tree in exactly one place
-(e.g. reconciler.providers.docker.client.translate). Messages never contain secret values.
+(Docker: reconciler.providers.docker.client.unreachable when observing,
+DockerExecutor.execute when applying). Messages never contain secret values.
 """
 
 from __future__ import annotations

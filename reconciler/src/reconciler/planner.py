@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.actions import Action, CoreVerb, Plan
+from reconciler.actions import Action, CoreVerb, GenerateSecret, Plan
 from reconciler.addresses import exposed_ports
 from reconciler.errors import ApplyError, PlanError
-from reconciler.providers.base import ExecContext, PlanContext, Provider
+from reconciler.providers.base import ExecContext, PlanContext, Planned, Provider
 from reconciler.resources import DesiredState
 from reconciler.secrets import SecretStore
 
@@ -52,7 +52,7 @@ class SecretsProvider:
     def observe(self, desired: DesiredState) -> None:
         return None
 
-    def plan(self, observed: Any, ctx: PlanContext) -> list[Action]:
+    def plan(self, observed: Any, ctx: PlanContext) -> Planned:
         actions = []
         for name in sorted(self.store.to_generate):
             req = self.store.requirements[name]
@@ -72,14 +72,15 @@ class SecretsProvider:
                     ),
                     provides=(f"secret:{name}",),
                     source=req.source,
-                    params={"name": name},
+                    payload=GenerateSecret(name=name),
                 )
             )
-        return actions
+        return Planned(actions)
 
     def execute(self, action: Action, ctx: ExecContext) -> None:
+        assert isinstance(action.payload, GenerateSecret)  # its only verb
         try:
-            self.store.write(action.params["name"])
+            self.store.write(action.payload.name)
         except OSError as exc:
             raise ApplyError(action.id, f"cannot write the secret file: {exc.strerror}") from None
 
@@ -160,15 +161,16 @@ def build_plan(
     ctx: PlanContext,
 ) -> Plan:
     observed = {name: provider.observe(desired) for name, provider in providers.items()}
+    ctx = dataclasses.replace(ctx, observed=observed)
     # said in every plan, changed or not: a port beyond loopback is a decision to see
     exposure = [f"exposure: {line}" for line in exposed_ports(desired)]
     while True:
         actions: list[Action] = []
         notes: list[str] = list(exposure)
         for name, provider in providers.items():
-            actions.extend(provider.plan(observed[name], ctx))
-            for note in getattr(provider, "notes", ()):
-                notes.append(f"{name}: {note}")
+            planned = provider.plan(observed[name], ctx)
+            actions.extend(planned.actions)
+            notes.extend(f"{name}: {note}" for note in planned.notes)
         provided = frozenset(
             key.removeprefix("secret:")
             for action in actions

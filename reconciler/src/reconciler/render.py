@@ -16,7 +16,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.actions import Action, CoreVerb, Plan
+from reconciler.actions import Action, CoreVerb, GenerateSecret, Plan
 
 __all__ = ["plan_document", "render_plan", "unified_diff"]
 
@@ -131,7 +131,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             for a in plan.actions
         ],
         "secrets_to_generate": [
-            a.params["name"] for a in plan.actions if a.verb == CoreVerb.GENERATE_SECRET
+            a.payload.name for a in plan.actions if isinstance(a.payload, GenerateSecret)
         ],
         "notes": list(plan.notes),
     }

@@ -33,6 +33,7 @@ __all__ = [
     "Limits",
     "Mount",
     "NetworkSpec",
+    "NodeLoginProbe",
     "PortSpec",
     "ProvidedSecret",
     "ReplacePolicy",
@@ -262,8 +263,8 @@ class ProvidedSecret(_Frozen):
 
 
 class ComputedSecret(_Frozen):
-    """A value computed from other secrets by a function a kind registered with
-    `reconciler.kinds.register_secret_function` (e.g. "htpasswd": the registry's bcrypt
+    """A value computed from other secrets by a function listed in
+    `reconciler.builtin.SECRET_FUNCTIONS` (e.g. "htpasswd": the registry's bcrypt
     file from its users' passwords). `inputs` maps the function's argument names to secret
     names; `params` is plain data. Never stored; its digest changes when any input does.
     The function must be deterministic, or every plan would see a change."""
@@ -293,6 +294,17 @@ class SecretRequirement(_Frozen):
     # at `source`. A reference declares nothing: stack.yaml's `secrets.declare` or a kind
     # (one of whose requirements has no `reference`) must, or validate reports it there.
     reference: str | None = None
+
+
+class NodeLoginProbe(_Frozen):
+    """A question for the Docker observe (in `Compiled.extra["docker"]`): is the Tailscale
+    node kept in state volume `volume` logged in? Asked by a `tailscale:` sidecar, answered as
+    a plain value in the Docker snapshot (`DockerObserved.node_logins[container]`), which the
+    Tailscale plan reads; so only the Docker provider ever talks to the engine."""
+
+    container: str  # logical name of the sidecar container
+    volume: str  # logical name of its state volume
+    images_of: tuple[str, ...] = ()  # containers whose images may mount the volume to read it
 
 
 class Compiled(_Frozen):

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import os
 import re
-import secrets as random
+import secrets as csprng  # the stdlib module; this module is reconciler.secrets
 import string
 import tempfile
 from collections.abc import Mapping
@@ -124,7 +124,7 @@ class SecretStore:
         how = req.generate if req else None
         if isinstance(how, GeneratedSecret):
             alphabet = _ALPHABETS[how.alphabet]
-            self._values[name] = "".join(random.choice(alphabet) for _ in range(how.length))
+            self._values[name] = "".join(csprng.choice(alphabet) for _ in range(how.length))
             self._origin[name] = "generated"
             self.to_generate.append(name)
             return self._values[name]

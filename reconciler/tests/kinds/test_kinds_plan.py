@@ -35,8 +35,8 @@ def plan_ids(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     )
     # runners and analytics add the socket's group: a local engine whose socket is gid 106
     empty = DockerObserved(socket_group=SocketGroup(106, "group of /var/run/docker.sock"))
-    first = assemble(project.desired.project, plan_docker(empty, ctx))
-    again = assemble(project.desired.project, plan_docker(empty, ctx))
+    first = assemble(project.desired.project, plan_docker(empty, ctx)[0])
+    again = assemble(project.desired.project, plan_docker(empty, ctx)[0])
     assert first == again  # deterministic
     return [action.id for action in first.actions]
 

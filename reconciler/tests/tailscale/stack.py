@@ -6,7 +6,6 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from factory_common.tailscale.api import TailscaleClient
 from factory_common_testing.tailscale_double import RunningDouble
@@ -15,8 +14,8 @@ from reconciler.apply import ApplyResult, execute_plan
 from reconciler.planner import build_plan
 from reconciler.project import Project, load_project
 from reconciler.providers.base import ExecContext, PlanContext
+from reconciler.providers.tailscale.provider import TailscaleProvider
 from reconciler.secrets import SecretStore
-from reconciler.tailscale.provider import TailscaleProvider
 
 POLICY = """// test tailnet policy
 {
@@ -101,12 +100,11 @@ class Tree:
 
 @dataclass
 class Engine:
-    """The real compile → plan → apply path, with injectable environment and Docker client."""
+    """The real compile → plan → apply path of the Tailscale provider, environment injectable."""
 
     tree: Tree
     ts: RunningDouble
     environ: dict[str, str] = field(default_factory=dict)
-    docker_client: Any = None
     project: Project | None = None
     store: SecretStore | None = None
     provider: TailscaleProvider | None = None
@@ -133,7 +131,6 @@ class Engine:
         self.provider = TailscaleProvider(
             project=self.project.stack.project,
             secrets=self.store,
-            docker_client=self.docker_client,
             client_factory=client_factory,
         )
         return self.project

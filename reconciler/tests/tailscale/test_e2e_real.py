@@ -27,8 +27,8 @@ import pytest
 from factory_common.tailscale.api import TailscaleClient, credentials_from_env
 from reconciler.cli import run
 from reconciler.labels import project_filter
-from reconciler.tailscale.config import DEFAULT_SIDECAR_IMAGE
-from reconciler.tailscale.node_state import node_logged_in
+from reconciler.providers.docker.node_state import node_logged_in
+from reconciler.providers.tailscale.config import DEFAULT_SIDECAR_IMAGE
 
 pytestmark = [
     pytest.mark.docker,

@@ -13,8 +13,8 @@ from factory_common_testing.tailscale_double import RunningDouble, serve_tailsca
 from reconciler.cli import run
 from reconciler.errors import SecretsError
 from reconciler.labels import project_filter
+from reconciler.providers.tailscale.policy import read_marker
 from reconciler.render import unified_diff
-from reconciler.tailscale.policy import read_marker
 
 from .stack import POLICY, Engine, Tree
 
@@ -110,7 +110,7 @@ def test_console_edit_between_plan_and_apply_gives_412_and_changes_nothing(
     assert "edited in the admin console after this plan" in result.failed.reason
     assert "nothing was overwritten" in result.failed.reason
     assert ts.api.policy_text == console
-    assert policy_sets(ts)[-1].headers["if-match"] == plan.action("tailscale:policy").params["etag"]
+    assert policy_sets(ts)[-1].headers["if-match"] == plan.action("tailscale:policy").payload.etag
 
 
 def test_a_failing_policy_test_blocks_the_apply(engine: Engine, ts: RunningDouble):

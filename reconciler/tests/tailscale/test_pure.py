@@ -12,14 +12,18 @@ from factory_common.tailscale import hujson
 from factory_common.tailscale.models import Device, PolicyFile
 from factory_common_testing import policy_problems, run_tests
 from reconciler.errors import PlanError
+from reconciler.providers.docker.node_state import logged_in
+from reconciler.providers.tailscale.desired import SidecarNode, TailnetSettings
+from reconciler.providers.tailscale.devices import decide_devices
+from reconciler.providers.tailscale.planning import (
+    TailnetObserved,
+    desired_device_tags,
+    plan_tailnet,
+)
+from reconciler.providers.tailscale.policy import DesiredPolicy, decide_policy, marked_text
+from reconciler.providers.tailscale.sidecar import listened_ports, serve_config
 from reconciler.resources import ContainerSpec, DesiredState, Healthcheck, PortSpec
 from reconciler.source import SourceLocation
-from reconciler.tailscale.desired import SidecarNode, TailnetSettings
-from reconciler.tailscale.devices import decide_devices
-from reconciler.tailscale.node_state import logged_in
-from reconciler.tailscale.planning import TailnetObserved, desired_device_tags, plan_tailnet
-from reconciler.tailscale.policy import DesiredPolicy, decide_policy, marked_text
-from reconciler.tailscale.sidecar import listened_ports, serve_config
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HERE = SourceLocation(file="gitops/x.yaml", line=1, column=1)
@@ -320,7 +324,7 @@ def test_a_node_is_logged_in_only_with_a_current_profile():
     assert not logged_in(json.dumps(logged_out).encode())
 
 
-def _key_plan(present: frozenset[str], *, delivers: bool):
+def _key_plan(present: frozenset[str]):
     app = node("app", "app", ("tag:a",))
     desired = DesiredState(project="p", extra={"tailscale": (settings({}), app)})
     observed = TailnetObserved(
@@ -330,23 +334,16 @@ def _key_plan(present: frozenset[str], *, delivers: bool):
         node_state={"app-tailscale": False},
         sidecars_present=present,
     )
-    return plan_tailnet(desired, observed, delivers_to_existing=delivers)
+    return plan_tailnet(desired, observed)
 
 
-def test_a_key_for_an_existing_sidecar_is_minted_only_when_it_can_be_delivered():
-    (mint,), notes = _key_plan(frozenset({"app-tailscale"}), delivers=True)
+def test_a_node_without_a_login_gets_a_key_whether_its_sidecar_exists_or_not():
+    (mint,), notes = _key_plan(frozenset({"app-tailscale"}))
     assert mint.causes == (
         "node has no login in volume v; the sidecar is recreated to receive the key",
     )
     assert notes == []
-    actions, notes = _key_plan(frozenset({"app-tailscale"}), delivers=False)
-    assert actions == []
-    assert notes == [
-        "sidecar app-tailscale exists but its node never logged in (no login in volume v); "
-        "no key is minted, as this gitops cannot hand one to an existing container: remove "
-        "it (docker rm -f p-app-tailscale; the volume is kept) and apply again"
-    ]
-    (created,), _ = _key_plan(frozenset(), delivers=False)  # created anyway: gets the key
+    (created,), _ = _key_plan(frozenset())
     assert created.causes == ("node has no login in volume v",)
     assert created.provides == ("secret:s",)
 

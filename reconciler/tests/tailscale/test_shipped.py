@@ -7,7 +7,7 @@ from pathlib import Path
 
 from factory_common.tailscale.api import TailscaleClient
 from reconciler.project import load_project
-from reconciler.tailscale.planning import desired_items
+from reconciler.providers.tailscale.planning import desired_items
 
 GITOPS = Path(__file__).resolve().parents[3] / "gitops"
 SHIPPED_POLICY = GITOPS / "tailscale" / "policy.hujson"

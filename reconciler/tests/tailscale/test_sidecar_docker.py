@@ -8,7 +8,6 @@ and the Tailscale provider; only the tailscale/tailscale image is replaced by it
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import tarfile
@@ -23,17 +22,12 @@ import pytest
 from factory_common_testing.tailscale_double import RunningDouble, serve_tailscale_double
 from reconciler.cli import run
 from reconciler.labels import project_filter
-from reconciler.providers.base import PlanContext
-from reconciler.tailscale.node_state import PROBE_LABEL
+from reconciler.providers.docker.node_state import PROBE_LABEL
 
 from .stack import Tree
 from .standin import standin_image
 
 pytestmark = pytest.mark.docker
-
-#: The core planner tells the Docker plan which secrets this plan provides, so an existing
-#: container is recreated to receive a freshly minted key.
-CORE_DELIVERS = "secrets_provided" in {f.name for f in dataclasses.fields(PlanContext)}
 
 SERVICE = """\
 kind: Service
@@ -284,7 +278,6 @@ def sidecar_without_login(tree: Tree, ts: RunningDouble, client) -> None:
     assert ts.api.keys_created() == 0
 
 
-@pytest.mark.skipif(not CORE_DELIVERS, reason="the core planner does not pass secrets_provided")
 def test_a_sidecar_without_a_login_is_recreated_with_exactly_one_key(
     tree: Tree, ts: RunningDouble, client
 ):
@@ -303,17 +296,3 @@ def test_a_sidecar_without_a_login_is_recreated_with_exactly_one_key(
     assert gitops(tree, ts, client, "apply", "--yes") == 0
     assert ts.api.keys_created() == 1
     assert gitops(tree, ts, client, "plan") == 0
-
-
-@pytest.mark.skipif(CORE_DELIVERS, reason="the core recreates sidecars for a fresh key")
-def test_without_core_support_no_key_is_minted_that_could_not_be_delivered(
-    tree: Tree, ts: RunningDouble, client, capsys
-):
-    sidecar_without_login(tree, ts, client)
-    capsys.readouterr()
-    assert gitops(tree, ts, client, "apply", "--yes") == 0
-    assert gitops(tree, ts, client, "apply", "--yes") == 0
-    assert ts.api.keys_created() == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "sidecar app-tailscale exists but its node never logged in" in out
-    assert f"docker rm -f {tree.project}-app-tailscale" in out

@@ -9,7 +9,9 @@ from reconciler.errors import PlanError
 from reconciler.planner import assemble
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.observe import ObservedNetwork
+from reconciler.providers.docker.payloads import Create, RemoveOrphan
 from reconciler.providers.docker.plan import plan_docker
+from reconciler.providers.tailscale.payloads import MintAuthKey
 from reconciler.resources import (
     FileSpec,
     Limits,
@@ -30,7 +32,8 @@ def lines(actions: list[Action]) -> list[str]:
 
 def run(desired, obs, secrets=None, **ctx):  # type: ignore[no-untyped-def]
     secrets = secrets or store()
-    return plan_docker(obs, PlanContext(desired=desired, secrets=secrets, **ctx))
+    actions, _notes = plan_docker(obs, PlanContext(desired=desired, secrets=secrets, **ctx))
+    return actions
 
 
 def test_nothing_changed_gives_an_empty_plan() -> None:
@@ -62,7 +65,7 @@ def test_changed_env_recreates_only_that_service_with_the_field_diff() -> None:
     assert lines(actions) == ["recreate service a: env changed: MODE"]
     change = actions[0].changes[0]
     assert (change.field, change.before, change.after) == ("env.MODE", "prod", "debug")
-    assert actions[0].params["strategy"] == "start-first"
+    assert actions[0].payload.strategy == "start-first"
 
 
 def test_file_content_and_secret_rotation_are_named() -> None:
@@ -79,7 +82,7 @@ def test_file_content_and_secret_rotation_are_named() -> None:
     assert lines(actions) == [
         "recreate service web: file /etc/app.conf changed; secret token changed"
     ]
-    assert actions[0].params["strategy"] == "stop-first"  # it has a volume
+    assert actions[0].payload.strategy == "stop-first"  # it has a volume
 
 
 def test_image_is_compared_by_id_not_by_reference() -> None:
@@ -217,6 +220,7 @@ def test_pending_secrets_link_across_providers() -> None:
         resource="auth key ts",
         causes=("node has no state",),
         provides=("secret:ts-key",),
+        payload=MintAuthKey(container="ts", hostname="ts", expiry_seconds=3600),
     )
     plan = assemble("demo", [*docker_actions, mint])
     create = plan.action("docker:container:ts")
@@ -242,11 +246,9 @@ def test_downgrade_is_refused_and_runner_self_update_deferred() -> None:
     with pytest.raises(PlanError, match=r"downgrade is refused.*restore a backup"):
         run(desired_state(older), observed(running), secrets)
     runner = spec(replace=ReplacePolicy(version="11.0.3", defer_on_runner="runner-1"))
-    notes: list[str] = []
-    actions = plan_docker(
+    actions, notes = plan_docker(
         observed(running),
         PlanContext(desired=desired_state(runner), secrets=secrets, runner_name="runner-1"),
-        notes,
     )
     assert actions == []
     assert "deferred" in notes[0]
@@ -266,10 +268,23 @@ def test_moving_major_after_a_pinned_patch_is_no_downgrade_and_errors_cite_versi
 
 
 def test_assemble_orders_by_dependencies_then_phase_and_detects_cycles() -> None:
-    a = Action(id="b", provider="x", verb="create", resource="b", causes=(), depends_on=("a",))
-    b = Action(id="a", provider="x", verb="create", resource="a", causes=())
-    c = Action(id="c", provider="x", verb="remove-orphan", resource="c", causes=())
+    def action(verb: str, name: str, *depends_on: str) -> Action:
+        payload = (
+            Create(name=name) if verb == "create" else RemoveOrphan(container_id=name, name=name)
+        )
+        fields = {"provider": "x", "resource": name, "causes": (), "payload": payload}
+        return Action(id=name, verb=verb, depends_on=depends_on, **fields)
+
+    a = action("create", "b", "a")
+    b = action("create", "a")
+    c = action("remove-orphan", "c")
     assert [x.id for x in assemble("p", [c, a, b]).actions] == ["a", "b", "c"]
-    loop = Action(id="a", provider="x", verb="create", resource="a", causes=(), depends_on=("b",))
+    loop = action("create", "a", "b")
     with pytest.raises(PlanError, match="cycle"):
         assemble("p", [a, loop])
+
+
+def test_an_action_refuses_a_payload_of_another_verb() -> None:
+    orphan = RemoveOrphan(container_id="0123", name="demo-web")
+    with pytest.raises(ValueError, match="RemoveOrphan payload is for verb 'remove-orphan'"):
+        Action(id="c", provider="docker", verb="create", resource="c", causes=(), payload=orphan)

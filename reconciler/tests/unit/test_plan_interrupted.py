@@ -8,6 +8,7 @@ import dataclasses
 from reconciler.actions import CoreVerb
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.observe import ObservedContainer
+from reconciler.providers.docker.payloads import Restore
 from reconciler.providers.docker.plan import plan_docker
 
 from .helpers import applied, desired_state, observed, spec, store
@@ -18,7 +19,8 @@ def renamed(container: ObservedContainer, name: str, **changes: object) -> Obser
 
 
 def plan(desired, obs, secrets):  # type: ignore[no-untyped-def]
-    return plan_docker(obs, PlanContext(desired=desired, secrets=secrets))
+    actions, _notes = plan_docker(obs, PlanContext(desired=desired, secrets=secrets))
+    return actions
 
 
 def test_old_container_beside_an_unproven_new_one_is_restored_not_removed() -> None:
@@ -30,8 +32,8 @@ def test_old_container_beside_an_unproven_new_one_is_restored_not_removed() -> N
         actions = plan(desired_state(spec(env={"V": "3"})), observed(new, old), secrets)
         assert [(a.verb, a.resource) for a in actions] == [(CoreVerb.RECREATE, "service web")]
         action = actions[0]
-        assert action.params["replace"] == old.id
-        assert action.params["restore"] == {"name": old.name, "discard": new.id}
+        assert action.payload.replace == old.id
+        assert action.payload.restore == Restore(name=old.name, discard=new.id)
         assert any("demo-web--old" in cause for cause in action.causes), action.causes
 
 
@@ -46,8 +48,8 @@ def test_old_container_with_no_service_under_its_name_is_restored_and_next_remov
         (CoreVerb.RECREATE, "service web"),
     ]
     recreate = actions[1]
-    assert recreate.params["replace"] == old.id
-    assert recreate.params["restore"] == {"name": old.name, "discard": None}
+    assert recreate.payload.replace == old.id
+    assert recreate.payload.restore == Restore(name=old.name, discard=None)
     assert actions[0].id in recreate.depends_on
 
 
@@ -56,7 +58,7 @@ def test_a_lone_next_copy_is_the_service_when_nothing_else_is_left() -> None:
     web = spec()
     lone = renamed(applied(web, secrets), "demo-web--next")
     actions = plan(desired_state(spec(env={"V": "2"})), observed(lone), secrets)
-    assert [(a.verb, a.params.get("replace")) for a in actions] == [(CoreVerb.RECREATE, lone.id)]
+    assert [(a.verb, a.payload.replace) for a in actions] == [(CoreVerb.RECREATE, lone.id)]
 
 
 def test_leftover_is_removed_once_the_service_is_healthy_under_its_name() -> None:
@@ -86,9 +88,9 @@ def test_a_newer_version_that_ran_before_the_kill_counts_as_what_runs() -> None:
     with pytest.raises(PlanError, match="downgrade is refused"):
         plan(desired_state(v10), observed(ran, old), secrets)
     (action,) = plan(desired_state(v11), observed(ran, old), secrets)
-    assert action.params["version_change"] == "10 → 11"
+    assert action.payload.version_change == "10 → 11"
     # a new container that never started migrated nothing: the old version may be declared
     never = dataclasses.replace(ran, status="created", health=None)
     (action,) = plan(desired_state(v10), observed(never, old), secrets)
-    assert action.params["replace"] == old.id
-    assert action.params["version_change"] is None
+    assert action.payload.replace == old.id
+    assert action.payload.version_change is None

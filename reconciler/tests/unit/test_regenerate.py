@@ -66,7 +66,8 @@ def plan(store: SecretStore, running: tuple, **extra: object) -> list:
         secrets_to_generate=frozenset(store.to_generate),
         **extra,  # type: ignore[arg-type]
     )
-    return plan_docker(observed(*running), ctx)
+    actions, _notes = plan_docker(observed(*running), ctx)
+    return actions
 
 
 def deployed(tmp_path: Path) -> tuple:

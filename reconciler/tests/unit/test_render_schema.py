@@ -8,6 +8,7 @@ from pathlib import Path
 from reconciler.actions import Action, FieldChange, Plan
 from reconciler.cli import run
 from reconciler.load import load_documents
+from reconciler.providers.docker.payloads import Recreate
 from reconciler.render import plan_document, render_plan, unified_diff
 from reconciler.schema import json_schema, render
 from reconciler.source import SourceLocation
@@ -26,6 +27,7 @@ PLAN = Plan(
             causes=("env changed: MODE",),
             changes=(FieldChange(field="env.MODE", before="prod", after="debug"),),
             source=SourceLocation(file="gitops/services/web.yaml", line=1, column=1),
+            payload=Recreate(name="web", replace="0123abcd", strategy="start-first"),
         ),
     ),
 )

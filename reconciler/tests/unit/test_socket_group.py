@@ -57,7 +57,7 @@ def test_create_gets_the_number_while_the_spec_keeps_the_symbol() -> None:
     runner = spec("runner", group_add=("docker-socket", "audio"))
     obs = observed(networks=(), volumes=(), socket_group=SocketGroup(106, "group of x"))
     (create,) = [a for a in run(desired_state(runner), obs) if a.id == "docker:container:runner"]
-    assert create.params["group_add"] == ["106", "audio"]
+    assert create.payload.group_add == ("106", "audio")
     assert runner.group_add == ("docker-socket", "audio")
 
 

@@ -1,13 +1,13 @@
-"""The registry of kinds: which YAML `kind:` maps to which model and compile function.
+"""The kinds: which YAML `kind:` maps to which model and compile function.
 
-Kinds register themselves at import; `load_builtin_kinds()` imports the modules below, so
-adding a kind is: create the module, call `register_kind(...)` in it, list it here.
-A module not present in the tree (a kind not written yet) is skipped, nothing else is.
+The lists themselves are in `reconciler.builtin` (static: a kind is known because it is listed
+there, never because some module was imported); this module answers the engine's questions
+about them: every kind with its model extended by the service extensions, the extensions, and
+the computed-secret functions.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -16,97 +16,39 @@ from pydantic import create_model
 
 from reconciler.kinds.base import KindSpec, ServiceExtension
 
-__all__ = [
-    "BUILTIN_KIND_MODULES",
-    "kind_specs",
-    "load_builtin_kinds",
-    "register_kind",
-    "register_secret_function",
-    "register_service_extension",
-    "secret_function",
-    "service_extensions",
-]
-
-BUILTIN_KIND_MODULES: tuple[str, ...] = (
-    "reconciler.kinds.service",  # Service (CORE)
-    "reconciler.kinds.forgejo",  # Forgejo (KINDS)
-    "reconciler.kinds.runners",  # RunnerPool (KINDS)
-    "reconciler.kinds.registry",  # Registry (KINDS)
-    "reconciler.tailscale.kind",  # Tailnet kind + `tailscale:` service extension (TAILNET)
-)
-
-_KINDS: dict[str, KindSpec[Any]] = {}
-_EXTENSIONS: dict[str, ServiceExtension[Any]] = {}
-_loaded = False
-
-
-def register_kind(spec: KindSpec[Any]) -> None:
-    """Make `kind: <spec.kind>` documents loadable. Registering a name twice is a bug."""
-    existing = _KINDS.get(spec.kind)
-    if existing is not None and existing is not spec:
-        raise RuntimeError(f"kind {spec.kind!r} registered twice")
-    _KINDS[spec.kind] = spec
-
-
-def register_service_extension(extension: ServiceExtension[Any]) -> None:
-    """Add an optional key (e.g. `tailscale`) to every service document."""
-    existing = _EXTENSIONS.get(extension.key)
-    if existing is not None and existing is not extension:
-        raise RuntimeError(f"service extension {extension.key!r} registered twice")
-    _EXTENSIONS[extension.key] = extension
-
+__all__ = ["SecretFunction", "kind_specs", "secret_function", "service_extensions"]
 
 SecretFunction = Callable[[Mapping[str, str], Mapping[str, str]], str]
-_SECRET_FUNCTIONS: dict[str, SecretFunction] = {}
-
-
-def register_secret_function(name: str, function: SecretFunction) -> None:
-    """Make `ComputedSecret(function=name)` resolvable: `function(inputs, params) -> value`,
-    inputs being `{argument: secret value}`. Deterministic, pure, never logs its inputs."""
-    existing = _SECRET_FUNCTIONS.get(name)
-    if existing is not None and existing is not function:
-        raise RuntimeError(f"secret function {name!r} registered twice")
-    _SECRET_FUNCTIONS[name] = function
 
 
 def secret_function(name: str) -> SecretFunction:
-    """The function behind `ComputedSecret(function=name)` (KeyError if none registered)."""
-    load_builtin_kinds()
-    return _SECRET_FUNCTIONS[name]
+    """The function behind `ComputedSecret(function=name)` (KeyError if none is listed):
+    `function(inputs, params) -> value`, inputs being `{argument: secret value}`.
+    Deterministic, pure, never logs its inputs."""
+    from reconciler.builtin import SECRET_FUNCTIONS
 
-
-def load_builtin_kinds() -> None:
-    """Import every builtin kind module that exists (idempotent)."""
-    global _loaded
-    if _loaded:
-        return
-    for module in BUILTIN_KIND_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
-    _loaded = True
+    function: SecretFunction = SECRET_FUNCTIONS[name]
+    return function
 
 
 def kind_specs() -> dict[str, KindSpec[Any]]:
-    """Every registered kind, models extended with the registered service extensions."""
-    load_builtin_kinds()
-    return {name: _extended(spec) for name, spec in sorted(_KINDS.items())}
+    """Every listed kind, models extended with the service extensions."""
+    from reconciler.builtin import KINDS
+
+    return {spec.kind: _extended(spec) for spec in sorted(KINDS, key=lambda s: s.kind)}
 
 
 _EXTENDED: dict[str, KindSpec[Any]] = {}
 
 
 def _extended(spec: KindSpec[Any]) -> KindSpec[Any]:
-    if not spec.accepts_service_extensions or not _EXTENSIONS:
+    extensions = service_extensions()
+    if not spec.accepts_service_extensions or not extensions:
         return spec
     cached = _EXTENDED.get(spec.kind)
     if cached is not None:
         return cached
-    fields: dict[str, Any] = {
-        key: (ext.model | None, None) for key, ext in sorted(_EXTENSIONS.items())
-    }
+    fields: dict[str, Any] = {key: (ext.model | None, None) for key, ext in extensions.items()}
     model = create_model(spec.model.__name__, __base__=spec.model, **fields)
     extended = replace(spec, model=model)
     _EXTENDED[spec.kind] = extended
@@ -114,5 +56,7 @@ def _extended(spec: KindSpec[Any]) -> KindSpec[Any]:
 
 
 def service_extensions() -> dict[str, ServiceExtension[Any]]:
-    load_builtin_kinds()
-    return dict(sorted(_EXTENSIONS.items()))
+    """Every listed service extension by key (e.g. `tailscale`), sorted."""
+    from reconciler.builtin import SERVICE_EXTENSIONS
+
+    return {ext.key: ext for ext in sorted(SERVICE_EXTENSIONS, key=lambda e: e.key)}

@@ -1,8 +1,9 @@
 """Providers: the narrow interfaces between the engine and the outside world.
 
 Each provider observes one system (Docker engine, tailnet), plans pure actions for it and
-executes exactly those actions (see base.Provider). Providers other than Docker register a
-factory here at import time (from a module listed in reconciler.kinds.BUILTIN_KIND_MODULES).
+executes exactly those actions (see base.Provider). Which providers exist is listed in
+`reconciler.builtin.PROVIDERS` (name → factory); the CLI session calls every factory once per
+run with one `ProviderSetup`, which carries the one Docker client of the run.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.base import ExecContext, PlanContext, Provider, SecretValues
+from reconciler.providers.base import ExecContext, PlanContext, Planned, Provider, SecretValues
 
 if TYPE_CHECKING:
+    from reconciler.secrets import SecretStore
     from reconciler.stack import Stack
 
 __all__ = [
     "ExecContext",
     "PlanContext",
+    "Planned",
     "Provider",
     "ProviderFactory",
     "ProviderSetup",
     "SecretValues",
-    "provider_factories",
-    "register_provider",
 ]
 
 
@@ -36,25 +37,11 @@ class ProviderSetup:
     stack: Stack
     gitops_dir: Path
     environ: Mapping[str, str]
-    secrets: SecretValues
+    secrets: SecretStore
+    # the engine of this run (--docker-host, DOCKER_HOST, stack.yaml), built once by the CLI
+    # session; only the Docker provider talks to it
+    docker_client: Any
     options: Mapping[str, object] = field(default_factory=dict)  # injected clients in tests
-    # the engine the Docker provider uses (--docker-host, DOCKER_HOST, stack.yaml): a provider
-    # that reads the engine too (Tailscale: sidecar state) uses this one, never its own
-    docker_client: object | None = None
 
 
 ProviderFactory = Callable[[ProviderSetup], Provider | None]
-
-_FACTORIES: dict[str, ProviderFactory] = {}
-
-
-def register_provider(name: str, factory: ProviderFactory) -> None:
-    """Register an extra provider (the Docker provider is built in)."""
-    existing = _FACTORIES.get(name)
-    if existing is not None and existing is not factory:
-        raise RuntimeError(f"provider {name!r} registered twice")
-    _FACTORIES[name] = factory
-
-
-def provider_factories() -> dict[str, ProviderFactory]:
-    return dict(sorted(_FACTORIES.items()))

@@ -7,14 +7,14 @@ back to the provider named in `action.provider` for execution.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from reconciler.actions import Action
 from reconciler.resources import DesiredState
 
-__all__ = ["ExecContext", "PlanContext", "Provider", "SecretValues"]
+__all__ = ["ExecContext", "PlanContext", "Planned", "Provider", "SecretValues"]
 
 
 class SecretValues(Protocol):
@@ -53,6 +53,17 @@ class PlanContext:
     # `--only`: declared resources (logical names) outside the selection; never orphans,
     # their containers, networks and volumes are left exactly as they are
     left_out: frozenset[str] = frozenset()
+    # every provider's snapshot by provider name, set by the planner after observe: a plan may
+    # read another provider's facts (Tailscale reads the sidecars' logins from Docker's)
+    observed: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Planned(NamedTuple):
+    """A provider's plan: its actions, and notes on what it deliberately does not do (and
+    why), printed above the plan (e.g. "volume x is no longer declared and is kept")."""
+
+    actions: Sequence[Action]
+    notes: Sequence[str] = ()
 
 
 @dataclass
@@ -75,8 +86,8 @@ class Provider(Protocol):
         """One snapshot of the current state as plain values. Never writes."""
         ...
 
-    def plan(self, observed: Any, ctx: PlanContext) -> list[Action]:
-        """Actions turning observed into desired. Pure: no I/O."""
+    def plan(self, observed: Any, ctx: PlanContext) -> Planned:
+        """Actions turning observed into desired, with notes. Pure: no I/O."""
         ...
 
     def execute(self, action: Action, ctx: ExecContext) -> None:

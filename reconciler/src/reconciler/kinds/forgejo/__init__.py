@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from reconciler.kinds import register_kind
 from reconciler.kinds.base import KindSpec
 
 from .compile import compile_forgejo, internal_url
 from .model import Forgejo
 from .versions import ForgejoVersion, parse_version
 
-__all__ = ["Forgejo", "ForgejoVersion", "compile_forgejo", "internal_url", "parse_version"]
+__all__ = [
+    "FORGEJO",
+    "Forgejo",
+    "ForgejoVersion",
+    "compile_forgejo",
+    "internal_url",
+    "parse_version",
+]
 
-register_kind(
-    KindSpec(
-        kind="Forgejo",
-        model=Forgejo,
-        compile=compile_forgejo,
-        folder="forgejo",
-        accepts_service_extensions=True,  # `tailscale:`
-    )
-)
+# accepts_service_extensions: `tailscale:`
+FORGEJO = KindSpec("Forgejo", Forgejo, compile_forgejo, "forgejo", accepts_service_extensions=True)

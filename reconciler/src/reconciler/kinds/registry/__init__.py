@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from reconciler.kinds import register_kind, register_secret_function
 from reconciler.kinds.base import KindSpec
 
 from .compile import HTPASSWD_FUNCTION, compile_registry, htpasswd_function
 from .model import Registry
 
-__all__ = ["Registry", "compile_registry"]
+__all__ = ["HTPASSWD_FUNCTION", "REGISTRY", "Registry", "compile_registry", "htpasswd_function"]
 
-register_kind(
-    KindSpec(
-        kind="Registry",
-        model=Registry,
-        compile=compile_registry,
-        folder="registry",
-        accepts_service_extensions=True,  # `tailscale:`
-    )
+# accepts_service_extensions: `tailscale:`
+REGISTRY = KindSpec(
+    "Registry", Registry, compile_registry, "registry", accepts_service_extensions=True
 )
-register_secret_function(HTPASSWD_FUNCTION, htpasswd_function)

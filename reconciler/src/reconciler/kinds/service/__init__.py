@@ -5,7 +5,6 @@ Other kinds reuse `compile_service` / `apply_extensions` when they run a plain c
 
 from __future__ import annotations
 
-from reconciler.kinds import register_kind
 from reconciler.kinds.base import KindSpec
 
 from .compile import apply_extensions, compile_service, http_probe, merge_compiled, secrets_of
@@ -28,4 +27,3 @@ SERVICE: KindSpec[Service] = KindSpec(
     folder="services",
     accepts_service_extensions=True,
 )
-register_kind(SERVICE)

@@ -13,11 +13,11 @@ import docker.errors
 import requests.exceptions
 
 from reconciler.actions import Action
-from reconciler.providers.base import ExecContext, PlanContext
+from reconciler.providers.base import ExecContext, PlanContext, Planned
 from reconciler.providers.docker.client import unreachable
 from reconciler.providers.docker.execute import DockerExecutor
 from reconciler.providers.docker.observe import DockerObserved, observe
-from reconciler.providers.docker.plan import kept_volume_notes, plan_docker
+from reconciler.providers.docker.plan import plan_docker
 from reconciler.resources import DesiredState
 from reconciler.secrets import SecretStore
 
@@ -33,7 +33,6 @@ class DockerProvider:
         self.client = client
         self.socket_gid = socket_gid  # stack.yaml docker.socket_gid (see socket_group.py)
         self.executor = DockerExecutor(client, secrets)
-        self.notes: list[str] = []
 
     def observe(self, desired: DesiredState) -> DockerObserved:
         try:
@@ -41,9 +40,8 @@ class DockerProvider:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise unreachable(str(self.client.api.base_url), exc) from exc
 
-    def plan(self, observed: Any, ctx: PlanContext) -> list[Action]:
-        self.notes = kept_volume_notes(observed, ctx)
-        return plan_docker(observed, ctx, self.notes)
+    def plan(self, observed: Any, ctx: PlanContext) -> Planned:
+        return Planned(*plan_docker(observed, ctx))
 
     def execute(self, action: Action, ctx: ExecContext) -> None:
         self.executor.execute(action, ctx)

@@ -8,7 +8,6 @@ exceptions become ApplyError here and nowhere else.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import docker
@@ -18,11 +17,12 @@ import requests.exceptions
 from docker.utils import parse_repository_tag
 
 from reconciler import labels as L
-from reconciler.actions import Action, CoreVerb
+from reconciler.actions import Action
 from reconciler.clip import clip
 from reconciler.errors import ApplyError
 from reconciler.hashing import canonical_json, canonical_spec, spec_hash
 from reconciler.providers.base import ExecContext
+from reconciler.providers.docker import payloads as do
 from reconciler.providers.docker.archive import put_file
 from reconciler.providers.docker.health import GateFailure, last_logs, wait_healthy, wait_job
 from reconciler.providers.docker.names import container_name, network_name, volume_name
@@ -42,25 +42,8 @@ class DockerExecutor:
 
     # -- dispatch ---------------------------------------------------------------------
     def execute(self, action: Action, ctx: ExecContext) -> None:
-        handlers: dict[str, Callable[[Action, ExecContext], None]] = {
-            CoreVerb.PULL_IMAGE: self._pull,
-            CoreVerb.CREATE_NETWORK: self._create_network,
-            CoreVerb.CREATE_VOLUME: self._create_volume,
-            CoreVerb.CREATE: self._create,
-            CoreVerb.RECREATE: self._recreate,
-            CoreVerb.RUN_JOB: self._run_job,
-            CoreVerb.UPDATE: self._update,
-            CoreVerb.START: self._update,
-            CoreVerb.BOOTSTRAP: self._bootstrap,
-            CoreVerb.REMOVE_ORPHAN: self._remove_orphan,
-            CoreVerb.REMOVE_NETWORK: self._remove_network,
-            CoreVerb.REMOVE_VOLUME: self._remove_volume,
-        }
-        handler = handlers.get(action.verb)
-        if handler is None:
-            raise ApplyError(action.id, f"the docker provider has no verb {action.verb!r}")
         try:
-            handler(action, ctx)
+            self._dispatch(action, ctx)
         except ApplyError:
             raise
         except GateFailure as failure:
@@ -71,9 +54,40 @@ class DockerExecutor:
             message = self.secrets.redact(str(getattr(exc, "explanation", None) or exc))
             raise ApplyError(action.id, f"docker: {message}", tuple(ctx.completed)) from None
 
+    def _dispatch(self, action: Action, ctx: ExecContext) -> None:
+        """One method per verb, chosen by the payload's type (the plan decided the rest)."""
+        match action.payload:
+            case do.PullImage() as p:
+                self._pull(action, p, ctx)
+            case do.CreateNetwork() as p:
+                self._create_network(p, ctx)
+            case do.CreateVolume() as p:
+                self._create_volume(p, ctx)
+            case do.Create() as p:
+                self._create(action, p, ctx)
+            case do.Recreate() as p:
+                Replacement(self, action, p, ctx).run()
+            case do.RunJob() as p:
+                self._run_job(action, p, ctx)
+            case do.Update() as p:
+                self._update(p, ctx)
+            case do.Start() as p:
+                self._start(p, ctx)
+            case do.Bootstrap() as p:
+                self._bootstrap(action, p, ctx)
+            case do.RemoveOrphan() as p:
+                self._remove_orphan(p)
+            case do.RemoveNetwork() as p:
+                self.api.remove_network(p.network_id)
+            case do.RemoveVolume() as p:
+                ctx.progress(f"deleting volume {p.name} (named by --remove-volume)")
+                self.api.remove_volume(p.name)
+            case _:
+                raise ApplyError(action.id, f"the docker provider has no verb {action.verb!r}")
+
     # -- images, networks, volumes ----------------------------------------------------
-    def _pull(self, action: Action, ctx: ExecContext) -> None:
-        ref = action.params["ref"]
+    def _pull(self, action: Action, payload: do.PullImage, ctx: ExecContext) -> None:
+        ref = payload.ref
         repo, tag = parse_repository_tag(ref)
         ctx.progress(f"pulling {ref}")
         layers: dict[str, str] = {}
@@ -100,8 +114,8 @@ class DockerExecutor:
                 ),
             ) from None
 
-    def _create_network(self, action: Action, ctx: ExecContext) -> None:
-        name = action.params["name"]
+    def _create_network(self, payload: do.CreateNetwork, ctx: ExecContext) -> None:
+        name = payload.name
         spec = next(n for n in ctx.desired.networks if n.name == name)
         self.api.create_network(
             network_name(ctx.desired.project, name),
@@ -111,22 +125,15 @@ class DockerExecutor:
             labels={**L.ownership(ctx.desired.project), L.RESOURCE: name, L.ROLE: "network"},
         )
 
-    def _create_volume(self, action: Action, ctx: ExecContext) -> None:
-        name = action.params["name"]
+    def _create_volume(self, payload: do.CreateVolume, ctx: ExecContext) -> None:
+        name = payload.name
         self.api.create_volume(
             volume_name(ctx.desired.project, name),
             labels={**L.ownership(ctx.desired.project), L.RESOURCE: name, L.ROLE: "volume"},
         )
 
-    def _remove_network(self, action: Action, ctx: ExecContext) -> None:
-        self.api.remove_network(action.params["network_id"])
-
-    def _remove_volume(self, action: Action, ctx: ExecContext) -> None:
-        ctx.progress(f"deleting volume {action.params['name']} (named by --remove-volume)")
-        self.api.remove_volume(action.params["name"])
-
-    def _remove_orphan(self, action: Action, ctx: ExecContext) -> None:
-        container_id = action.params["container_id"]
+    def _remove_orphan(self, payload: do.RemoveOrphan) -> None:
+        container_id = payload.container_id
         try:
             self.api.stop(container_id, timeout=10)
             self.api.remove_container(container_id, v=False)
@@ -134,9 +141,6 @@ class DockerExecutor:
             pass  # already gone: the goal is reached
 
     # -- containers -------------------------------------------------------------------
-    def spec_of(self, action: Action, ctx: ExecContext) -> ContainerSpec:
-        return ctx.desired.container(action.params["name"])
-
     def _ephemeral(self, ctx: ExecContext) -> frozenset[str]:
         return frozenset(
             r.name
@@ -155,6 +159,7 @@ class DockerExecutor:
         spec: ContainerSpec,
         ctx: ExecContext,
         action: Action,
+        placement: do.Create | do.Recreate | do.RunJob,
         engine_name: str,
         *,
         publish: bool = True,
@@ -193,7 +198,7 @@ class DockerExecutor:
             for m in spec.mounts
         ]
         # the networks to join now (plan leaves out optional external ones that are absent)
-        joined = list(action.params.get("networks", spec.networks))
+        joined = list(placement.networks if placement.networks is not None else spec.networks)
         if spec.network_mode and spec.network_mode.startswith("container:"):
             network_mode = "container:" + container_name(
                 project, spec.network_mode.removeprefix("container:")
@@ -208,7 +213,10 @@ class DockerExecutor:
             "mounts": mounts,
             "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
             # resolved by the plan (the symbol docker-socket → the socket's gid)
-            "group_add": list(action.params.get("group_add", spec.group_add)) or None,
+            "group_add": list(
+                placement.group_add if placement.group_add is not None else spec.group_add
+            )
+            or None,
             "network_mode": network_mode,
             "privileged": spec.privileged,
         }
@@ -298,43 +306,41 @@ class DockerExecutor:
         self.api.start(container_id)
         wait_healthy(self.api, container_id, spec, ctx.progress, self.secrets.redact)
 
-    def _create(self, action: Action, ctx: ExecContext) -> None:
-        spec = self.spec_of(action, ctx)
+    def _create(self, action: Action, payload: do.Create, ctx: ExecContext) -> None:
+        spec = ctx.desired.container(payload.name)
         engine = container_name(ctx.desired.project, spec.name)
-        container_id = self.build(spec, ctx, action, engine)
+        container_id = self.build(spec, ctx, action, payload, engine)
         try:
             self.start_and_gate(container_id, spec, ctx)
         except GateFailure:
             self.discard(container_id)
             raise
 
-    def _recreate(self, action: Action, ctx: ExecContext) -> None:
-        Replacement(self, action, ctx).run()
-
-    def _run_job(self, action: Action, ctx: ExecContext) -> None:
-        spec = self.spec_of(action, ctx)
-        previous = action.params.get("replace")
-        if previous:
-            self.discard(previous)
-        container_id = self.build(spec, ctx, action, container_name(ctx.desired.project, spec.name))
+    def _run_job(self, action: Action, payload: do.RunJob, ctx: ExecContext) -> None:
+        spec = ctx.desired.container(payload.name)
+        if payload.replace:
+            self.discard(payload.replace)
+        engine = container_name(ctx.desired.project, spec.name)
+        container_id = self.build(spec, ctx, action, payload, engine)
         self.api.start(container_id)
         wait_job(self.api, container_id, spec, ctx.progress, self.secrets.redact)
 
-    def _update(self, action: Action, ctx: ExecContext) -> None:
-        spec = self.spec_of(action, ctx)
-        container_id = action.params["container_id"]
-        if action.params.get("update"):
-            kwargs: dict[str, Any] = {
-                "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
-                "cpu_period": 100_000 if spec.limits.cpus else None,
-                "cpu_quota": round(spec.limits.cpus * 100_000) if spec.limits.cpus else -1,
-            }
-            if spec.limits.memory_bytes:
-                kwargs["mem_limit"] = spec.limits.memory_bytes
-                kwargs["memswap_limit"] = -1
-            self.api.update_container(container_id, **kwargs)
-        if action.params.get("start"):
-            self.start_and_gate(container_id, spec, ctx)
+    def _update(self, payload: do.Update, ctx: ExecContext) -> None:
+        spec = ctx.desired.container(payload.name)
+        kwargs: dict[str, Any] = {
+            "restart_policy": {"Name": spec.restart, "MaximumRetryCount": 0},
+            "cpu_period": 100_000 if spec.limits.cpus else None,
+            "cpu_quota": round(spec.limits.cpus * 100_000) if spec.limits.cpus else -1,
+        }
+        if spec.limits.memory_bytes:
+            kwargs["mem_limit"] = spec.limits.memory_bytes
+            kwargs["memswap_limit"] = -1
+        self.api.update_container(payload.container_id, **kwargs)
+        if payload.start:
+            self.start_and_gate(payload.container_id, spec, ctx)
+
+    def _start(self, payload: do.Start, ctx: ExecContext) -> None:
+        self.start_and_gate(payload.container_id, ctx.desired.container(payload.name), ctx)
 
     # -- bootstrap --------------------------------------------------------------------
     def exec_command(
@@ -360,8 +366,8 @@ class DockerExecutor:
             (stderr or b"").decode("utf-8", "replace"),
         )
 
-    def _bootstrap(self, action: Action, ctx: ExecContext) -> None:
-        step = next(s for s in ctx.desired.bootstrap if s.id == action.params["step"])
+    def _bootstrap(self, action: Action, payload: do.Bootstrap, ctx: ExecContext) -> None:
+        step = next(s for s in ctx.desired.bootstrap if s.id == payload.step)
         container = container_name(ctx.desired.project, step.container)
         env = {
             key: self._secret(value.secret, action) if isinstance(value, SecretRef) else value

@@ -3,7 +3,9 @@
 Lists containers, networks and volumes once each, keeps the project's own (by label) and
 notes foreign objects that hold a name we need. Image references are resolved to IDs
 (comparison is by ID, never by tag). Bootstrap probes run in running containers (they read,
-they do not change anything). Nothing here writes.
+they do not change anything). Nothing here writes; the one object it may create is the
+never-started, read-only helper that reads a Tailscale sidecar's state volume no container
+mounts (node_state.py: the Docker API reads files only through a container), removed at once.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import docker.errors
 
 from reconciler import labels as L
 from reconciler.providers.docker.names import container_name, network_name, volume_name
+from reconciler.providers.docker.node_state import node_logged_in
 from reconciler.providers.docker.socket_group import (
     SocketGroup,
     engine_socket_path,
     needs_socket_group,
     observe_socket_group,
 )
-from reconciler.resources import BootstrapStep, DesiredState
+from reconciler.resources import BootstrapStep, DesiredState, NodeLoginProbe
 
 __all__ = [
     "DockerObserved",
@@ -85,6 +88,8 @@ class DockerObserved:
     volume_users: dict[str, tuple[str, ...]] = field(default_factory=dict)  # volume → users
     # the engine socket's group for `group_add: [docker-socket]` (looked up only when needed)
     socket_group: SocketGroup = field(default_factory=lambda: SocketGroup(None, NOT_LOOKED_UP))
+    # NodeLoginProbe answers: sidecar container → its node's state volume holds a login
+    node_logins: dict[str, bool] = field(default_factory=dict)
 
 
 def parse_container(attrs: dict[str, Any]) -> ObservedContainer:
@@ -204,7 +209,25 @@ def observe(
         probes=probes,
         volume_users={k: tuple(sorted(v)) for k, v in sorted(users.items())},
         socket_group=socket_group,
+        node_logins=_node_logins(client, desired),
     )
+
+
+def _node_logins(client: docker.DockerClient, desired: DesiredState) -> dict[str, bool]:
+    """Answer every NodeLoginProbe a sidecar compiled into `extra["docker"]`."""
+    images = {c.name: c.image for c in desired.containers}
+    return {
+        probe.container: node_logged_in(
+            client,
+            desired.project,
+            probe.volume,
+            [images.get(name, "") for name in probe.images_of],
+        )
+        for probe in sorted(
+            (p for p in desired.extra.get("docker", ()) if isinstance(p, NodeLoginProbe)),
+            key=lambda p: p.container,
+        )
+    }
 
 
 def _probes(

@@ -4,11 +4,13 @@ Order: conflicts with foreign objects, images, networks and volumes, then each c
 (dependencies first; the decision per container is plan_container.py), then bootstrap steps
 (plan_bootstrap.py), project containers nobody declares (remove-orphan), leftovers of an
 interrupted swap (except a rollback target: plan_interrupted.py), undeclared networks, and
-volumes only when named by --remove-volume.
+volumes only when named by --remove-volume (plan_removals.py). Each step is one function
+below; they hand each other ids and notes through `_Planned`, and the notes are returned.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.actions import Action, CoreVerb
@@ -16,6 +18,15 @@ from reconciler.errors import PlanError
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.names import container_name, network_name, volume_name
 from reconciler.providers.docker.observe import DockerObserved, ObservedContainer
+from reconciler.providers.docker.payloads import (
+    Create,
+    CreateNetwork,
+    CreateVolume,
+    PullImage,
+    Recreate,
+    RemoveOrphan,
+    RunJob,
+)
 from reconciler.providers.docker.plan_bootstrap import bootstrap_actions
 from reconciler.providers.docker.plan_container import (
     PROVIDER,
@@ -29,6 +40,11 @@ from reconciler.providers.docker.plan_container import (
     updatable_changes,
 )
 from reconciler.providers.docker.plan_interrupted import resume_action, rollback_target
+from reconciler.providers.docker.plan_removals import (
+    kept_volume_notes,
+    network_removals,
+    volume_removals,
+)
 from reconciler.providers.docker.regenerate import refuse_regenerating_used_secrets
 from reconciler.providers.docker.socket_group import (
     missing_gid_error,
@@ -36,39 +52,79 @@ from reconciler.providers.docker.socket_group import (
     resolve_group_add,
 )
 from reconciler.resources import ContainerSpec, DesiredState
+from reconciler.source import SourceLocation
 
 __all__ = [
     "container_action_id",
-    "kept_volume_notes",
     "plan_docker",
     "spec_changes",
     "updatable_changes",
 ]
 
 
-def plan_docker(
-    observed: DockerObserved, ctx: PlanContext, notes: list[str] | None = None
-) -> list[Action]:
-    """All Docker actions; `notes` receives what is deliberately not done (and why)."""
-    notes = [] if notes is None else notes
+@dataclass
+class _Planned:
+    """What the steps of one plan_docker call hand each other: the actions so far, the ids
+    that later actions depend on, and the notes on what is deliberately not done."""
+
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pulls: dict[str, str] = field(default_factory=dict)  # image ref → pull action id
+    created: dict[str, str] = field(default_factory=dict)  # "network:x"/"volume:x" → id
+    leftovers: dict[str, str] = field(default_factory=dict)  # engine name → removal id
+    containers: dict[str, str] = field(default_factory=dict)  # logical name → action id
+    recreated: set[str] = field(default_factory=set)  # containers created anew
+    # the project's containers by logical name, and the rollback target of each service
+    # that never proved healthy (plan_interrupted)
+    by_resource: dict[str, list[ObservedContainer]] = field(default_factory=dict)
+    targets: dict[str, ObservedContainer] = field(default_factory=dict)
+
+
+def plan_docker(observed: DockerObserved, ctx: PlanContext) -> tuple[list[Action], list[str]]:
+    """All Docker actions, and the notes on what is deliberately not done (and why)."""
     desired = ctx.desired
-    project = desired.project
-    actions: list[Action] = []
-    conflicts = []
+    _refuse_foreign_names(desired, observed)
+    out = _Planned(notes=kept_volume_notes(observed, ctx))
+    _pull_images(desired, observed, out)
+    out.notes += _require_external_networks(desired, observed)
+    _create_networks_and_volumes(desired, observed, out)
+    refuse_regenerating_used_secrets(observed.containers, ctx)
+    for obs in observed.containers:
+        out.by_resource.setdefault(obs.resource, []).append(obs)
     for spec in desired.containers:
-        engine = container_name(project, spec.name)
-        if engine in observed.foreign:
-            conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {spec.source})")
-    for wanted in desired.networks:
-        if wanted.external:
-            continue  # someone else's: joined as it is
-        engine = network_name(project, wanted.name)
-        if engine in observed.foreign:
-            conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {wanted.source})")
-    for vol in desired.volumes:
-        engine = volume_name(project, vol.name)
-        if engine in observed.foreign:
-            conflicts.append(f"{engine} ({observed.foreign[engine]}, declared at {vol.source})")
+        own = out.by_resource.get(spec.name, [])
+        if target := rollback_target(desired.project, spec, own):
+            out.targets[spec.name] = target
+    _remove_leftovers(desired, observed, out)
+    _plan_containers(observed, ctx, out)
+    own_runner_removed = bool(ctx.runner_name) and any(
+        obs.resource == ctx.runner_name and obs.resource not in _declared(desired)
+        for obs in observed.containers
+    )
+    _plan_bootstrap(observed, ctx, own_runner_removed, out)
+    orphan_ids = [*out.leftovers.values(), *_remove_orphans(observed, ctx, own_runner_removed, out)]
+    out.actions.extend(network_removals(observed, ctx, orphan_ids))
+    out.actions.extend(volume_removals(desired, observed, ctx, orphan_ids))
+    return out.actions, out.notes
+
+
+def _declared(desired: DesiredState) -> set[str]:
+    return {c.name for c in desired.containers}
+
+
+def _refuse_foreign_names(desired: DesiredState, observed: DockerObserved) -> None:
+    """A name this stack needs, held by an object without our labels, stops the plan."""
+    project = desired.project
+    wanted = [
+        *((container_name(project, c.name), c.source) for c in desired.containers),
+        *((network_name(project, n.name), n.source) for n in desired.networks if not n.external),
+        *((volume_name(project, v.name), v.source) for v in desired.volumes),
+    ]
+    conflicts = [
+        f"{engine} ({observed.foreign[engine]}, declared at {source})"
+        for engine, source in wanted
+        if engine in observed.foreign
+    ]
     if conflicts:
         raise PlanError(
             "names needed by this stack are taken by objects gitops does not manage: "
@@ -77,274 +133,211 @@ def plan_docker(
             "or change `project` in gitops/stack.yaml."
         )
 
-    # images
-    pulls: dict[str, str] = {}
+
+def _pull_images(desired: DesiredState, observed: DockerObserved, out: _Planned) -> None:
     for ref, image_id in sorted(observed.images.items()):
-        if image_id is None:
-            users = sorted(c.name for c in desired.containers if c.image == ref)
-            pulls[ref] = f"docker:image:{ref}"
-            actions.append(
-                Action(
-                    id=pulls[ref],
-                    provider=PROVIDER,
-                    verb=CoreVerb.PULL_IMAGE,
-                    resource=f"image {ref}",
-                    causes=(f"not present on the engine (used by {', '.join(users)})",),
-                    params={"ref": ref},
-                )
-            )
-
-    # networks and volumes
-    created: dict[str, str] = {}
-    have_networks = {n.name for n in observed.networks}
-    _require_external_networks(desired, observed, notes)
-    for net in desired.networks:
-        if net.external:
+        if image_id is not None:
             continue
-        engine = network_name(project, net.name)
-        if engine not in have_networks:
-            created[f"network:{net.name}"] = f"docker:network:{net.name}"
-            actions.append(
-                Action(
-                    id=f"docker:network:{net.name}",
-                    provider=PROVIDER,
-                    verb=CoreVerb.CREATE_NETWORK,
-                    resource=f"network {net.name}",
-                    causes=("network missing",),
-                    source=net.source,
-                    params={"name": net.name},
-                )
+        users = sorted(c.name for c in desired.containers if c.image == ref)
+        out.pulls[ref] = f"docker:image:{ref}"
+        out.actions.append(
+            Action(
+                id=out.pulls[ref],
+                provider=PROVIDER,
+                verb=CoreVerb.PULL_IMAGE,
+                resource=f"image {ref}",
+                causes=(f"not present on the engine (used by {', '.join(users)})",),
+                payload=PullImage(ref=ref),
             )
-    have_volumes = {v.name for v in observed.volumes}
-    for vol in desired.volumes:
-        engine = volume_name(project, vol.name)
-        if engine not in have_volumes:
-            created[f"volume:{vol.name}"] = f"docker:volume:{vol.name}"
-            actions.append(
-                Action(
-                    id=f"docker:volume:{vol.name}",
-                    provider=PROVIDER,
-                    verb=CoreVerb.CREATE_VOLUME,
-                    resource=f"volume {vol.name}",
-                    causes=("volume missing",),
-                    source=vol.source,
-                    params={"name": vol.name},
-                )
-            )
+        )
 
-    refuse_regenerating_used_secrets(observed.containers, ctx)
-    # containers, dependencies first
-    by_resource: dict[str, list[ObservedContainer]] = {}
-    for obs in observed.containers:
-        by_resource.setdefault(obs.resource, []).append(obs)
-    # leftovers of an interrupted swap (<name>--old / --next) go before their container
-    leftovers: dict[str, str] = {}
-    declared_names = {c.name for c in desired.containers}
-    # ...except the one an unproven service must be able to roll back to (plan_interrupted)
-    targets = {
-        spec.name: target
-        for spec in desired.containers
-        if (target := rollback_target(project, spec, by_resource.get(spec.name, [])))
-    }
-    kept = {t.id for t in targets.values()}
+
+def _create_networks_and_volumes(
+    desired: DesiredState, observed: DockerObserved, out: _Planned
+) -> None:
+    project = desired.project
+    networks = {n.name for n in observed.networks}
+    volumes = {v.name for v in observed.volumes}
+    missing: list[tuple[str, str, SourceLocation | None, CreateNetwork | CreateVolume]] = [
+        *(
+            ("network", n.name, n.source, CreateNetwork(name=n.name))
+            for n in desired.networks
+            if not n.external and network_name(project, n.name) not in networks
+        ),
+        *(
+            ("volume", v.name, v.source, CreateVolume(name=v.name))
+            for v in desired.volumes
+            if volume_name(project, v.name) not in volumes
+        ),
+    ]
+    for kind, name, source, payload in missing:
+        action_id = f"docker:{kind}:{name}"
+        out.created[f"{kind}:{name}"] = action_id
+        out.actions.append(
+            Action(
+                id=action_id,
+                provider=PROVIDER,
+                verb=payload.verb,
+                resource=f"{kind} {name}",
+                causes=(f"{kind} missing",),
+                source=source,
+                payload=payload,
+            )
+        )
+
+
+def _remove_leftovers(desired: DesiredState, observed: DockerObserved, out: _Planned) -> None:
+    """Leftovers of an interrupted swap (<name>--old / --next) go before their container,
+    except the rollback targets (`kept`)."""
+    declared = _declared(desired)
+    kept = {t.id for t in out.targets.values()}
     for obs in observed.containers:
         if obs.id in kept:
             continue
-        if obs.resource in declared_names and obs.name != container_name(project, obs.resource):
-            leftovers[obs.name] = f"docker:orphan:{obs.name}"
-            actions.append(
-                Action(
-                    id=leftovers[obs.name],
-                    provider=PROVIDER,
-                    verb=CoreVerb.REMOVE_ORPHAN,
-                    resource=f"container {obs.name}",
-                    causes=("leftover of an interrupted apply",),
-                    params={"container_id": obs.id, "name": obs.name},
-                )
+        if obs.resource in declared and obs.name != container_name(desired.project, obs.resource):
+            out.leftovers[obs.name] = f"docker:orphan:{obs.name}"
+            out.actions.append(
+                _removal(obs, out.leftovers[obs.name], "leftover of an interrupted apply")
             )
+
+
+def _removal(obs: ObservedContainer, action_id: str, cause: str) -> Action:
+    return Action(
+        id=action_id,
+        provider=PROVIDER,
+        verb=CoreVerb.REMOVE_ORPHAN,
+        resource=f"container {obs.name}",
+        causes=(cause,),
+        payload=RemoveOrphan(container_id=obs.id, name=obs.name),
+    )
+
+
+def _plan_containers(observed: DockerObserved, ctx: PlanContext, out: _Planned) -> None:
+    """Each declared container, dependencies first (plan_container.py decides)."""
+    desired = ctx.desired
     ephemeral = ephemeral_secrets(desired)
-    container_actions: dict[str, str] = {}
-    recreated: set[str] = set()
     unresolved: list[ContainerSpec] = []
     for spec in _dependency_order(desired.containers):
-        engine = container_name(project, spec.name)
-        current = next((o for o in by_resource.get(spec.name, []) if o.name == engine), None)
-        target = targets.get(spec.name)
+        engine = container_name(desired.project, spec.name)
+        current = next((o for o in out.by_resource.get(spec.name, []) if o.name == engine), None)
+        target = out.targets.get(spec.name)
         if target is not None:
             if current is not None and current.status != "created":
                 # it ran: its version may have migrated the data, as if it had been deployed
                 refuse_downgrade(spec, current)
-            as_current = container_action(spec, target, observed, ctx, ephemeral, recreated, notes)
-            action = resume_action(as_current, spec, target, current)
+            as_current, notes = container_action(
+                spec, target, observed, ctx, ephemeral, out.recreated
+            )
+            action: Action | None = resume_action(as_current, spec, target, current)
         else:
-            action = container_action(spec, current, observed, ctx, ephemeral, recreated, notes)
+            action, notes = container_action(spec, current, observed, ctx, ephemeral, out.recreated)
+        out.notes.extend(notes)
         if action is None:
             continue
-        deps = set()
-        for network in spec.networks:
-            if f"network:{network}" in created:
-                deps.add(created[f"network:{network}"])
-        for mount in spec.mounts:
-            if mount.volume and f"volume:{mount.volume}" in created:
-                deps.add(created[f"volume:{mount.volume}"])
-        if spec.image in pulls:
-            deps.add(pulls[spec.image])
-        deps.update(
-            leftovers[o.name] for o in by_resource.get(spec.name, []) if o.name in leftovers
-        )
-        parents = list(spec.depends_on)
-        if spec.network_mode and spec.network_mode.startswith("container:"):
-            parents.append(spec.network_mode.removeprefix("container:"))
-        for parent in parents:
-            if parent in container_actions:
-                deps.add(container_actions[parent])
-        needs = tuple(
-            f"secret:{name}"
-            for name in secret_names(spec)
-            if ctx.secrets.get(name) is None or name in ctx.secrets_to_generate
-        )
-        update: dict[str, Any] = {
-            "depends_on": tuple(sorted(deps | set(action.depends_on))),
-            "needs": needs,
-        }
-        if action.verb in (CoreVerb.RECREATE, CoreVerb.CREATE, CoreVerb.RUN_JOB):
-            absent = absent_optional_networks(desired, observed)
-            update["params"] = {
-                **action.params,
-                "networks": [n for n in spec.networks if n not in absent],
+        action = action.model_copy(
+            update={
+                "depends_on": tuple(
+                    sorted(_container_dependencies(spec, out) | set(action.depends_on))
+                ),
+                "needs": tuple(
+                    f"secret:{name}"
+                    for name in secret_names(spec)
+                    if ctx.secrets.get(name) is None or name in ctx.secrets_to_generate
+                ),
             }
-            gid = observed.socket_group.gid
-            if needs_socket_group(spec) and gid is None:
+        )
+        if isinstance(action.payload, Create | Recreate | RunJob):
+            if needs_socket_group(spec) and observed.socket_group.gid is None:
                 unresolved.append(spec)
-            else:
-                # numeric groups for the engine; the spec (and its hash) keep the symbol
-                group_add = resolve_group_add(spec.group_add, gid)
-                update["params"] = {**update["params"], "group_add": group_add}
-        action = action.model_copy(update=update)
-        actions.append(action)
-        container_actions[spec.name] = action.id
-        if action.verb in (CoreVerb.RECREATE, CoreVerb.CREATE, CoreVerb.RUN_JOB):
-            recreated.add(spec.name)
-
+            action = _placed(action, action.payload, spec, desired, observed)
+            out.recreated.add(spec.name)
+        out.actions.append(action)
+        out.containers[spec.name] = action.id
     if unresolved:
         raise missing_gid_error(unresolved, observed.socket_group.origin)
-    declared = {c.name for c in desired.containers}
-    # a deploy running as a job on a runner that was just removed from gitops/ must not
-    # remove or revoke that runner under itself: a later apply from elsewhere does it
-    own_runner_removed = bool(ctx.runner_name) and any(
-        obs.resource == ctx.runner_name and obs.resource not in declared
-        for obs in observed.containers
-    )
-    for step in desired.bootstrap:
+
+
+def _container_dependencies(spec: ContainerSpec, out: _Planned) -> set[str]:
+    """Its networks, volumes and image first, its leftovers removed, its parents done."""
+    deps = {out.created[f"network:{n}"] for n in spec.networks if f"network:{n}" in out.created}
+    deps |= {
+        out.created[f"volume:{m.volume}"]
+        for m in spec.mounts
+        if m.volume and f"volume:{m.volume}" in out.created
+    }
+    if spec.image in out.pulls:
+        deps.add(out.pulls[spec.image])
+    deps |= {
+        out.leftovers[o.name] for o in out.by_resource.get(spec.name, []) if o.name in out.leftovers
+    }
+    parents = list(spec.depends_on)
+    if spec.network_mode and spec.network_mode.startswith("container:"):
+        parents.append(spec.network_mode.removeprefix("container:"))
+    deps |= {out.containers[p] for p in parents if p in out.containers}
+    return deps
+
+
+def _placed(
+    action: Action,
+    payload: Create | Recreate | RunJob,
+    spec: ContainerSpec,
+    desired: DesiredState,
+    observed: DockerObserved,
+) -> Action:
+    """A new container's networks (absent optional external ones left out) and numeric
+    groups (the spec, and its hash, keep the `docker-socket` symbol)."""
+    absent = absent_optional_networks(desired, observed)
+    update: dict[str, Any] = {"networks": tuple(n for n in spec.networks if n not in absent)}
+    gid = observed.socket_group.gid
+    if not (needs_socket_group(spec) and gid is None):
+        update["group_add"] = tuple(resolve_group_add(spec.group_add, gid))
+    return action.model_copy(update={"payload": payload.model_copy(update=update)})
+
+
+def _plan_bootstrap(
+    observed: DockerObserved, ctx: PlanContext, own_runner_removed: bool, out: _Planned
+) -> None:
+    """Bootstrap steps; a deploy running as a job on a runner just removed from gitops/
+    must not revoke that runner under itself: a later apply from elsewhere does it."""
+    steps = []
+    for step in ctx.desired.bootstrap:
         if step.revokes_runners and own_runner_removed:
-            notes.append(
+            out.notes.append(
                 f"{step.id}: deferred: this apply runs as a job on runner {ctx.runner_name}, "
                 "which is no longer declared; run it again from elsewhere"
             )
-    bootstrap = [s for s in desired.bootstrap if not (s.revokes_runners and own_runner_removed)]
-    actions.extend(bootstrap_actions(bootstrap, observed, container_actions, recreated))
+        else:
+            steps.append(step)
+    out.actions.extend(bootstrap_actions(steps, observed, out.containers, out.recreated))
 
-    # orphans: project containers nobody declares any more
-    orphan_ids = list(leftovers.values())
+
+def _remove_orphans(
+    observed: DockerObserved, ctx: PlanContext, own_runner_removed: bool, out: _Planned
+) -> list[str]:
+    """Project containers nobody declares any more (their volumes are kept); not the
+    runner this apply runs on."""
+    declared = _declared(ctx.desired)
+    removed = []
     for obs in observed.containers:
         if obs.resource in declared or obs.resource in ctx.left_out:
             continue
         if own_runner_removed and obs.resource == ctx.runner_name:
-            notes.append(
+            out.notes.append(
                 f"{obs.name}: removal deferred: this apply runs as a job on it; run it again "
                 "from elsewhere"
             )
             continue
         action_id = f"docker:orphan:{obs.name}"
-        orphan_ids.append(action_id)
-        actions.append(
-            Action(
-                id=action_id,
-                provider=PROVIDER,
-                verb=CoreVerb.REMOVE_ORPHAN,
-                resource=f"container {obs.name}",
-                causes=("no longer declared (its volumes are kept)",),
-                params={"container_id": obs.id, "name": obs.name},
-            )
-        )
-    wanted_networks = {network_name(project, n.name) for n in desired.networks if not n.external}
-    for existing in observed.networks:
-        if existing.name not in wanted_networks and existing.resource not in ctx.left_out:
-            actions.append(
-                Action(
-                    id=f"docker:network:{existing.resource or existing.name}:remove",
-                    provider=PROVIDER,
-                    verb=CoreVerb.REMOVE_NETWORK,
-                    resource=f"network {existing.resource or existing.name}",
-                    causes=("no longer declared",),
-                    depends_on=tuple(sorted(orphan_ids)),
-                    params={"network_id": existing.id, "name": existing.name},
-                )
-            )
-    actions.extend(_volume_removals(desired, observed, ctx, orphan_ids))
-    return actions
+        removed.append(action_id)
+        out.actions.append(_removal(obs, action_id, "no longer declared (its volumes are kept)"))
+    return removed
 
 
-def _volume_removals(
-    desired: DesiredState, observed: DockerObserved, ctx: PlanContext, orphan_ids: list[str]
-) -> list[Action]:
-    project = desired.project
-    declared = {v.name: v for v in desired.volumes}
-    existing = {v.resource: v for v in observed.volumes}
-    actions = []
-    problems = []
-    for name in sorted(ctx.remove_volumes):
-        if name in ctx.left_out:
-            problems.append(
-                f"volume {name!r} is declared (left out of this run by --only); remove it "
-                "from gitops/ first: gitops only deletes volumes nobody declares"
-            )
-            continue
-        if name in declared:
-            problems.append(
-                f"volume {name!r} is still declared ({declared[name].source}); remove it from "
-                "gitops/ first: gitops only deletes volumes nobody declares"
-            )
-            continue
-        vol = existing.get(name)
-        if vol is None:
-            problems.append(
-                f"volume {name!r} is not a volume of project {project!r} "
-                f"(known: {', '.join(sorted(existing)) or 'none'})"
-            )
-            continue
-        users = [
-            u
-            for u in observed.volume_users.get(vol.name, ())
-            if not any(u == o.name for o in observed.containers)
-        ]
-        if users:
-            problems.append(
-                f"volume {name!r} is used by containers gitops does not manage: {users}"
-            )
-            continue
-        actions.append(
-            Action(
-                id=f"docker:volume:{name}:remove",
-                provider=PROVIDER,
-                verb=CoreVerb.REMOVE_VOLUME,
-                resource=f"volume {name}",
-                causes=("named by --remove-volume (its data is deleted)",),
-                depends_on=tuple(sorted(orphan_ids)),
-                params={"name": vol.name},
-            )
-        )
-    if problems:
-        raise PlanError("; ".join(problems))
-    return actions
-
-
-def _require_external_networks(
-    desired: DesiredState, observed: DockerObserved, notes: list[str]
-) -> None:
+def _require_external_networks(desired: DesiredState, observed: DockerObserved) -> list[str]:
     """A container may only join an external network that exists: gitops cannot create it
     (another project owns it), so the plan stops naming it, its users and the fix, unless
-    it is optional: then the plan says who is deployed without it."""
+    it is optional: then the plan says (the notes returned) who is deployed without it."""
+    notes: list[str] = []
     problems = []
     for net in desired.networks:
         if not net.external or net.external in observed.external_networks:
@@ -366,6 +359,7 @@ def _require_external_networks(
             + ". Start the project that owns it first (`docker network ls` lists what exists), "
             "or remove it from stack.yaml external_networks and from those services' networks."
         )
+    return notes
 
 
 def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSpec]:
@@ -388,16 +382,3 @@ def _dependency_order(containers: tuple[ContainerSpec, ...]) -> list[ContainerSp
     for spec in sorted(containers, key=lambda c: c.name):
         visit(spec)
     return done
-
-
-def kept_volume_notes(observed: DockerObserved, ctx: PlanContext) -> list[str]:
-    """Undeclared project volumes are kept; say so (they are not changes)."""
-    declared = {v.name for v in ctx.desired.volumes}
-    return [
-        f"volume {v.resource} is no longer declared and is kept "
-        f"(delete it with `gitops apply --remove-volume {v.resource}`)"
-        for v in observed.volumes
-        if v.resource not in declared
-        and v.resource not in ctx.remove_volumes
-        and v.resource not in ctx.left_out
-    ]

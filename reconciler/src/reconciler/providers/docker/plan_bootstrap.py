@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from reconciler.actions import Action, CoreVerb
 from reconciler.providers.docker.observe import DockerObserved
+from reconciler.providers.docker.payloads import Bootstrap
 from reconciler.providers.docker.plan_container import PROVIDER
 from reconciler.resources import BootstrapStep, SecretRef
 
@@ -56,7 +57,7 @@ def bootstrap_actions(
                     f"secret:{v.secret}" for v in step.env.values() if isinstance(v, SecretRef)
                 ),
                 source=step.source,
-                params={"step": step.id},
+                payload=Bootstrap(step=step.id),
             )
         )
     return actions

@@ -11,13 +11,14 @@ desired one (never raw `docker inspect` output), so engine defaults never cause 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.actions import Action, CoreVerb, FieldChange
 from reconciler.errors import PlanError
 from reconciler.hashing import canonical_spec, spec_hash
 from reconciler.providers.base import PlanContext
 from reconciler.providers.docker.observe import DockerObserved, ObservedContainer
+from reconciler.providers.docker.payloads import Create, Recreate, RunJob, Start, Update
 from reconciler.resources import (
     ContainerSpec,
     DesiredState,
@@ -33,6 +34,7 @@ __all__ = [
     "container_action_id",
     "ephemeral_secrets",
     "refuse_downgrade",
+    "replace_strategy",
     "secret_names",
     "spec_changes",
     "updatable_changes",
@@ -184,34 +186,58 @@ def container_action(
     ctx: PlanContext,
     ephemeral: frozenset[str],
     recreated: set[str],
-    notes: list[str],
-) -> Action | None:
+) -> tuple[Action | None, list[str]]:
+    """The one action `spec` needs given the container found under its name (None: nothing
+    to do) and the notes on what is deliberately not done."""
+    if current is None:
+        return _create(spec), []
     canonical = canonical_spec(spec, ctx.secrets, ephemeral)
-    digest = spec_hash(canonical)
-    image_id = observed.images.get(spec.image)
-    base: dict[str, Any] = {
+    causes, changes = _drift(spec, current, canonical, observed, ctx, ephemeral, recreated)
+    if causes:
+        return _replace(spec, current, causes, changes, ctx)
+    if spec.role == "job":
+        return _rerun_job(spec, current), []
+    return _update_or_start(spec, current), []
+
+
+def _base(spec: ContainerSpec) -> dict[str, Any]:
+    return {
         "id": container_action_id(spec.name),
         "provider": PROVIDER,
         "resource": f"{spec.role} {spec.name}",
         "source": spec.source,
     }
+
+
+def _create(spec: ContainerSpec) -> Action:
+    """Missing: create it (a job: run it)."""
     job = spec.role == "job"
-    stateful = any(m.volume or m.bind for m in spec.mounts) or spec.network_mode is not None
-    strategy = "stop-first" if stateful else "start-first"
-    if current is None:
-        return Action(
-            **base,
-            verb=CoreVerb.RUN_JOB if job else CoreVerb.CREATE,
-            causes=("job never ran" if job else "container missing",),
-            changes=(FieldChange(field="image", before=None, after=spec.image),),
-            params={"name": spec.name, "replace": None},
-        )
+    return Action(
+        **_base(spec),
+        verb=CoreVerb.RUN_JOB if job else CoreVerb.CREATE,
+        causes=("job never ran" if job else "container missing",),
+        changes=(FieldChange(field="image", before=None, after=spec.image),),
+        payload=RunJob(name=spec.name) if job else Create(name=spec.name),
+    )
+
+
+def _drift(
+    spec: ContainerSpec,
+    current: ObservedContainer,
+    canonical: dict[str, Any],
+    observed: DockerObserved,
+    ctx: PlanContext,
+    ephemeral: frozenset[str],
+    recreated: set[str],
+) -> tuple[list[str], list[FieldChange]]:
+    """Why the existing container must be replaced (no causes: it need not be)."""
     causes: list[str] = []
     changes: list[FieldChange] = []
-    if current.spec_hash != digest:
+    if current.spec_hash != spec_hash(canonical):
         field_changes = spec_changes(current.spec, canonical)
         changes.extend(field_changes)
         causes.extend(_causes(field_changes) or ["spec hash differs"])
+    image_id = observed.images.get(spec.image)
     if image_id is None:
         causes.append(f"image {spec.image} not present locally (will be pulled)")
     elif current.image_id_label != image_id:
@@ -237,67 +263,93 @@ def container_action(
         causes.append(f"not attached to network {', '.join(missing_networks)}")
     if spec.limits.memory_bytes is None and current.memory > 0:
         causes.append("memory limit removed (cannot be unset in place)")
+    job = spec.role == "job"
     if not job and current.status == "running" and current.health == "unhealthy" and not causes:
         causes.append("container is unhealthy")
     fresh = [n for n in secret_names(spec) if n in ephemeral and n in ctx.secrets_provided]
     if fresh:
         causes.append(f"receives {', '.join(fresh)}, provided anew by this apply")
-    if causes:
-        policy = spec.replace
-        before = None
-        if policy is not None:
-            refuse_downgrade(spec, current)
-            if policy.defer_on_runner and policy.defer_on_runner == ctx.runner_name:
-                notes.append(
-                    f"{spec.name}: recreate deferred ({'; '.join(causes)}): this apply runs as "
-                    f"a job on runner {ctx.runner_name}; run it again from elsewhere"
-                )
-                return None
-            if policy.before:
-                before = list(policy.before)
-                causes.append(f"first: {policy.before_description or ' '.join(policy.before)}")
-            if policy.version and current.version != policy.version:
-                changes.append(
-                    FieldChange(field="version", before=current.version, after=policy.version)
-                )
-        return Action(
-            **base,
-            verb=CoreVerb.RUN_JOB if job else CoreVerb.RECREATE,
-            causes=tuple(causes),
-            changes=tuple(changes),
-            params={
-                "name": spec.name,
-                "replace": current.id,
-                "strategy": "replace-job" if job else strategy,
-                "before": before,
-                # the backup command runs in the old container: start it if it is not running
-                "start_for_before": bool(before) and current.status != "running",
-                # after a version change the old container must not be restarted on data the
-                # new one may have migrated
-                "version_change": (
-                    f"{current.version} → {policy.version}"
-                    if policy is not None
-                    and policy.version
-                    and current.version
-                    and current.version != policy.version
-                    else None
-                ),
-            },
+    return causes, changes
+
+
+def _replace(
+    spec: ContainerSpec,
+    current: ObservedContainer,
+    causes: list[str],
+    changes: list[FieldChange],
+    ctx: PlanContext,
+) -> tuple[Action | None, list[str]]:
+    """Recreate (a job: run again), under its ReplacePolicy: the downgrade guard, deferral
+    on the runner this apply runs on, the `before` command, the version change."""
+    policy = spec.replace
+    before = None
+    version_change = None
+    if policy is not None:
+        refuse_downgrade(spec, current)
+        if policy.defer_on_runner and policy.defer_on_runner == ctx.runner_name:
+            return None, [
+                f"{spec.name}: recreate deferred ({'; '.join(causes)}): this apply runs as "
+                f"a job on runner {ctx.runner_name}; run it again from elsewhere"
+            ]
+        if policy.before:
+            before = tuple(policy.before)
+            causes = [*causes, f"first: {policy.before_description or ' '.join(policy.before)}"]
+        if policy.version and current.version != policy.version:
+            changes = [
+                *changes,
+                FieldChange(field="version", before=current.version, after=policy.version),
+            ]
+            # the old container must not be restarted on data the new one may have migrated
+            if current.version:
+                version_change = f"{current.version} → {policy.version}"
+    payload: RunJob | Recreate
+    if spec.role == "job":
+        payload = RunJob(name=spec.name, replace=current.id)
+    else:
+        payload = Recreate(
+            name=spec.name,
+            replace=current.id,
+            strategy=replace_strategy(spec),
+            before=before,
+            # the backup command runs in the old container: start it if it is not running
+            start_for_before=bool(before) and current.status != "running",
+            version_change=version_change,
         )
-    if job:
-        # a job that succeeded once is done; one that failed or never ran is run again
-        if current.status == "exited" and current.exit_code != 0:
-            cause = f"last run failed (exit {current.exit_code})"
-        elif current.status == "created":
-            cause = "job was created but never started"
-        else:
-            return None
-        return Action(
-            **base,
-            verb=CoreVerb.RUN_JOB,
-            causes=(cause,),
-            params={"name": spec.name, "replace": current.id, "strategy": "replace-job"},
-        )
+    action = Action(
+        **_base(spec),
+        verb=payload.verb,
+        causes=tuple(causes),
+        changes=tuple(changes),
+        payload=payload,
+    )
+    return action, []
+
+
+def replace_strategy(spec: ContainerSpec) -> Literal["start-first", "stop-first"]:
+    """Prove a copy beside the old one, unless two writers on one volume (or namespace)
+    would not be safe."""
+    stateful = any(m.volume or m.bind for m in spec.mounts) or spec.network_mode is not None
+    return "stop-first" if stateful else "start-first"
+
+
+def _rerun_job(spec: ContainerSpec, current: ObservedContainer) -> Action | None:
+    """A job that succeeded once is done; one that failed or never started runs again."""
+    if current.status == "exited" and current.exit_code != 0:
+        cause = f"last run failed (exit {current.exit_code})"
+    elif current.status == "created":
+        cause = "job was created but never started"
+    else:
+        return None
+    return Action(
+        **_base(spec),
+        verb=CoreVerb.RUN_JOB,
+        causes=(cause,),
+        payload=RunJob(name=spec.name, replace=current.id),
+    )
+
+
+def _update_or_start(spec: ContainerSpec, current: ObservedContainer) -> Action | None:
+    """Right spec: restart policy / limits updated in place, started when not running."""
     updates = updatable_changes(spec, current)
     not_running = current.status != "running"
     if not updates and not not_running:
@@ -306,15 +358,15 @@ def container_action(
     if not_running:
         state = current.status if current.status != "exited" else f"exited ({current.exit_code})"
         causes.append(f"container {state}")
+    payload: Update | Start = (
+        Update(name=spec.name, container_id=current.id, start=not_running)
+        if updates
+        else Start(name=spec.name, container_id=current.id)
+    )
     return Action(
-        **base,
-        verb=CoreVerb.UPDATE if updates else CoreVerb.START,
+        **_base(spec),
+        verb=payload.verb,
         causes=tuple(causes),
         changes=tuple(updates),
-        params={
-            "name": spec.name,
-            "container_id": current.id,
-            "update": bool(updates),
-            "start": not_running,
-        },
+        payload=payload,
     )

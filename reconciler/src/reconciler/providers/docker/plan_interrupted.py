@@ -19,7 +19,12 @@ from __future__ import annotations
 from reconciler.actions import Action, CoreVerb, FieldChange
 from reconciler.providers.docker.names import NEXT_SUFFIX, OLD_SUFFIX, container_name
 from reconciler.providers.docker.observe import ObservedContainer
-from reconciler.providers.docker.plan_container import PROVIDER, container_action_id
+from reconciler.providers.docker.payloads import Recreate, Restore
+from reconciler.providers.docker.plan_container import (
+    PROVIDER,
+    container_action_id,
+    replace_strategy,
+)
 from reconciler.resources import ContainerSpec
 
 __all__ = ["proven", "resume_action", "rollback_target"]
@@ -69,22 +74,16 @@ def resume_action(
         f"an interrupted apply left the previous container as {target.name}: it is restored "
         f"and stays the rollback target until a new one is proven healthy{unproven}"
     )
-    stateful = any(m.volume or m.bind for m in spec.mounts) or spec.network_mode is not None
-    params: dict[str, object] = {
-        "name": spec.name,
-        "replace": target.id,
-        "strategy": "stop-first" if stateful else "start-first",
-        "before": None,
-        "start_for_before": False,
-        "version_change": None,
-    }
+    restore = Restore(name=target.name, discard=current.id if current else None)
+    payload = Recreate(
+        name=spec.name, replace=target.id, strategy=replace_strategy(spec), restore=restore
+    )
     causes: tuple[str, ...] = (cause,)
     changes: tuple[FieldChange, ...] = ()
-    if action is not None and action.verb == CoreVerb.RECREATE:
-        params.update(action.params)
+    if action is not None and isinstance(action.payload, Recreate):
+        payload = action.payload.model_copy(update={"restore": restore})
         causes += action.causes
         changes = action.changes
-    params["restore"] = {"name": target.name, "discard": current.id if current else None}
     return Action(
         id=container_action_id(spec.name),
         provider=PROVIDER,
@@ -93,5 +92,5 @@ def resume_action(
         source=spec.source,
         causes=causes,
         changes=changes,
-        params=params,
+        payload=payload,
     )

@@ -20,6 +20,7 @@ from reconciler.errors import ApplyError
 from reconciler.providers.base import ExecContext
 from reconciler.providers.docker.health import GateFailure, last_logs, wait_restored
 from reconciler.providers.docker.names import NEXT_SUFFIX, OLD_SUFFIX, container_name
+from reconciler.providers.docker.payloads import Recreate, Restore
 from reconciler.resources import ContainerSpec
 
 if TYPE_CHECKING:
@@ -31,26 +32,39 @@ __all__ = ["Replacement"]
 class Replacement:
     """One `recreate` action, carried out exactly as planned."""
 
-    def __init__(self, executor: DockerExecutor, action: Action, ctx: ExecContext) -> None:
+    def __init__(
+        self, executor: DockerExecutor, action: Action, payload: Recreate, ctx: ExecContext
+    ) -> None:
         self.executor = executor
         self.action = action
+        self.payload = payload
         self.ctx = ctx
-        self.spec = executor.spec_of(action, ctx)
+        self.spec = ctx.desired.container(payload.name)
 
     def run(self) -> None:
-        action, ctx, spec, ex = self.action, self.ctx, self.spec, self.executor
-        old_id = action.params["replace"]
+        action, ctx, spec, ex, payload = (
+            self.action,
+            self.ctx,
+            self.spec,
+            self.executor,
+            self.payload,
+        )
+        old_id = payload.replace
         engine = container_name(ctx.desired.project, spec.name)
-        restore = action.params.get("restore")
-        if restore:
-            self._restore(old_id, engine, restore)
-        before = action.params.get("before")
-        if before:
-            self._before_replace(old_id, list(before))
-        if action.params.get("strategy") == "start-first":
+        if payload.restore is not None:
+            self._restore(old_id, engine, payload.restore)
+        if payload.before:
+            self._before_replace(old_id, list(payload.before))
+        if payload.strategy == "start-first":
             # Prove the new spec beside the old one (which keeps serving) first.
             candidate = ex.build(
-                spec, ctx, action, engine + NEXT_SUFFIX, publish=False, alias=not spec.ports
+                spec,
+                ctx,
+                action,
+                payload,
+                engine + NEXT_SUFFIX,
+                publish=False,
+                alias=not spec.ports,
             )
             try:
                 ex.start_and_gate(candidate, spec, ctx)
@@ -65,19 +79,19 @@ class Replacement:
             ex.discard(candidate)
         self._swap(old_id, engine)
 
-    def _restore(self, old_id: str, engine: str, restore: dict[str, str | None]) -> None:
+    def _restore(self, old_id: str, engine: str, restore: Restore) -> None:
         """Put the container an interrupted apply left renamed back under the service's name
         (discarding the unproven one there), so this replacement rolls back to it.
 
         A kill between these steps leaves the same kind of state, which the next plan
         resumes from again."""
         ex = self.executor
-        if restore.get("discard"):
-            ex.discard(str(restore["discard"]))
-        if restore.get("name") != engine:
+        if restore.discard:
+            ex.discard(restore.discard)
+        if restore.name != engine:
             ex.api.rename(old_id, engine)
         self.ctx.progress(
-            f"{self.spec.name}: {restore.get('name')} is back as {engine} (the rollback target)"
+            f"{self.spec.name}: {restore.name} is back as {engine} (the rollback target)"
         )
 
     def _before_replace(self, old_id: str, before: list[str]) -> None:
@@ -89,7 +103,7 @@ class Replacement:
         policy = spec.replace
         what = (policy.before_description if policy else None) or " ".join(before)
         started = False
-        if action.params.get("start_for_before"):
+        if self.payload.start_for_before:
             ctx.progress(f"{spec.name} is not running: starting it for {what!r}")
             ex.api.start(old_id)
             started = True
@@ -128,8 +142,8 @@ class Replacement:
         change the old one is put back *stopped*: the new version may already have
         migrated the data, which the old one cannot be trusted to open."""
         action, ctx, spec, ex = self.action, self.ctx, self.spec, self.executor
-        new_id = ex.build(spec, ctx, action, engine + NEXT_SUFFIX)
-        version_change = action.params.get("version_change")
+        new_id = ex.build(spec, ctx, action, self.payload, engine + NEXT_SUFFIX)
+        version_change = self.payload.version_change
         old_renamed = False
         try:
             ex.api.rename(old_id, engine + OLD_SUFFIX)

@@ -3,7 +3,8 @@
 Containers that talk to the host's engine (a runner as UID 1000, analytics reading logs)
 need the socket's group, whose number differs between hosts (999, 106, 998, …). The YAML
 says `group_add: [docker-socket]`; the spec hash keeps the symbol (host-independent), observe
-finds the number, plan puts it in the create action's params, the executor just uses it.
+finds the number, plan puts it in the create action's payload (`group_add`), the executor
+just uses it.
 
 Where the number comes from, in order: `docker.socket_gid` in stack.yaml (an explicit
 declaration wins, e.g. for a forwarded socket whose local group is not the engine's), else

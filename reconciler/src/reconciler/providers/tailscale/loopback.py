@@ -32,8 +32,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from reconciler.providers.tailscale.config import TailscaleSidecar
 from reconciler.resources import ContainerSpec, EnvValue
-from reconciler.tailscale.config import TailscaleSidecar
 
 __all__ = ["HOST_ENV", "HOST_FLAGS", "LoopbackResult", "bind_loopback", "loopback_address"]
 

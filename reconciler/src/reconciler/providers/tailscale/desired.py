@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from reconciler.providers.tailscale.policy import DesiredPolicy
 from reconciler.source import SourceLocation
-from reconciler.tailscale.policy import DesiredPolicy
 
 __all__ = ["DesiredPolicy", "SidecarNode", "TailnetSettings"]
 

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from reconciler.errors import GitopsError, MissingSecret, SecretsError
 from reconciler.providers import SecretValues
+from reconciler.providers.tailscale.desired import TailnetSettings
 from reconciler.secrets import env_name
-from reconciler.tailscale.desired import TailnetSettings
 
 __all__ = ["MissingCredentials", "resolve_credentials"]
 

@@ -17,7 +17,7 @@ What it produces, and why (facts: ../shared/tailscale-api.md §4, failures in
 - the service itself listening on loopback (`listen: loopback`, the default): every listen
   address in its command, entrypoint and env is rewritten to 127.0.0.1, a service whose
   listen address cannot be found is refused, and publishing a served port is refused
-  (:mod:`reconciler.tailscale.loopback`). Only then can the service trust the
+  (:mod:`reconciler.providers.tailscale.loopback`). Only then can the service trust the
   `Tailscale-User-*` headers, because every request reaching it came through Serve, which
   clears and sets them. A service that must also be reachable by other containers on the
   stack network sets `listen: all` and must not trust those headers.
@@ -31,20 +31,22 @@ from functools import lru_cache
 from pathlib import Path
 
 from factory_common.tailscale import hujson
+from pydantic import BaseModel
 
 from reconciler.kinds.base import CompileContext
+from reconciler.providers.tailscale.config import TailscaleSidecar, parse_age
+from reconciler.providers.tailscale.desired import SidecarNode
+from reconciler.providers.tailscale.loopback import bind_loopback
 from reconciler.resources import (
     Compiled,
     ContainerSpec,
     FileSpec,
     Mount,
+    NodeLoginProbe,
     ProvidedSecret,
     SecretFile,
     SecretRequirement,
 )
-from reconciler.tailscale.config import TailscaleSidecar, parse_age
-from reconciler.tailscale.desired import SidecarNode
-from reconciler.tailscale.loopback import bind_loopback
 
 __all__ = [
     "AUTHKEY_PATH",
@@ -244,4 +246,10 @@ def compile_sidecar(
         owner=ctx.document,
         source=ctx.here("tailscale"),
     )
-    return main, Compiled(containers=(spec,), secrets=(requirement,), extra={"tailscale": (node,)})
+    extra: dict[str, tuple[BaseModel, ...]] = {"tailscale": (node,)}
+    if sidecar.state_volume:
+        probe = NodeLoginProbe(
+            container=name, volume=sidecar.state_volume, images_of=(name, main.name)
+        )
+        extra["docker"] = (probe,)
+    return main, Compiled(containers=(spec,), secrets=(requirement,), extra=extra)

@@ -1,5 +1,4 @@
-"""Registers the tailnet with the engine: the `Tailnet` kind, the `tailscale:` service
-extension, and the `tailscale` provider. Imported by `reconciler.kinds.load_builtin_kinds`.
+"""The `Tailnet` kind and the `tailscale:` service extension (listed in `reconciler.builtin`).
 
 Compiling a `Tailnet` document reads the policy file next to it, reports HuJSON errors and
 undeclared tags at `policy.hujson:line:col`, and hands the provider a `DesiredPolicy` and
@@ -17,16 +16,13 @@ from factory_common.tailscale import hujson
 from pydantic import BaseModel
 
 from reconciler.errors import Diagnostic
-from reconciler.kinds import register_kind, register_service_extension
 from reconciler.kinds.base import CompileContext, KindSpec, ServiceExtension
-from reconciler.providers import register_provider
+from reconciler.providers.tailscale.config import TailnetDoc, TailscaleSidecar, parse_age
+from reconciler.providers.tailscale.desired import TailnetSettings
+from reconciler.providers.tailscale.policy import DesiredPolicy, local_problems
+from reconciler.providers.tailscale.sidecar import compile_sidecar
 from reconciler.resources import Compiled, ProvidedSecret, SecretRequirement
 from reconciler.source import SourceLocation
-from reconciler.tailscale.config import TailnetDoc, TailscaleSidecar, parse_age
-from reconciler.tailscale.desired import TailnetSettings
-from reconciler.tailscale.policy import DesiredPolicy, local_problems
-from reconciler.tailscale.provider import build_provider
-from reconciler.tailscale.sidecar import compile_sidecar
 
 __all__ = ["SIDECAR_EXTENSION", "TAILNET_KIND", "compile_tailnet"]
 
@@ -157,7 +153,3 @@ TAILNET_KIND: KindSpec[TailnetDoc] = KindSpec(
 SIDECAR_EXTENSION: ServiceExtension[TailscaleSidecar] = ServiceExtension(
     key="tailscale", model=TailscaleSidecar, compile=compile_sidecar
 )
-
-register_kind(TAILNET_KIND)
-register_service_extension(SIDECAR_EXTENSION)
-register_provider("tailscale", build_provider)

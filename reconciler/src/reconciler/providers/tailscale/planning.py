@@ -12,9 +12,7 @@ Action ids and verbs (all `provider="tailscale"`):
   its volume; it `provides` the key secret the Docker create (or recreate) of that sidecar
   `needs`. A key is minted only when it will be delivered: the sidecar is created anyway when
   it is missing, and an existing one is recreated by the Docker plan for a secret provided
-  anew in the same plan (`PlanContext.secrets_provided`). Where the core cannot do that
-  (`delivers_to_existing=False`), an existing sidecar without a login gets a note instead
-  of a key that would go nowhere (and be minted again by every apply).
+  anew in the same plan (`PlanContext.secrets_provided`).
 
 Everything that is only reported (duplicates and stale nodes not opted in, a sidecar that
 cannot get a key without credentials) becomes a note.
@@ -22,6 +20,7 @@ cannot get a key without credentials) becomes a note.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,13 +28,14 @@ from typing import Any
 
 from factory_common.tailscale.models import Device, PolicyFile
 
-from reconciler.actions import Action, FieldChange
+from reconciler.actions import Action, FieldChange, Payload
 from reconciler.errors import PlanError
+from reconciler.providers.tailscale import payloads as ts
+from reconciler.providers.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
+from reconciler.providers.tailscale.devices import decide_devices
+from reconciler.providers.tailscale.policy import decide_policy
 from reconciler.resources import DesiredState
 from reconciler.source import SourceLocation
-from reconciler.tailscale.desired import DesiredPolicy, SidecarNode, TailnetSettings
-from reconciler.tailscale.devices import decide_devices
-from reconciler.tailscale.policy import decide_policy
 
 __all__ = ["NO_CREDENTIALS", "TailnetObserved", "desired_items", "plan_tailnet"]
 
@@ -57,6 +57,20 @@ class TailnetObserved:
     search_paths: tuple[str, ...] | None = None
     node_state: dict[str, bool] = field(default_factory=dict)  # sidecar → node logged in
     sidecars_present: frozenset[str] = frozenset()  # sidecar containers that exist
+
+
+def with_sidecar_facts(
+    observed: TailnetObserved, desired: DesiredState, docker: Any
+) -> TailnetObserved:
+    """The sidecar facts of the Docker snapshot (`docker`: a DockerObserved, or None when the
+    engine was not observed): which node is logged in, which sidecar container exists."""
+    _settings, _policy, nodes = desired_items(desired)
+    if docker is None or not nodes:
+        return observed
+    names = {n.container for n in nodes}
+    present = frozenset(c.resource for c in docker.containers if c.resource in names)
+    logins = {n: docker.node_logins[n] for n in sorted(names) if n in docker.node_logins}
+    return dataclasses.replace(observed, node_state=logins, sidecars_present=present)
 
 
 def desired_items(
@@ -87,7 +101,7 @@ def _policy_action(
     return Action(
         id="tailscale:policy",
         provider=PROVIDER,
-        verb="set-policy",
+        verb=ts.SetPolicy.verb,
         resource=f"tailnet policy ({policy.origin})",
         causes=decision.causes,
         changes=(
@@ -98,7 +112,7 @@ def _policy_action(
             ),
         ),
         source=settings.policy_source,
-        params={"etag": decision.etag, "diff": decision.diff, "digest": policy.digest},
+        payload=ts.SetPolicy(etag=decision.etag, digest=policy.digest),
     )
 
 
@@ -150,32 +164,32 @@ def _device_actions(
     notes: list[str] = []
     for d in decisions:
         if d.kind == "set-tags":
-            actions.append(
-                Action(
-                    id=f"tailscale:device:{d.hostname}",
-                    provider=PROVIDER,
-                    verb="set-device-tags",
-                    resource=f"device {d.hostname}",
-                    causes=(d.cause,),
-                    changes=(
-                        FieldChange(
-                            field="tags", before=list(d.tags_before), after=list(d.tags_after)
-                        ),
-                    ),
-                    source=sources.get(d.hostname),
-                    params={"node_id": d.node_id, "tags": list(d.tags_after)},
-                )
+            before, after = list(d.tags_before), list(d.tags_after)
+            tags = ts.SetDeviceTags(node_id=d.node_id, tags=d.tags_after)
+            action = Action(
+                id=f"tailscale:device:{d.hostname}",
+                provider=PROVIDER,
+                verb=tags.verb,
+                resource=f"device {d.hostname}",
+                causes=(d.cause,),
+                changes=(FieldChange(field="tags", before=before, after=after),),
+                source=sources.get(d.hostname),
+                payload=tags,
             )
+            actions.append(action)
         elif d.kind == "delete":
+            delete = ts.DeleteDevice(node_id=d.node_id)
+            resource = f"device {d.hostname} ({d.node_id})"
+            action_id = f"tailscale:device-delete:{d.node_id}"
             actions.append(
                 Action(
-                    id=f"tailscale:device-delete:{d.node_id}",
+                    id=action_id,
                     provider=PROVIDER,
-                    verb="delete-device",
-                    resource=f"device {d.hostname} ({d.node_id})",
+                    verb=delete.verb,
+                    resource=resource,
                     causes=(d.cause,),
                     source=settings.source,
-                    params={"node_id": d.node_id},
+                    payload=delete,
                 )
             )
         else:
@@ -195,74 +209,47 @@ def _device_actions(
 
 
 def _dns_actions(settings: TailnetSettings, observed: TailnetObserved) -> list[Action]:
+    def action(payload: Payload, what: str, change: FieldChange, cause: str) -> Action:
+        return Action(
+            id=f"tailscale:dns:{payload.verb.removeprefix('set-dns-')}",
+            provider=PROVIDER,
+            verb=payload.verb,
+            resource=f"tailnet {what}",
+            causes=(cause,),
+            changes=(change,),
+            source=settings.dns_source,
+            payload=payload,
+        )
+
     actions: list[Action] = []
-    ns_id = "tailscale:dns:nameservers"
     if settings.nameservers is not None and tuple(settings.nameservers) != observed.nameservers:
-        actions.append(
-            Action(
-                id=ns_id,
-                provider=PROVIDER,
-                verb="set-dns-nameservers",
-                resource="tailnet DNS nameservers",
-                causes=("nameservers differ",),
-                changes=(
-                    FieldChange(
-                        field="nameservers",
-                        before=list(observed.nameservers or ()),
-                        after=list(settings.nameservers),
-                    ),
-                ),
-                source=settings.dns_source,
-                params={"nameservers": list(settings.nameservers)},
-            )
-        )
+        before = list(observed.nameservers or ())
+        change = FieldChange(field="nameservers", before=before, after=list(settings.nameservers))
+        servers = ts.SetDnsNameservers(nameservers=settings.nameservers)
+        actions.append(action(servers, "DNS nameservers", change, "nameservers differ"))
     if settings.magic_dns is not None and settings.magic_dns != observed.magic_dns:
-        actions.append(
-            Action(
-                id="tailscale:dns:preferences",
-                provider=PROVIDER,
-                verb="set-dns-preferences",
-                resource="tailnet MagicDNS",
-                causes=("magicDNS differs",),
-                changes=(
-                    FieldChange(
-                        field="magicDNS", before=observed.magic_dns, after=settings.magic_dns
-                    ),
-                ),
-                depends_on=(ns_id,) if any(a.id == ns_id for a in actions) else (),
-                source=settings.dns_source,
-                params={"magic_dns": settings.magic_dns},
-            )
+        change = FieldChange(field="magicDNS", before=observed.magic_dns, after=settings.magic_dns)
+        preferences = action(
+            ts.SetDnsPreferences(magic_dns=settings.magic_dns),
+            "MagicDNS",
+            change,
+            "magicDNS differs",
         )
+        # ordered after the nameservers when both change
+        depends = tuple(a.id for a in actions)
+        actions.append(preferences.model_copy(update={"depends_on": depends}))
     if settings.search_paths is not None and tuple(settings.search_paths) != observed.search_paths:
-        actions.append(
-            Action(
-                id="tailscale:dns:searchpaths",
-                provider=PROVIDER,
-                verb="set-dns-searchpaths",
-                resource="tailnet DNS search paths",
-                causes=("search paths differ",),
-                changes=(
-                    FieldChange(
-                        field="searchPaths",
-                        before=list(observed.search_paths or ()),
-                        after=list(settings.search_paths),
-                    ),
-                ),
-                source=settings.dns_source,
-                params={"search_paths": list(settings.search_paths)},
-            )
-        )
+        before = list(observed.search_paths or ())
+        change = FieldChange(field="searchPaths", before=before, after=list(settings.search_paths))
+        paths = ts.SetDnsSearchPaths(search_paths=settings.search_paths)
+        actions.append(action(paths, "DNS search paths", change, "search paths differ"))
     return actions
 
 
 def _key_actions(
-    project: str,
-    nodes: list[SidecarNode],
-    observed: TailnetObserved,
-    delivers_to_existing: bool,
+    nodes: list[SidecarNode], observed: TailnetObserved
 ) -> tuple[list[Action], list[str]]:
-    """Mint a key for each node without a login that will receive it; note the rest."""
+    """Mint a key for each node without a login; note a logged-in node the tailnet lost."""
     actions: list[Action] = []
     notes: list[str] = []
     hosts = {d.hostname for d in observed.devices}
@@ -276,14 +263,6 @@ def _key_actions(
                 )
             continue
         exists = node.container in observed.sidecars_present
-        if exists and not delivers_to_existing:
-            notes.append(
-                f"sidecar {node.container} exists but its node never logged in (no login in "
-                f"volume {node.state_volume}); no key is minted, as this gitops cannot hand "
-                f"one to an existing container: remove it (docker rm -f {project}-"
-                f"{node.container}; the volume is kept) and apply again"
-            )
-            continue
         cause = f"node has no login in volume {node.state_volume}"
         if exists:
             cause += "; the sidecar is recreated to receive the key"
@@ -296,31 +275,26 @@ def _key_actions(
             Action(
                 id=f"tailscale:authkey:{node.container}",
                 provider=PROVIDER,
-                verb="mint-auth-key",
+                verb=ts.MintAuthKey.verb,
                 resource=f"auth key for node {node.hostname}",
                 causes=(cause,),
                 changes=(FieldChange(field="tags", before=None, after=list(node.tags)),),
                 provides=(f"secret:{node.secret}",),
                 source=node.source,
-                params={
-                    "container": node.container,
-                    "hostname": node.hostname,
-                    "expiry_seconds": node.key_expiry_seconds,
-                    "single_use": True,
-                    "preauthorized": True,
-                },
+                payload=ts.MintAuthKey(
+                    container=node.container,
+                    hostname=node.hostname,
+                    expiry_seconds=node.key_expiry_seconds,
+                ),
             )
         )
     return actions, notes
 
 
 def plan_tailnet(
-    desired: DesiredState, observed: TailnetObserved, *, delivers_to_existing: bool = True
+    desired: DesiredState, observed: TailnetObserved
 ) -> tuple[list[Action], list[str]]:
-    """All tailnet actions (sorted by id) and the notes to print beside them.
-
-    `delivers_to_existing`: the Docker plan recreates an existing container for a secret
-    this plan provides anew (see the module docstring)."""
+    """All tailnet actions (sorted by id) and the notes to print beside them."""
     settings, policy, nodes = desired_items(desired)
     if settings is None:
         if nodes:
@@ -346,14 +320,14 @@ def plan_tailnet(
     device_actions, notes = _device_actions(settings, nodes, observed)
     actions += device_actions
     actions += _dns_actions(settings, observed)
-    key_actions, key_notes = _key_actions(desired.project, nodes, observed, delivers_to_existing)
+    key_actions, key_notes = _key_actions(nodes, observed)
     actions += key_actions
     notes += key_notes
-    policy_ids = tuple(a.id for a in actions if a.verb == "set-policy")
+    policy_ids = tuple(a.id for a in actions if isinstance(a.payload, ts.SetPolicy))
     # New tags must exist in tagOwners before devices or keys use them: policy first.
     ordered = [
         a.model_copy(update={"depends_on": tuple(sorted({*a.depends_on, *policy_ids}))})
-        if a.verb in ("set-device-tags", "mint-auth-key") and policy_ids
+        if isinstance(a.payload, ts.SetDeviceTags | ts.MintAuthKey) and policy_ids
         else a
         for a in actions
     ]

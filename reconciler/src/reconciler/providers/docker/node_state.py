@@ -1,5 +1,9 @@
 """Is a sidecar's node logged in? Read from its state volume, never from the container alone.
 
+Part of the Docker observe (`observe._node_logins` answers each `NodeLoginProbe` a
+`tailscale:` sidecar compiles); the answer is a plain value of the Docker snapshot that the
+Tailscale plan reads, so the Tailscale provider never talks to the engine.
+
 The node lives in the volume (`TS_STATE_DIR`), not in the container: a removed container with
 a surviving volume is the same node and needs no key, and a container that exists but whose
 volume holds no login needs one. So the answer comes from `tailscaled.state` in the volume,
