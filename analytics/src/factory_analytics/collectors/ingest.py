@@ -149,7 +149,8 @@ class LogIngester:
                     continue
                 record = fast(line)
                 if record is not None:
-                    if earliest <= record[0] <= latest:
+                    ts = record[0]
+                    if ts is None or earliest <= ts <= latest:
                         append((record, fallback_ts))
                     else:
                         batch.add_bad(fallback_ts, line, TIME_OUT_OF_RANGE, _OUT_OF_RANGE)
