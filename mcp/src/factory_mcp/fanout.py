@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -22,6 +22,8 @@ from factory_mcp.upstream import UpstreamError, narrower_deadline
 # Slack past a source's own deadline before it is abandoned: the request timeout inside fires
 # first and gives the better message (the URL); this only stops what is not an HTTP wait.
 _BACKSTOP_S = 0.5
+
+E = TypeVar("E", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,20 @@ class Source:
     fetch: Callable[[], Awaitable[Any]]
 
 
-def _upstream_errors(group: BaseExceptionGroup) -> list[UpstreamError] | None:
-    """The UpstreamErrors in a (nested) group, or None if anything else is in it."""
-    matched, rest = group.split(UpstreamError)
+def leaf_errors(group: BaseExceptionGroup, kind: type[E]) -> list[E] | None:
+    """The leaves of a (nested) exception group when every one is a `kind`, else None: a
+    task group wraps the errors it meant to report with anything else, and only the former
+    may be turned into an answer (anything else is a bug and must stay visible)."""
+    matched, rest = group.split(kind)
     if rest is not None or matched is None:
         return None
-    leaves: list[UpstreamError] = []
+    leaves: list[E] = []
     stack: list[BaseException] = [matched]
     while stack:
         item = stack.pop()
         if isinstance(item, BaseExceptionGroup):
             stack.extend(item.exceptions)
-        elif isinstance(item, UpstreamError):
+        elif isinstance(item, kind):
             leaves.append(item)
     return leaves
 
@@ -93,7 +97,7 @@ async def fan_out(
         except UpstreamError as exc:
             failed[name] = _failure(name, source, exc)
         except BaseExceptionGroup as group:
-            errors = _upstream_errors(group)
+            errors = leaf_errors(group, UpstreamError)
             if not errors:
                 raise
             failed[name] = _failure(name, source, errors[0])

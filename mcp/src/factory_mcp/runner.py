@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel
 
+from factory_mcp.fanout import leaf_errors
 from factory_mcp.upstream import UpstreamError, calls_made, deadline_scope
 
 log = logging.getLogger("factory_mcp.tools")
@@ -40,18 +41,10 @@ def _tool_error_of(group: BaseExceptionGroup) -> BaseException:
     which the SDK would mask as "Error executing tool" and so hide the upstream, endpoint and
     reason the ToolError names. Anything but ToolErrors inside is a bug: the group is kept.
     """
-    matched, rest = group.split(ToolError)
-    if rest is not None or matched is None:
+    errors = leaf_errors(group, ToolError)
+    if errors is None:
         return group
-    leaves: list[str] = []
-    stack: list[BaseException] = [matched]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, BaseExceptionGroup):
-            stack.extend(item.exceptions)
-        elif str(item) not in leaves:
-            leaves.append(str(item))
-    return ToolError(" Also: ".join(sorted(leaves)))
+    return ToolError(" Also: ".join(sorted({str(error) for error in errors})))
 
 
 class ToolRunner:
