@@ -18,10 +18,10 @@ whose filesystem the engine cannot see):
 - no volume at all: a new node.
 
 Logged in means what tailscaled's file store says (tailscale/tailscale `ipn/store.go` and
-the file store; the format is not in ../shared): a JSON object of state key → base64 bytes
-whose `_current-profile` names a profile key that holds a profile. `_machinekey` alone is
-written at the first start, before any login, so a sidecar that failed to log in leaves a
-non-empty file that is *not* a node.
+the file store; the format is tailscaled's, not a documented API): a JSON object of state
+key → base64 bytes whose `_current-profile` names a profile key that holds a profile.
+`_machinekey` alone is written at the first start, before any login, so a sidecar that
+failed to log in leaves a non-empty file that is *not* a node.
 """
 
 from __future__ import annotations

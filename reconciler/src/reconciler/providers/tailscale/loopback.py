@@ -1,9 +1,10 @@
 """Keep a service behind a Tailscale sidecar on loopback, and refuse what cannot be shown to.
 
-Why: Serve clears and sets the ``Tailscale-User-*`` headers, so a service may trust them only
-if Serve is the only way in (../shared/tailscale-api.md §4: "only if they listen on loopback /
-the shared network namespace"). A service listening on 0.0.0.0 is also reachable by every
-container on the stack network, which could send forged headers.
+Why: Serve clears and sets the ``Tailscale-User-*`` headers, so a service may trust them
+only if Serve is the only way in: Tailscale documents the identity headers as trustworthy
+only for a backend that listens on loopback or in the sidecar's shared network namespace. A
+service listening on 0.0.0.0 is also reachable by every container on the stack network,
+which could send forged headers.
 
 What is rewritten to 127.0.0.1 (the port, when given, is kept: ``0.0.0.0:8000`` →
 ``127.0.0.1:8000``; a ``unix:`` socket is left alone, no network reaches it, and a form

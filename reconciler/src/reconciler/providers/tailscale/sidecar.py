@@ -1,7 +1,7 @@
 """Compile a service's `tailscale:` key into a Tailscale sidecar container. Pure.
 
-What it produces, and why (facts: ../shared/tailscale-api.md §4, failures in
-../shared/factory-infra-history.md):
+What it produces, and why (Tailscale's documented Serve and containerboot behaviour, and
+the ways the hand-run sidecar broke before this stack existed):
 
 - `<service>-tailscale`, the official `tailscale/tailscale` image (containerboot), sharing
   the service's network namespace (`network_mode: container:<service>`), so Serve proxies
