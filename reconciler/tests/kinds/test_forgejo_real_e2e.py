@@ -61,9 +61,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     stack.write_stack()
     stack.write("forgejo/forgejo.yaml", forgejo_yaml("15"))
     stack.write("runners/runners.yaml", RUNNERS)
-    stack.apply()
-    yield stack
-    stack.cleanup(client)
+    try:  # a setup apply that fails (a port taken) still removes what it created
+        stack.apply()
+        yield stack
+    finally:
+        stack.cleanup(client)
 
 
 def api(stack: GitopsStack) -> httpx.Client:

@@ -123,9 +123,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, client: docker.DockerClient)
     stack.write_stack()
     stack.write("forgejo/forgejo.yaml", forgejo_yaml("11.0"))
     stack.write("runners/runners.yaml", runners_yaml(["r-a", "r-b"]))
-    stack.apply()
-    yield stack
-    stack.cleanup(client)
+    try:  # a setup apply that fails (a port taken) still removes what it created
+        stack.apply()
+        yield stack
+    finally:
+        stack.cleanup(client)
 
 
 def test_forgejo_is_healthy_with_pinned_settings_and_no_secret_in_env(stack, client) -> None:

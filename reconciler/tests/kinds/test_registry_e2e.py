@@ -81,9 +81,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, client: docker.DockerClient)
     # `just e2e-real` (GITOPS_E2E_REAL=1): the upstream image, pulled by the reconciler.
     image = "registry:2.8" if os.environ.get("GITOPS_E2E_REAL") else registry_image(client)
     stack.write("registry/registry.yaml", registry_yaml(image))
-    stack.apply()
-    yield stack
-    stack.cleanup(client)
+    try:  # a setup apply that fails (a port taken) still removes what it created
+        stack.apply()
+        yield stack
+    finally:
+        stack.cleanup(client)
     for image in client.images.list(name=f"{ADDRESS}/*"):
         for tag in image.tags:
             client.images.remove(tag, force=True)
