@@ -13,13 +13,13 @@ Every request, refused or not, leaves one JSON access line on stderr (access_log
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import socket
 import time
 from typing import Any
 
+from factory_common.hosts import is_loopback_host
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import SecretStr
@@ -40,18 +40,9 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_BINDS = ("0.0.0.0", "::")  # noqa: S104 (names to recognise, not to bind)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(settings: Settings, host: str) -> None:
     """Refuse to serve a non-loopback address without a bearer token."""
-    if settings.auth_token is None and not is_loopback(host):
+    if settings.auth_token is None and not is_loopback_host(host):
         raise ConfigError(
             f"refusing to listen on {host} without a bearer token: set MCP_AUTH_TOKEN (or "
             "MCP_AUTH_TOKEN_FILE) to a long random string, e.g. `openssl rand -hex 32`, or bind "
@@ -65,7 +56,7 @@ def transport_security(settings: Settings, host: str) -> TransportSecuritySettin
         log.warning("MCP_ALLOWED_HOSTS=* disables DNS-rebinding protection")
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = list(LOOPBACK_NAMES)
-    if host not in (*WILDCARD_BINDS, "") and not is_loopback(host):
+    if host not in (*WILDCARD_BINDS, "") and not is_loopback_host(host):
         names.append(f"[{host}]" if ":" in host else host)
     if host in WILDCARD_BINDS:
         names.append(socket.gethostname())

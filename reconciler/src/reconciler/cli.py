@@ -86,21 +86,7 @@ def _parser() -> argparse.ArgumentParser:
             "it (repeatable; without it the plan stops instead)",
         )
         if name == "apply":
-            cmd.add_argument("--yes", "-y", action="store_true", help="do not ask")
-            cmd.add_argument(
-                "--remove-volume",
-                action="append",
-                default=[],
-                metavar="NAME",
-                help="delete this undeclared volume and its data (repeatable)",
-            )
-            cmd.add_argument(
-                "--lock-timeout",
-                type=float,
-                default=0.0,
-                metavar="SECONDS",
-                help="wait this long for another apply to finish (default: fail at once)",
-            )
+            _add_destructive_options(cmd, "delete this undeclared volume and its data (repeatable)")
     schema = sub.add_parser("schema", help="write the JSON Schema of gitops/ documents")
     schema.add_argument("--output", help="file to write (default: <dir>/schema.json; - = stdout)")
     sub.add_parser("unlock", help="remove a stale apply lock of this project")
@@ -112,16 +98,23 @@ def _add_down_parser(sub: Any) -> None:
     down = sub.add_parser(
         "down", help="remove the project's containers and networks (volumes are kept)"
     )
-    down.add_argument("--yes", "-y", action="store_true", help="do not ask")
-    down.add_argument(
-        "--remove-volume",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also delete this project volume and its data (repeatable; declared or not)",
+    _add_destructive_options(
+        down, "also delete this project volume and its data (repeatable; declared or not)"
     )
-    down.add_argument(
-        "--lock-timeout", type=float, default=0.0, metavar="SECONDS", help="wait for the lock"
+
+
+def _add_destructive_options(cmd: Any, remove_volume_help: str) -> None:
+    """The options of the commands that change the engine under the lock (apply, down)."""
+    cmd.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    cmd.add_argument(
+        "--remove-volume", action="append", default=[], metavar="NAME", help=remove_volume_help
+    )
+    cmd.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another apply or down to finish (default: fail at once)",
     )
 
 

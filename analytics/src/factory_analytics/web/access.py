@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_common.hosts import is_loopback_host
+
 from factory_analytics.config import DOCKER_GATEWAY, AuthConfig, ConfigError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -143,7 +145,7 @@ def exposure_warning(bind_host: str, has_token: bool, policy: AccessPolicy) -> s
     container on the Docker network, a reverse proxy's clients) is refused with no way to
     authenticate. Not shown on the open /healthz: it would tell anyone how the service is
     exposed."""
-    if has_token or _is_loopback_bind(bind_host):
+    if has_token or is_loopback_host(bind_host):
         return None
     trusted = ", ".join(str(n) for n in policy.trusted_networks) or "nobody"
     return (
@@ -152,10 +154,3 @@ def exposure_warning(bind_host: str, has_token: bool, policy: AccessPolicy) -> s
         " client is refused and cannot authenticate. Set ANALYTICS_TOKEN(_FILE), or serve"
         " on 127.0.0.1"
     )
-
-
-def _is_loopback_bind(host: str) -> bool:
-    if host == "localhost":
-        return True
-    address = parse_address(host)
-    return address is not None and address.is_loopback
