@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 
 from factory_common.tailscale.api import Device, TailscaleClient
 
@@ -84,7 +84,3 @@ class TailnetCollector:
 
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
